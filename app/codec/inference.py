@@ -1,0 +1,145 @@
+"""Encode a photo to a thumbnail + tables, and reconstruct any region of a thumbnail, in tiles.
+
+These functions take and return numpy arrays (uint8, HxWx3, stored orientation); the file
+format and the Qt viewer never see a tensor. Geometry: an original W x H photo has a
+ceil(W/4) x ceil(H/4) thumbnail; reconstructions are cropped back to W x H.
+"""
+import numpy as np
+import torch
+
+from .color import ycbcr_to_rgb
+from .dct import pad_to_multiple
+from .jpeg_sim import coefficients_from_ycbcr, table_tensor
+from .model import HyperThumbnailModel
+from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
+
+DEFAULT_ENCODE_TILE = 256  # thumbnail pixels per tile side (1024 photo pixels)
+DEFAULT_DECODE_TILE = 256
+
+
+def thumbnail_size(width: int, height: int, scale: int = 4) -> tuple[int, int]:
+    return -(-width // scale), -(-height // scale)
+
+
+def _to_tensor(pixels: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """uint8 HxWx3 -> float [1, 3, H, W] on the device (0..255)."""
+    t = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+    return t.permute(2, 0, 1).unsqueeze(0).to(dtype)
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float [1, 3, H, W] in 0..1 -> uint8 HxWx3 on the host."""
+    x = (x[0].float().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def _model_dtype(model: torch.nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+@torch.inference_mode()
+def encode_thumbnail(
+    model: HyperThumbnailModel,
+    photo: np.ndarray,
+    rate: float,
+    *,
+    tile: int = DEFAULT_ENCODE_TILE,
+    progress: ProgressFn = None,
+    cancelled: CancelFn = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Photo (uint8 HxWx3) -> (thumbnail uint8 hxwx3, luma table, chroma table as int 64).
+
+    The encoder runs on photo tiles with context; the QPM then sees the whole thumbnail,
+    because a file has one pair of tables.
+    """
+    device, dtype = next(model.parameters()).device, _model_dtype(model)
+    scale = model.config.scale
+    height, width = photo.shape[:2]
+    lr_w, lr_h = thumbnail_size(width, height, scale)
+    margin = model.config.encoder.receptive_radius() + 2  # + bicubic antialias support
+    rate_t = torch.tensor([rate], device=device, dtype=dtype)
+    lr = torch.empty(1, 3, lr_h, lr_w, device=device, dtype=dtype)
+    tiles = list(tiles_in(Box(0, lr_h, 0, lr_w), tile, 1))
+    for i, box in enumerate(tiles):
+        check_cancel(cancelled)
+        ctx = box.expanded(margin, lr_h, lr_w)
+        hr_ctx = ctx.scaled(scale)
+        crop = photo[hr_ctx.y0 : min(hr_ctx.y1, height), hr_ctx.x0 : min(hr_ctx.x1, width)]
+        hr = pad_to_multiple(_to_tensor(crop, device, dtype) / 255.0, scale)
+        out = model.encoder(hr, rate_t)
+        inner = box.relative_to(ctx)
+        lr[..., box.y0 : box.y1, box.x0 : box.x1] = out[..., inner.y0 : inner.y1, inner.x0 : inner.x1]
+        if progress:
+            progress(i + 1, len(tiles))
+    luma, chroma = model.qpm(lr.float() if dtype != torch.float32 and device.type == "cpu" else lr, rate_t)
+    as_int = lambda t: t[0].float().round().clamp(1, 255).cpu().numpy().astype(np.int64)  # noqa: E731
+    return _to_uint8(lr), as_int(luma), as_int(chroma)
+
+
+class Reconstructor:
+    """Holds one thumbnail's decoder inputs on the device and reconstructs regions of it.
+
+    Preparing the inputs (colour conversion, block DCT, coefficient recovery) is done once per
+    file, so the viewer can ask for many regions cheaply.
+    """
+
+    def __init__(
+        self,
+        model: HyperThumbnailModel,
+        ycbcr: np.ndarray,
+        luma_table: np.ndarray,
+        chroma_table: np.ndarray,
+        full_size: tuple[int, int],
+    ):
+        self.model = model
+        self.scale = model.config.scale
+        self.full_width, self.full_height = full_size
+        device, dtype = next(model.parameters()).device, _model_dtype(model)
+        with torch.inference_mode():
+            ycc = pad_to_multiple(_to_tensor(ycbcr, device, torch.float32), 8)
+            luma = torch.as_tensor(np.asarray(luma_table), device=device, dtype=torch.float32)
+            chroma = torch.as_tensor(np.asarray(chroma_table), device=device, dtype=torch.float32)
+            quantized = coefficients_from_ycbcr(ycc, luma, chroma)
+            self.dequantized = (quantized * table_tensor(luma, chroma)).to(dtype)
+            self.tables = torch.cat([luma, chroma]).view(1, 128).to(dtype)
+            self.lr = (ycbcr_to_rgb(ycc).round().clamp(0, 255) / 255.0).to(dtype)
+        self.lr_height, self.lr_width = self.lr.shape[-2:]
+
+    def full_box(self) -> Box:
+        return Box(0, self.full_height, 0, self.full_width)
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        region: Box | None = None,
+        *,
+        tile: int = DEFAULT_DECODE_TILE,
+        progress: ProgressFn = None,
+        cancelled: CancelFn = None,
+    ) -> np.ndarray:
+        """Reconstruct ``region`` (photo pixels, default: all of it) -> uint8 HxWx3."""
+        region = self.full_box() if region is None else region.intersect(self.full_box())
+        if region is None:
+            raise ValueError("region lies outside the image")
+        s, margin = self.scale, self.model.config.decoder.margin()
+        out = np.empty((region.height, region.width, 3), dtype=np.uint8)
+        lr_area = Box(region.y0 // s, -(-region.y1 // s), region.x0 // s, -(-region.x1 // s))
+        lr_area = lr_area.aligned_out(8, self.lr_height, self.lr_width)
+        tiles = list(tiles_in(lr_area, tile, 8))
+        for i, box in enumerate(tiles):
+            check_cancel(cancelled)
+            ctx = box.expanded(margin, self.lr_height, self.lr_width)
+            blocks = ctx.shrunk(8)
+            hr = self.model.decoder(
+                self.lr[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1],
+                self.dequantized[..., blocks.y0 : blocks.y1, blocks.x0 : blocks.x1],
+                self.tables,
+            )
+            wanted = box.scaled(s).intersect(region)
+            if wanted is not None:
+                src = wanted.relative_to(ctx.scaled(s))
+                dst = wanted.relative_to(region)
+                out[dst.y0 : dst.y1, dst.x0 : dst.x1] = _to_uint8(hr[..., src.y0 : src.y1, src.x0 : src.x1])
+            if progress:
+                progress(i + 1, len(tiles))
+        return out

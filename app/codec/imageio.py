@@ -1,0 +1,210 @@
+"""Load any image Pillow reads as 8-bit RGB, keeping its EXIF and (usable) ICC profile.
+
+The codec works on uint8 RGB only, so every other pixel format is converted here, once,
+and each conversion is recorded in ``notes`` so the user can see what happened to their
+photo. Pixels stay in STORED orientation: EXIF orientation is carried, never applied, so
+that the HyperThumbnail's pixels line up with the original's and its EXIF still applies.
+Every failure is an ``ImageLoadError`` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import piexif
+from PIL import Image, UnidentifiedImageError
+
+from app.codec.errors import ImageLoadError
+
+# Pillow's default (~89 MP) warns on ordinary large photos; 400 MP still stops real bombs.
+Image.MAX_IMAGE_PIXELS = 400_000_000
+
+ORIENTATION_TAG = 0x0112
+Source = str | os.PathLike[str] | bytes
+
+# What a broken file can make Pillow's decoders raise; all mean "truncated or corrupt".
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+                  struct.error, zlib.error)
+
+
+@dataclass
+class LoadedImage:
+    """An image as the codec needs it: uint8 RGB plus the metadata to carry over."""
+
+    rgb: np.ndarray  # uint8 HxWx3, stored orientation (EXIF orientation NOT applied)
+    exif: bytes | None  # raw EXIF block (as Pillow's im.info['exif'])
+    icc_profile: bytes | None  # ICC profile that describes ``rgb``; None if none applies
+    orientation: int  # EXIF orientation 1..8 (1 if none)
+    source_format: str  # Pillow's format name: 'JPEG', 'PNG', ...
+    notes: list[str] = field(default_factory=list)  # conversions done, for the user
+
+
+def source_name(source: Source) -> str:
+    """How a source is named in messages."""
+    return "<in-memory image>" if isinstance(source, bytes) else str(source)
+
+
+@contextmanager
+def open_pil(source: Source) -> Iterator[Image.Image]:
+    """Open lazily (header only) and close on exit; open failures become ImageLoadError."""
+    name = source_name(source)
+    if isinstance(source, bytes):
+        fp: io.BytesIO | Path = io.BytesIO(source)
+        empty = not source
+    else:
+        fp = Path(source)
+        if not fp.exists():
+            raise ImageLoadError(f"no such file: {name}")
+        if fp.is_dir():
+            raise ImageLoadError(f"is a directory, not an image: {name}")
+        empty = fp.stat().st_size == 0
+    if empty:
+        raise ImageLoadError(f"empty file (zero bytes): {name}")
+    try:
+        im = Image.open(fp)
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"not an image Pillow can read: {name}") from exc
+    except PermissionError as exc:
+        raise ImageLoadError(f"permission denied: {name}") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"image is too large (over {2 * Image.MAX_IMAGE_PIXELS} pixels): {name}") from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageLoadError(f"image is truncated or corrupt: {name}") from exc
+    with im:
+        if im.width == 0 or im.height == 0:
+            raise ImageLoadError(f"image has zero size: {name}")
+        yield im
+
+
+def decode_pixels(im: Image.Image, name: str) -> None:
+    """Force the full decode now, so a truncated file fails here and not later."""
+    try:
+        im.load()
+    except _DECODE_ERRORS as exc:
+        raise ImageLoadError(f"image is truncated or corrupt: {name}") from exc
+
+
+def orientation_of(exif: bytes | None) -> int:
+    """EXIF orientation 1..8 from a raw EXIF block; 1 if absent, invalid or unparseable."""
+    if not exif:
+        return 1
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+        value = parsed.get(ORIENTATION_TAG, 1)
+    except _DECODE_ERRORS:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _is_rgb_icc(icc: bytes) -> bool:
+    """True if the profile's data colour space (header bytes 16..20) is RGB."""
+    return len(icc) >= 20 and icc[16:20] == b"RGB "
+
+
+def _wide_tile(im: Image.Image) -> bool:
+    """True if Pillow will narrow 16-bit-per-channel data to 8 bits on load (e.g. 48-bit PNG)."""
+    for tile in im.tile:
+        rawmode = tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0]
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
+
+
+def _over_white(im: Image.Image) -> Image.Image:
+    """Composite an image with alpha over white: the usual look of transparency in a photo."""
+    rgba = im.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def _deep_grey_to_8bit(im: Image.Image) -> tuple[np.ndarray, str]:
+    """Scale 16-bit, 32-bit integer or float greyscale to uint8 without clipping."""
+    a = np.asarray(im)
+    if im.mode.startswith("I;16"):
+        return (a.astype(np.uint16) >> 8).astype(np.uint8), "scaled 16-bit greyscale to 8 bits"
+    if im.mode == "I" and a.size and a.min() >= 0 and a.max() <= 65535:
+        # 32-bit integer pixels: read them at the smallest usual depth that holds them.
+        if a.max() <= 255:
+            return a.astype(np.uint8), "read 32-bit integer greyscale as 8-bit values"
+        return (a >> 8).astype(np.uint8), "scaled 16-bit greyscale to 8 bits"
+    a = np.nan_to_num(a.astype(np.float64))
+    if im.mode == "F" and a.size and a.min() >= 0.0 and a.max() <= 1.0:
+        return np.round(a * 255.0).astype(np.uint8), "scaled 0..1 float greyscale to 8 bits"
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    return np.round(scaled).astype(np.uint8), f"stretched {im.mode} greyscale range {lo:g}..{hi:g} to 8 bits"
+
+
+def _to_rgb(im: Image.Image, name: str) -> tuple[np.ndarray, list[str]]:
+    """Convert a decoded image of any mode to uint8 RGB, describing each conversion."""
+    mode = im.mode
+    if mode == "RGB":
+        return np.asarray(im), []
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        grey, note = _deep_grey_to_8bit(im)
+        return _grey_to_rgb(grey), [note, "converted greyscale to RGB"]
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and "transparency" in im.info):
+        return np.asarray(_over_white(im)), [f"converted {mode} to RGB (alpha over white)"]
+    if mode == "CMYK":
+        return np.asarray(im.convert("RGB")), ["converted CMYK to RGB"]
+    descriptions = {"L": "greyscale (L)", "1": "1-bit black and white", "P": "palette (P)"}
+    try:
+        rgb = im.convert("RGB")
+    except ValueError as exc:
+        raise ImageLoadError(f"unsupported pixel format {mode}: {name}") from exc
+    return np.asarray(rgb), [f"converted {descriptions.get(mode, mode)} to RGB"]
+
+
+def _exif_and_orientation(im: Image.Image) -> tuple[bytes | None, int]:
+    """The raw EXIF block and orientation; formats without an EXIF block (TIFF) get a minimal
+    one holding their orientation, so the orientation survives into a HyperThumbnail."""
+    exif = im.info.get("exif") or None
+    if exif is not None:
+        return exif, orientation_of(exif)
+    value = im.getexif().get(ORIENTATION_TAG, 1)
+    orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
+    if orientation == 1:
+        return None, 1
+    return piexif.dump({"0th": {piexif.ImageIFD.Orientation: orientation}}), orientation
+
+
+def load_image(path: Source) -> LoadedImage:
+    """Fully decode ``path`` (a file path, or bytes) to 8-bit RGB in stored orientation."""
+    name = source_name(path)
+    with open_pil(path) as im:
+        notes: list[str] = []
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"used the first of {frames} frames")
+        if im.mode in ("RGB", "RGBA") and _wide_tile(im):
+            notes.append("reduced 16 bits per channel to 8")
+        decode_pixels(im, name)
+        rgb, converted = _to_rgb(im, name)
+        notes += converted
+        icc = im.info.get("icc_profile") or None
+        if icc is not None and not _is_rgb_icc(icc):
+            space = icc[16:20].decode("ascii", "replace").strip()
+            notes.append(f"dropped the ICC profile ({space}): it does not describe the RGB pixels")
+            icc = None
+        exif, orientation = _exif_and_orientation(im)
+        return LoadedImage(
+            rgb=np.ascontiguousarray(rgb, dtype=np.uint8),
+            exif=exif,
+            icc_profile=icc,
+            orientation=orientation,
+            source_format=im.format or "unknown",
+            notes=notes,
+        )

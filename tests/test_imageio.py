@@ -1,0 +1,194 @@
+"""Loading every pixel format Pillow reads as 8-bit RGB, and failing cleanly on bad files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image, ImageCms
+
+from app.codec.errors import ImageLoadError
+from app.codec.imageio import load_image, orientation_of
+
+
+def _gradient(w: int = 24, h: int = 16) -> np.ndarray:
+    x = np.linspace(0, 255, w, dtype=np.float64)[None, :, None]
+    y = np.linspace(0, 255, h, dtype=np.float64)[:, None, None]
+    return np.broadcast_to((x + y) / 2, (h, w, 3)).astype(np.uint8).copy()
+
+
+def _png16_rgb(pixels: np.ndarray) -> bytes:
+    """A 48-bit RGB PNG written by hand (Pillow cannot write one)."""
+    h, w, _ = pixels.shape
+    rows = b"".join(b"\x00" + pixels[r].astype(">u2").tobytes() for r in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_rgb_jpeg_needs_no_conversion(tmp_path: Path) -> None:
+    path = tmp_path / "a.jpg"
+    Image.fromarray(_gradient()).save(path, quality=95)
+    loaded = load_image(path)
+    assert loaded.rgb.dtype == np.uint8 and loaded.rgb.shape == (16, 24, 3)
+    assert loaded.source_format == "JPEG" and loaded.notes == [] and loaded.orientation == 1
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "1"])
+def test_simple_modes_become_rgb_with_a_note(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / f"{mode}.png"
+    Image.fromarray(_gradient()).convert(mode).save(path)
+    loaded = load_image(path)
+    assert loaded.rgb.shape == (16, 24, 3) and loaded.rgb.dtype == np.uint8
+    assert loaded.notes
+
+
+def test_greyscale_values_survive(tmp_path: Path) -> None:
+    path = tmp_path / "g.png"
+    Image.fromarray(np.full((4, 4), 77, np.uint8), "L").save(path)
+    assert (load_image(path).rgb == 77).all()
+
+
+def test_rgba_composites_over_white(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    Image.new("RGBA", (4, 4), (255, 0, 0, 128)).save(path)
+    loaded = load_image(path)
+    r, g, b = loaded.rgb[0, 0]
+    assert r == 255 and abs(int(g) - 127) <= 1 and abs(int(b) - 127) <= 1
+    assert any("white" in n for n in loaded.notes)
+
+
+def test_palette_with_transparency_composites_over_white(tmp_path: Path) -> None:
+    path = tmp_path / "t.gif"
+    im = Image.new("P", (4, 4), 0)
+    im.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    im.putpixel((1, 1), 1)
+    im.save(path, transparency=0)
+    loaded = load_image(path)
+    assert (loaded.rgb[0, 0] == 255).all()
+    assert tuple(loaded.rgb[1, 1]) == (10, 200, 30)
+    assert any("white" in n for n in loaded.notes)
+
+
+def test_cmyk_drops_its_icc_profile(tmp_path: Path) -> None:
+    path = tmp_path / "c.jpg"
+    cmyk_icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    cmyk_icc[16:20] = b"CMYK"  # only the header's colour space matters to the loader
+    Image.new("CMYK", (8, 8), (0, 255, 0, 0)).save(path, quality=95, icc_profile=bytes(cmyk_icc))
+    loaded = load_image(path)
+    assert loaded.icc_profile is None
+    assert any("CMYK" in n for n in loaded.notes)
+    r, g, b = (int(v) for v in loaded.rgb[4, 4])
+    assert r > 200 and g < 60 and b > 200  # magenta
+
+
+def test_rgb_icc_profile_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "icc.png"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(_gradient()).save(path, icc_profile=icc)
+    assert load_image(path).icc_profile == icc
+
+
+def test_16bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
+    path = tmp_path / "g16.png"
+    Image.fromarray(np.array([[0, 256, 32768, 65535]], np.uint16)).save(path)
+    loaded = load_image(path)
+    assert loaded.rgb[0, :, 0].tolist() == [0, 1, 128, 255]
+    assert loaded.notes
+
+
+def test_float_greyscale_is_scaled(tmp_path: Path) -> None:
+    path = tmp_path / "f.tif"
+    Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F").save(path)
+    loaded = load_image(path)
+    assert loaded.rgb[0, :, 0].tolist() == [0, 128, 255]
+    assert loaded.notes
+
+
+def test_16bit_rgb_png(tmp_path: Path) -> None:
+    path = tmp_path / "rgb16.png"
+    path.write_bytes(_png16_rgb(np.array([[[65535, 256, 0x8000]]], np.uint16)))
+    loaded = load_image(path)
+    assert loaded.rgb[0, 0].tolist() == [255, 1, 128]
+    assert loaded.notes
+
+
+def test_ycbcr_mode(tmp_path: Path) -> None:
+    path = tmp_path / "y.tif"
+    Image.fromarray(_gradient()).convert("YCbCr").save(path)
+    loaded = load_image(path)
+    assert loaded.rgb.shape == (16, 24, 3)
+
+
+def test_animated_gif_uses_first_frame(tmp_path: Path) -> None:
+    path = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    loaded = load_image(path)
+    assert loaded.rgb[0, 0].tolist() == [255, 0, 0]
+    assert any("first of 2 frames" in n for n in loaded.notes)
+
+
+def test_orientation_and_exif_are_read_not_applied(tmp_path: Path) -> None:
+    path = tmp_path / "o.jpg"
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6}})
+    Image.fromarray(_gradient(24, 16)).save(path, exif=exif)
+    loaded = load_image(path)
+    assert loaded.orientation == 6 and loaded.exif is not None
+    assert loaded.rgb.shape == (16, 24, 3)  # stored orientation
+
+
+def test_orientation_of() -> None:
+    assert orientation_of(None) == 1
+    assert orientation_of(b"garbage") == 1
+    assert orientation_of(piexif.dump({"0th": {piexif.ImageIFD.Orientation: 3}})) == 3
+    assert orientation_of(piexif.dump({"0th": {piexif.ImageIFD.Orientation: 42}})) == 1
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.jpg"
+    with pytest.raises(ImageLoadError, match="no such file") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(ImageLoadError, match="directory") as info:
+        load_image(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_text_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, not an image\n")
+    with pytest.raises(ImageLoadError, match="not an image") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(ImageLoadError, match="empty") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated(tmp_path: Path, fmt: str) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, fmt)
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageLoadError, match="truncated or corrupt") as info:
+        load_image(path)
+    assert str(path) in str(info.value)

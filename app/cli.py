@@ -1,0 +1,200 @@
+"""The ``hyperthumb`` command: encode, decode and inspect HyperThumbnails.
+
+``main(argv)`` returns an exit code and never lets a user error escape as a traceback:
+0 success, 1 a user error (message on stderr), 2 bad usage, 130 interrupted.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.codec.errors import CodecError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _region(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("region must be x,y,w,h (four integers)") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError("region needs x,y >= 0 and w,h > 0")
+    return x, y, w, h
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 8:
+        raise argparse.ArgumentTypeError("tile must be at least 8")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hyperthumb", description="JPEG thumbnails that carry a full-resolution photo.")
+    parser.add_argument("--weights", metavar="DIR", help="weights folder with manifest.json (default: model_weights/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    enc = sub.add_parser("encode", help="photo -> HyperThumbnail JPEG")
+    enc.add_argument("input")
+    enc.add_argument("output")
+    enc.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
+    enc.add_argument("--strip-gps", action="store_true", help="drop GPS position from the carried-over EXIF")
+    enc.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    enc.add_argument("--tile", type=_positive, default=None, help="encoder tile size in thumbnail pixels")
+    enc.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+
+    dec = sub.add_parser("decode", help="HyperThumbnail -> full-resolution image (PNG, TIFF, ...)")
+    dec.add_argument("input")
+    dec.add_argument("output")
+    dec.add_argument("--region", type=_region, help="x,y,w,h in displayed full-resolution pixels")
+    dec.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
+    dec.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    dec.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+
+    info = sub.add_parser("info", help="is it a HyperThumbnail? sizes, tables, model, bpp")
+    info.add_argument("file")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _warn_if_untrained(weights) -> None:
+    if not weights.trained:
+        print(f"hyperthumb: warning: weights {weights.model_id!r} are untrained (for tests only)", file=sys.stderr)
+
+
+def cmd_encode(args) -> int:
+    from app.codec.api import Codec, parse_rate
+    from app.progress import ProgressBar
+
+    rate = parse_rate(args.rate)
+    codec = Codec(args.weights, args.device, args.tile)
+    start = time.monotonic()
+    result = codec.encode_file(args.input, args.output, rate=rate, strip_gps=args.strip_gps, force=args.force,
+                               progress=ProgressBar("encoding"))  # fmt: skip
+    for note in result.notes:
+        print(f"hyperthumb: note: {note}", file=sys.stderr)
+    _warn_if_untrained(result.weights)
+    w, h = result.full_size
+    tw, th = result.thumbnail_size
+    print(f"{result.path}: {w}x{h} -> {tw}x{th} thumbnail, {result.file_size} bytes, "
+          f"{result.bits_per_pixel:.4f} bpp, {time.monotonic() - start:.1f}s on {codec.device.type}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_decode(args) -> int:
+    from app.codec.api import Codec
+    from app.codec.atomic import atomic_output
+    from app.codec.fileformat import read_thumbnail
+    from app.codec.orientation import display_box_to_stored, display_size, to_display
+    from app.codec.tiling import Box
+    from app.progress import ProgressBar
+    from PIL import Image
+
+    out_path = Path(args.output)
+    if out_path.exists() and not args.force:
+        raise CodecError(f"output exists: {out_path} (use --force to overwrite)")
+    if Image.registered_extensions().get(out_path.suffix.lower()) is None:
+        raise CodecError(f"unknown output image type {out_path.suffix!r}: use .png, .tif, .jpg or .webp")
+    codec = Codec(args.weights, args.device, args.tile)
+    thumbnail = read_thumbnail(args.input)
+    reconstructor = codec.reconstructor(thumbnail)
+    marker, orientation = thumbnail.marker, thumbnail.orientation
+    region = None
+    if args.region:
+        x, y, w, h = args.region
+        dw, dh = display_size(marker.width, marker.height, orientation)
+        if x + w > dw or y + h > dh:
+            raise CodecError(f"region {x},{y},{w},{h} lies outside the {dw}x{dh} image")
+        region = display_box_to_stored(Box(y, y + h, x, x + w), marker.width, marker.height, orientation)
+    start = time.monotonic()
+    pixels = reconstructor.decode(region, tile=codec.default_decode_tile, progress=ProgressBar("decoding"))
+    seconds = time.monotonic() - start
+    image = Image.fromarray(np.ascontiguousarray(to_display(pixels, orientation)))
+    extra = {"icc_profile": thumbnail.icc_profile} if thumbnail.icc_profile else {}
+    with atomic_output(out_path, force=args.force) as tmp:
+        image.save(tmp, format=Image.registered_extensions()[out_path.suffix.lower()], **extra)
+    _warn_if_untrained(codec.weights(marker.weights_sha256))
+    print(f"{out_path}: {image.width}x{image.height} reconstructed in {seconds:.1f}s on {codec.device.type}")
+    return EXIT_OK
+
+
+def describe(path: str) -> dict:
+    """What ``info`` reports, as a plain dict (also used by tests)."""
+    from app.codec.document import open_image
+
+    doc = open_image(path)
+    report = {
+        "file": str(doc.path),
+        "file_size": doc.file_size,
+        "hyperthumbnail": doc.is_hyperthumbnail,
+        "full_size": list(doc.full_size),
+        "preview_size": [int(doc.preview.shape[1]), int(doc.preview.shape[0])],
+        "orientation": doc.orientation,
+    }
+    if doc.is_hyperthumbnail:
+        from app.codec.fileformat import read_thumbnail
+
+        thumbnail = read_thumbnail(path)
+        m = doc.marker
+        report.update(
+            format_version=m.version, scale=m.scale, model_id=m.model_id, weights_sha256=m.weights_sha256,
+            rate=m.rate, bits_per_pixel=doc.bits_per_pixel,
+            luma_table=[int(v) for v in thumbnail.luma_table], chroma_table=[int(v) for v in thumbnail.chroma_table],
+        )  # fmt: skip
+    if doc.notes:
+        report["notes"] = doc.notes
+    return report
+
+
+def _table_lines(values: list[int]) -> list[str]:
+    return ["    " + " ".join(f"{v:3d}" for v in values[r * 8 : r * 8 + 8]) for r in range(8)]
+
+
+def cmd_info(args) -> int:
+    report = describe(args.file)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    w, h = report["full_size"]
+    if not report["hyperthumbnail"]:
+        print(f"{report['file']}: not a HyperThumbnail (a plain image, {w}x{h}, {report['file_size']} bytes)")
+        return EXIT_OK
+    pw, ph = report["preview_size"]
+    lines = [
+        f"{report['file']}: HyperThumbnail v{report['format_version']}",
+        f"  full size      {w}x{h} (scale x{report['scale']}, thumbnail {pw}x{ph})",
+        f"  file size      {report['file_size']} bytes, {report['bits_per_pixel']:.4f} bits per full-size pixel",
+        f"  model          {report['model_id']} (weights {report['weights_sha256'][:12]})",
+        f"  rate           {report['rate']}",
+        f"  orientation    {report['orientation']}",
+        "  luma table (natural order)", *_table_lines(report["luma_table"]),
+        "  chroma table (natural order)", *_table_lines(report["chroma_table"]),
+    ]  # fmt: skip
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage message
+        return EXIT_OK if exc.code == 0 else EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except CodecError as exc:
+        print(f"hyperthumb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nhyperthumb: interrupted; no output was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # disk full, permission denied on the output folder, ...
+        print(f"hyperthumb: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,123 @@
+"""The codec's small API: everything the viewer and the CLI need, and nothing about networks.
+
+    open_image(path)              -> ImageDocument (preview pixels, full size, marker); no torch work
+    Codec().encode_file(src, dst) -> EncodeResult  (photo -> HyperThumbnail file)
+    Codec().reconstructor(path)   -> Reconstructor (decoder inputs prepared once per file)
+    Reconstructor.decode(region)  -> uint8 pixels of any region of the full-resolution photo
+
+Weights load lazily on first use, so opening and previewing files never waits for torch.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .device import inference_dtype, select_device
+from .document import ImageDocument, open_image
+from .errors import CodecError, NotHyperThumbnailError, OutputExistsError
+from .fileformat import Marker, Thumbnail, read_thumbnail, write_hyperthumbnail
+from .imageio import load_image
+from .inference import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE, Reconstructor, encode_thumbnail
+from .model import HyperThumbnailModel
+from .tiling import CancelFn, ProgressFn
+from .weights import WeightsInfo, find_weights, load_model
+
+__all__ = ["Codec", "EncodeResult", "ImageDocument", "RATE_PRESETS", "open_image", "parse_rate"]
+
+RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}
+
+
+def parse_rate(text: str | float) -> float:
+    """'LOW' | 'MEDIUM' | 'HIGH' (any case) or a number in 0..1 (0 = smallest file)."""
+    if isinstance(text, str) and text.strip().upper() in RATE_PRESETS:
+        return RATE_PRESETS[text.strip().upper()]
+    try:
+        value = float(text)
+    except ValueError:
+        raise CodecError(f"rate must be LOW, MEDIUM, HIGH or a number in 0..1, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise CodecError(f"rate must be between 0 and 1, got {value}")
+    return value
+
+
+@dataclass
+class EncodeResult:
+    path: Path
+    file_size: int
+    full_size: tuple[int, int]
+    thumbnail_size: tuple[int, int]
+    luma_table: np.ndarray
+    chroma_table: np.ndarray
+    weights: WeightsInfo
+    notes: list[str]
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return self.file_size * 8 / (self.full_size[0] * self.full_size[1])
+
+
+class Codec:
+    """Owns the device choice and the loaded models (one per weights file, loaded once)."""
+
+    def __init__(self, weights_dir=None, device: str | None = None, tile: int | None = None):
+        self.weights_dir = weights_dir
+        self.device = select_device(device)
+        self.dtype = inference_dtype(self.device)
+        self.tile = tile
+        self._models: dict[str, HyperThumbnailModel] = {}
+
+    def weights(self, sha256: str | None = None) -> WeightsInfo:
+        """The default weights, or the ones whose hash a file's marker names."""
+        return find_weights(self.weights_dir, sha256=sha256)
+
+    def model(self, info: WeightsInfo) -> HyperThumbnailModel:
+        if info.sha256 not in self._models:
+            self._models[info.sha256] = load_model(info, self.device, self.dtype)
+        return self._models[info.sha256]
+
+    def encode_file(
+        self,
+        source: str | Path,
+        destination: str | Path,
+        *,
+        rate: float = RATE_PRESETS["MEDIUM"],
+        strip_gps: bool = False,
+        force: bool = False,
+        progress: ProgressFn = None,
+        cancelled: CancelFn = None,
+    ) -> EncodeResult:
+        """Photo file -> HyperThumbnail file. The source is only read; the output is written
+        atomically (a failure or cancel leaves no file)."""
+        destination = Path(destination)
+        if destination.exists() and not force:
+            raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
+        if Path(source).resolve() == destination.resolve():
+            raise CodecError("refusing to overwrite the source photo with its HyperThumbnail")
+        photo = load_image(source)
+        info = self.weights()
+        model = self.model(info)
+        thumb, luma, chroma = encode_thumbnail(
+            model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=progress, cancelled=cancelled
+        )
+        height, width = photo.rgb.shape[:2]
+        marker = Marker(width=width, height=height, scale=model.config.scale, model_id=info.model_id,
+                        weights_sha256=info.sha256, rate=float(rate))  # fmt: skip
+        size = write_hyperthumbnail(
+            destination, thumb, luma, chroma, marker,
+            source_exif=photo.exif, icc_profile=photo.icc_profile, strip_gps=strip_gps, force=force,
+        )  # fmt: skip
+        return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, photo.notes)
+
+    def reconstructor(self, source: str | Path | Thumbnail) -> Reconstructor:
+        """Prepare a HyperThumbnail for decoding with the weights its marker names."""
+        thumbnail = source if isinstance(source, Thumbnail) else read_thumbnail(source)
+        if thumbnail.marker is None:
+            raise NotHyperThumbnailError("not a HyperThumbnail: the file has no HyperThumbnail marker")
+        marker = thumbnail.marker
+        model = self.model(self.weights(sha256=marker.weights_sha256))
+        return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (marker.width, marker.height))
+
+    @property
+    def default_decode_tile(self) -> int:
+        return self.tile or DEFAULT_DECODE_TILE

@@ -1,0 +1,33 @@
+"""Helpers shared by codec tests: tiny models, weights folders, PSNR."""
+import numpy as np
+import torch
+
+from app.codec.decoder import DecoderConfig
+from app.codec.encoder import EncoderConfig
+from app.codec.model import HyperThumbnailModel, ModelConfig
+from app.codec.qpm import QPMConfig
+from app.codec.weights import save_weights
+
+SMALL_CONFIG = ModelConfig(
+    encoder=EncoderConfig(channels=16, blocks=2),
+    qpm=QPMConfig(hidden=32),
+    decoder=DecoderConfig(channels=16, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8),
+)
+
+
+def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThumbnailModel:
+    """A model whose zero-initialised residual tails are randomised, so every path matters."""
+    torch.manual_seed(seed)
+    model = HyperThumbnailModel(config)
+    for layer in (model.encoder.tail, model.decoder.tail, model.qpm.head[-1]):
+        torch.nn.init.normal_(layer.weight, std=0.02)
+    return model.eval()
+
+
+def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, config=SMALL_CONFIG):
+    return save_weights(random_model(config, seed), directory, model_id, trained=False, training={"note": "test"})
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -192,3 +192,11 @@ def test_truncated(tmp_path: Path, fmt: str) -> None:
     with pytest.raises(ImageLoadError, match="truncated or corrupt") as info:
         load_image(path)
     assert str(path) in str(info.value)
+
+
+def test_32bit_integer_greyscale(tmp_path: Path) -> None:
+    wide, narrow = tmp_path / "wide.tif", tmp_path / "narrow.tif"
+    Image.fromarray(np.array([[0, 300, 65535]], np.int32), "I").save(wide)
+    Image.fromarray(np.array([[0, 7, 255]], np.int32), "I").save(narrow)
+    assert load_image(wide).rgb[0, :, 0].tolist() == [0, 1, 255]
+    assert load_image(narrow).rgb[0, :, 0].tolist() == [0, 7, 255]

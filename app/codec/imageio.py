@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,8 +99,10 @@ def orientation_of(exif: bytes | None) -> int:
         return 1
     parsed = Image.Exif()
     try:
-        parsed.load(exif)
-        value = parsed.get(ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():  # "Corrupt EXIF data": we answer 1 for that anyway
+            warnings.simplefilter("ignore")
+            parsed.load(exif)
+            value = parsed.get(ORIENTATION_TAG, 1)
     except _DECODE_ERRORS:
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1

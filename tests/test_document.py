@@ -1,0 +1,73 @@
+"""What the viewer opens: HyperThumbnails with their original's size, anything else as is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image
+
+from app.codec.document import open_image
+from app.codec.errors import ImageLoadError
+from app.codec.fileformat import FORMAT_VERSION, Marker, read_thumbnail, write_hyperthumbnail
+
+LUMA = [8] * 64
+CHROMA = [12] * 64
+
+
+def _marker() -> Marker:
+    return Marker(width=1001, height=667, scale=4, model_id="ht-test", weights_sha256="0" * 64)
+
+
+def _hyperthumbnail(path: Path) -> np.ndarray:
+    thumb = np.random.default_rng(0).integers(0, 256, (167, 251, 3), dtype=np.uint8)
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 8}})
+    write_hyperthumbnail(path, thumb, LUMA, CHROMA, _marker(), source_exif=exif)
+    return thumb
+
+
+def test_open_hyperthumbnail(tmp_path: Path) -> None:
+    path = tmp_path / "h.jpg"
+    _hyperthumbnail(path)
+    doc = open_image(path)
+    assert doc.is_hyperthumbnail and doc.marker == _marker()
+    assert doc.full_size == (1001, 667)
+    assert doc.preview.shape == (167, 251, 3)
+    assert np.array_equal(doc.preview, read_thumbnail(path).rgb)
+    assert doc.orientation == 8
+    assert doc.file_size == path.stat().st_size
+    assert doc.bits_per_pixel == pytest.approx(path.stat().st_size * 8 / (1001 * 667))
+
+
+def test_open_plain_png(tmp_path: Path) -> None:
+    path = tmp_path / "p.png"
+    Image.new("RGBA", (30, 20), (0, 0, 255, 255)).save(path)
+    doc = open_image(path)
+    assert not doc.is_hyperthumbnail and doc.marker is None and doc.bits_per_pixel is None
+    assert doc.full_size == (30, 20) and doc.preview.shape == (20, 30, 3)
+    assert doc.orientation == 1 and doc.notes  # RGBA was flattened
+
+
+def test_newer_version_opens_as_plain_jpeg(tmp_path: Path) -> None:
+    path = tmp_path / "new.jpg"
+    _hyperthumbnail(path)
+    exif = piexif.load(str(path))
+    fields = {**json.loads(_marker().to_json()), "version": FORMAT_VERSION + 1}
+    exif["Exif"][piexif.ExifIFD.UserComment] = b"ASCII\x00\x00\x00HyperThumbnail " + json.dumps(fields).encode()
+    piexif.insert(piexif.dump(exif), str(path))
+    doc = open_image(path)
+    assert not doc.is_hyperthumbnail
+    assert doc.full_size == (251, 167)
+    assert any("newer" in n for n in doc.notes)
+
+
+def test_bad_input_raises_image_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageLoadError):
+        open_image(tmp_path / "missing.png")
+    text = tmp_path / "t.txt"
+    text.write_text("nope")
+    with pytest.raises(ImageLoadError):
+        open_image(text)

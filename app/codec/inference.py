@@ -23,7 +23,7 @@ def thumbnail_size(width: int, height: int, scale: int = 4) -> tuple[int, int]:
 
 def _to_tensor(pixels: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """uint8 HxWx3 -> float [1, 3, H, W] on the device (0..255)."""
-    t = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+    t = torch.from_numpy(np.array(pixels)).to(device)  # a copy: inputs may be read-only
     return t.permute(2, 0, 1).unsqueeze(0).to(dtype)
 
 

@@ -387,10 +387,10 @@ def read_thumbnail(source: Source) -> Thumbnail:
         decode_pixels(im, name)
         if im.mode != "YCbCr":
             raise FormatError(f"{name}: JPEG colour space is not YCbCr")
-        ycbcr = np.asarray(im, dtype=np.uint8)
+        ycbcr = np.array(im, dtype=np.uint8)  # writable copies, not views of Pillow's buffer
     with open_pil(source) as im:
         decode_pixels(im, name)
-        rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        rgb = np.array(im.convert("RGB"), dtype=np.uint8)
     return Thumbnail(
         ycbcr=ycbcr,
         rgb=rgb,

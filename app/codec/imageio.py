@@ -204,7 +204,7 @@ def load_image(path: Source) -> LoadedImage:
             icc = None
         exif, orientation = _exif_and_orientation(im)
         return LoadedImage(
-            rgb=np.ascontiguousarray(rgb, dtype=np.uint8),
+            rgb=np.array(rgb, dtype=np.uint8),  # a writable copy, not a view of Pillow's buffer
             exif=exif,
             icc_profile=icc,
             orientation=orientation,

@@ -9,16 +9,13 @@ import torch
 
 from .color import ycbcr_to_rgb
 from .dct import pad_to_multiple
+from .fileformat import thumbnail_size
 from .jpeg_sim import coefficients_from_ycbcr, table_tensor
 from .model import HyperThumbnailModel
 from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 
 DEFAULT_ENCODE_TILE = 256  # thumbnail pixels per tile side (1024 photo pixels)
 DEFAULT_DECODE_TILE = 256
-
-
-def thumbnail_size(width: int, height: int, scale: int = 4) -> tuple[int, int]:
-    return -(-width // scale), -(-height // scale)
 
 
 def _to_tensor(pixels: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

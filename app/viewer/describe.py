@@ -1,0 +1,47 @@
+"""The words the window shows about a document: its title and its status-bar texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.viewer.codec_bridge import ImageDocument
+from app.viewer.orientation import display_size
+
+APP_NAME = "HyperThumbnail Viewer"
+NO_WEIGHTS_SHORT = "Reconstruction unavailable: no trained weights installed"
+
+_FORMAT_NAMES = {"JPG": "JPEG", "JPE": "JPEG", "TIF": "TIFF"}
+
+
+def format_name(path: Path) -> str:
+    """The file type as people say it, from the name (JPEG, PNG, TIFF...)."""
+    suffix = path.suffix.lstrip(".").upper()
+    return _FORMAT_NAMES.get(suffix, suffix or "image")
+
+
+def size_text(document: ImageDocument) -> str:
+    """The original photo's size as displayed (width and height swap for turned photos)."""
+    width, height = display_size(*document.full_size, document.orientation)
+    return f"{width}x{height}"
+
+
+def window_title(path: Path | None, document: ImageDocument | None) -> str:
+    if path is None:
+        return APP_NAME
+    if document is not None and document.is_hyperthumbnail:
+        return f"{path.name} \u2014 HyperThumbnail {size_text(document)} \u2014 {APP_NAME}"
+    return f"{path.name} \u2014 {APP_NAME}"
+
+
+def document_summary(document: ImageDocument) -> str:
+    """'HyperThumbnail — full size WxH, N.NN bpp' or 'JPEG WxH', then any notes from opening."""
+    if document.is_hyperthumbnail:
+        text = f"HyperThumbnail \u2014 full size {size_text(document)}, {document.bits_per_pixel:.2f} bpp"
+    else:
+        text = f"{format_name(document.path)} {size_text(document)}"
+    return "; ".join([text, *document.notes])
+
+
+def zoom_text(zoom: float, fitted: bool) -> str:
+    percent = f"{zoom * 100:.0f}%" if zoom >= 0.1 else f"{zoom * 100:.1f}%"
+    return f"{percent} (fit)" if fitted else percent

@@ -1,0 +1,183 @@
+"""The image view: one document laid out at its ORIGINAL photo's geometry, zoomable and pannable.
+
+Scene coordinates are the displayed (EXIF-turned) full-resolution photo, so zoom 1.0 is 100%
+of the original whatever the preview's size. The preview sits inside a ``frame`` item that
+holds stored full-resolution coordinates (scaled up from the thumbnail, clipped to the
+original's size, turned by the orientation); later reconstructed tiles become more children
+of that frame, at their stored positions.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QResizeEvent, QTransform, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
+
+from app.viewer.codec_bridge import ImageDocument, preview_scale
+from app.viewer.orientation import display_size, orientation_transform
+from app.viewer.qimage import to_qimage
+
+MIN_ZOOM = 0.01
+MAX_ZOOM = 32.0
+ZOOM_STEP = 1.25
+BACKGROUND = QColor(40, 40, 40)
+MESSAGE_COLOUR = QColor(220, 220, 220)
+
+
+class ImageView(QGraphicsView):
+    """Shows a document or a message. Signals: ``zoomChanged(zoom, fitted)``, ``stepRequested(offset)``."""
+
+    zoomChanged = Signal(float, bool)
+    stepRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(BACKGROUND)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._frame: QGraphicsRectItem | None = None
+        self._message = ""
+        self._fitted = True
+
+    # ------------------------------------------------------------------ content
+
+    def set_document(self, document: ImageDocument) -> None:
+        """Show ``document``'s preview at full geometry, fitted to the window."""
+        self._clear()
+        width, height = document.full_size
+        frame = QGraphicsRectItem(0, 0, width, height)
+        frame.setPen(QPen(Qt.PenStyle.NoPen))
+        frame.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+        frame.setTransform(orientation_transform(width, height, document.orientation))
+        preview = QGraphicsPixmapItem(QPixmap.fromImage(to_qimage(document.preview)), frame)
+        preview.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        preview.setScale(preview_scale(document))
+        self.scene().addItem(frame)
+        self._frame = frame
+        self.scene().setSceneRect(QRectF(0, 0, *display_size(width, height, document.orientation)))
+        self.fit()
+
+    def show_message(self, text: str) -> None:
+        """Replace the image with a centred message (an error, or 'no images')."""
+        self._clear()
+        self._message = text
+        self.scene().setSceneRect(QRectF())
+        self.resetTransform()
+        self.viewport().update()
+
+    def message(self) -> str:
+        return self._message
+
+    def has_image(self) -> bool:
+        return self._frame is not None
+
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the displayed full-resolution geometry; (0, 0) with no image."""
+        rect = self.sceneRect() if self._frame is not None else QRectF()
+        return round(rect.width()), round(rect.height())
+
+    def _clear(self) -> None:
+        self.scene().clear()
+        self._frame = None
+        self._message = ""
+
+    # ------------------------------------------------------------------ zoom
+
+    def zoom(self) -> float:
+        """Screen pixels per original-photo pixel (1.0 = 100%)."""
+        return self.transform().m11()
+
+    def is_fitted(self) -> bool:
+        return self._fitted
+
+    def fit_zoom(self) -> float:
+        """The zoom that shows the whole photo; never above 100%, so small images stay sharp."""
+        width, height = self.image_size()
+        if not width or not height:
+            return 1.0
+        viewport = self.viewport().size()
+        return min(viewport.width() / width, viewport.height() / height, 1.0)
+
+    def fit(self) -> None:
+        self._fitted = True
+        self._apply_zoom(self.fit_zoom(), None)
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom`` keeping the photo point under ``anchor`` (viewport pixels) in place."""
+        self._fitted = False
+        self._apply_zoom(zoom, anchor)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self.zoom() * factor, anchor)
+
+    def zoom_in(self) -> None:
+        self.zoom_by(ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.zoom_by(1 / ZOOM_STEP)
+
+    def toggle_fit(self, anchor: QPointF | None = None) -> None:
+        """Fitted -> 100% (around ``anchor``); anything else -> fitted."""
+        if self._fitted:
+            self.set_zoom(1.0, anchor)
+        else:
+            self.fit()
+
+    def _apply_zoom(self, zoom: float, anchor: QPointF | None) -> None:
+        if not self.has_image():
+            return
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        anchor = anchor if anchor is not None else QPointF(self.viewport().rect().center())
+        fixed = self.mapToScene(anchor.toPoint())
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        moved = self.mapFromScene(fixed) - anchor.toPoint()
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+        self.zoomChanged.emit(zoom, self._fitted)
+
+    # ------------------------------------------------------------------ events
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120
+        if steps and self.has_image():
+            self.zoom_by(ZOOM_STEP**steps, event.position())
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.toggle_fit(event.position())
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Left/Right step through images while the whole photo is in view, else they scroll."""
+        step = {Qt.Key.Key_Right: 1, Qt.Key.Key_Left: -1}.get(Qt.Key(event.key()))
+        plain = event.modifiers() == Qt.KeyboardModifier.NoModifier
+        if step and plain and (self._fitted or not self.has_image()):
+            self.stepRequested.emit(step)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if not self._message:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(MESSAGE_COLOUR)
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        painter.setFont(font)
+        area = self.viewport().rect().adjusted(24, 24, -24, -24)
+        painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+        painter.restore()

@@ -1,0 +1,37 @@
+"""``main(argv)``: start the viewer on the files or folders given, or on the bundled samples."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from app.viewer.describe import APP_NAME
+from app.viewer.paths import ICON_PNG, ICON_SVG, SAMPLES
+from app.viewer.playlist import Playlist
+from app.viewer.window import MainWindow
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    for path in (ICON_SVG, ICON_PNG):
+        if path.is_file():
+            icon.addFile(str(path))
+    return icon
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the viewer until its window closes; returns the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv)
+        argv = app.arguments()  # without the options Qt itself took (-platform, -style...)
+    app.setApplicationName("hyperthumbnail-viewer")
+    app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("hyperthumbnail-viewer")
+    app.setWindowIcon(app_icon())
+    window = MainWindow(Playlist.from_arguments(argv[1:] or [SAMPLES]))
+    window.show()
+    return app.exec()

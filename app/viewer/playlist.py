@@ -1,0 +1,58 @@
+"""Which files next/previous steps through: a folder's images in name order, or a list given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name (case-insensitive)."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    images = [p for p in entries if is_image_name(p) and p.is_file()]
+    return sorted(images, key=lambda p: (p.name.casefold(), p.name))
+
+
+class Playlist:
+    """An ordered list of files with a current position; stepping wraps around at the ends."""
+
+    def __init__(self, paths: Iterable[Path] = (), current: int = 0):
+        self.paths = list(paths)
+        self.index = min(max(current, 0), max(len(self.paths) - 1, 0))
+
+    @classmethod
+    def from_arguments(cls, arguments: Iterable[str | Path]) -> Playlist:
+        """One file: its folder, starting at it. Folders: their images. Several files: those files."""
+        items = [Path(a) for a in arguments]
+        if len(items) == 1 and not items[0].is_dir():
+            only = items[0]
+            siblings = folder_images(only.parent)
+            if only in siblings:
+                return cls(siblings, siblings.index(only))
+            return cls([only])
+        paths: list[Path] = []
+        for item in items:
+            paths.extend(folder_images(item) if item.is_dir() else [item])
+        return cls(paths)
+
+    @property
+    def current(self) -> Path | None:
+        return self.paths[self.index] if self.paths else None
+
+    def step(self, offset: int) -> Path | None:
+        """Move by ``offset`` (wrapping) and return the new current file."""
+        if self.paths:
+            self.index = (self.index + offset) % len(self.paths)
+        return self.current
+
+    def position_text(self) -> str:
+        return f"{self.index + 1}/{len(self.paths)}" if self.paths else ""

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     dec.add_argument("--force", action="store_true", help="overwrite the output if it exists")
 
+    check = sub.add_parser("selfcheck", help="measure that this Pillow/libjpeg behaves as the codec assumes")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+
     info = sub.add_parser("info", help="is it a HyperThumbnail? sizes, tables, model, bpp")
     info.add_argument("file")
     info.add_argument("--json", action="store_true", help="machine-readable output")
@@ -178,7 +181,33 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info}
+def cmd_selfcheck(args) -> int:
+    """Figures for the codec's assumptions; uses the installed weights, else a random model."""
+    import torch
+
+    from app.codec.model import HyperThumbnailModel
+    from app.codec.selfcheck import run_selfcheck
+    from app.codec.weights import find_weights, load_model
+
+    try:
+        weights = find_weights(args.weights)
+        model, source = load_model(weights), f"weights {weights.model_id}"
+    except CodecError:
+        torch.manual_seed(0)
+        model, source = HyperThumbnailModel().eval(), "randomly initialised default architecture"
+        for layer in (model.encoder.tail, model.decoder.tail):
+            torch.nn.init.normal_(layer.weight, std=0.02)  # so tiling is checked on every path
+    report = run_selfcheck(model)
+    report["model"] = source
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")
+    return EXIT_OK if report["ok"] else EXIT_ERROR
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,4 @@
 """Helpers shared by codec tests: tiny models, weights folders, PSNR."""
-import numpy as np
 import torch
 
 from app.codec.decoder import DecoderConfig
@@ -26,8 +25,3 @@ def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThum
 
 def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, config=SMALL_CONFIG):
     return save_weights(random_model(config, seed), directory, model_id, trained=False, training={"note": "test"})
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

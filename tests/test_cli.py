@@ -9,7 +9,8 @@ from PIL import Image
 
 from app.cli import describe, main
 from app.synthetic import photo_like
-from codec_fixtures import make_weights, psnr
+from app.codec.selfcheck import psnr
+from codec_fixtures import make_weights
 
 
 @pytest.fixture
@@ -125,3 +126,11 @@ def test_wrong_or_missing_weights(tmp_path, weights, photo, capsys):
 def test_usage_errors_exit_2(capsys):
     assert run(capsys, "decode")[0] == 2
     assert run(capsys, "decode", "a.jpg", "b.png", "--region", "1,2,3")[0] == 2
+
+
+def test_selfcheck_reports_figures_within_limits(capsys):
+    code, stdout, _ = run(capsys, "selfcheck", "--json")
+    report = json.loads(stdout)
+    assert code == 0 and report["ok"]
+    assert report["simulation_psnr_db_min"] >= 45 and report["rate_correlation"] >= 0.95
+    assert report["tiled_decode_max_diff"] <= 1 and report["table_order_ok"]

@@ -2,28 +2,21 @@
 import numpy as np
 import torch
 
-from app.codec.fileformat import encode_jpeg
 from app.codec.jpeg_sim import simulate_jpeg
-from app.codec.rate import bits_per_pixel, coefficient_bits
+from app.codec.rate import bits_per_pixel
+from app.codec.selfcheck import rate_vs_file
 from app.codec.tables import standard_tables
 from app.synthetic import photo_like
 
 
 def test_estimate_correlates_with_real_file_size():
     rng = np.random.default_rng(0)
-    estimates, sizes = [], []
-    for seed in range(16):
-        image = photo_like(256, 192, seed=seed, detail=float(rng.uniform(0.0, 2.0)))
-        luma, chroma = standard_tables(int(rng.integers(25, 95)))
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-        sim = simulate_jpeg(x, torch.tensor(luma).float(), torch.tensor(chroma).float())
-        estimates.append(coefficient_bits(sim.quantized).item() / 8)
-        sizes.append(len(encode_jpeg(image, luma, chroma)))
-    r = np.corrcoef(estimates, sizes)[0, 1]
-    assert r >= 0.95, f"correlation {r:.3f}"
+    images = [photo_like(256, 192, seed=seed, detail=float(rng.uniform(0.0, 2.0))) for seed in range(16)]
+    qualities = [int(q) for q in rng.integers(25, 95, size=16)]
+    result = rate_vs_file(images, qualities)
+    assert result["correlation"] >= 0.95
     # Not just correlated: the estimate is of the right magnitude (headers aside).
-    ratio = np.median(np.array(sizes) / np.array(estimates))
-    assert 0.8 < ratio < 1.6
+    assert 0.8 < result["median_file_to_estimate"] < 1.6
 
 
 def test_estimate_is_differentiable_and_prefers_coarser_tables():

@@ -34,6 +34,7 @@ class MainWindow(QMainWindow):
         self.weights_label = QLabel()
         self.statusBar().addWidget(self.info_label, 1)
         for label in (self.position_label, self.zoom_label, self.weights_label):
+            label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
         self.weights_label.hide()
         self.view.zoomChanged.connect(self._show_zoom)

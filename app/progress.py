@@ -1,4 +1,5 @@
-"""A terminal progress bar that stays silent for work that finishes within a second."""
+"""A terminal progress bar that stays silent for work that finishes within a second, and when
+the output is not a terminal (logs, pipes)."""
 import sys
 import time
 from typing import TextIO
@@ -9,8 +10,11 @@ class ProgressBar:
         self.label, self.stream, self.delay, self.width = label, stream, delay, width
         self.start = time.monotonic()
         self.shown = False
+        self.enabled = bool(getattr(stream, "isatty", lambda: False)())
 
     def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
         elapsed = time.monotonic() - self.start
         if elapsed < self.delay and done < total:
             return

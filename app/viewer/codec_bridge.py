@@ -9,17 +9,13 @@ from __future__ import annotations
 from app.codec.document import ImageDocument, open_image
 from app.codec.errors import CodecError
 
-__all__ = ["CodecError", "ImageDocument", "NO_WEIGHTS", "open_image", "preview_scale", "weights_status"]
-
-NO_WEIGHTS = "No trained weights are installed: reconstruction is unavailable."
+__all__ = ["CodecError", "ImageDocument", "open_image", "preview_scale", "weights_status"]
 
 
 def weights_status() -> str | None:
     """None when trained weights are installed, else one sentence saying why not."""
-    try:
-        from app.codec.weights import installed_weights_status
-    except ImportError:
-        return NO_WEIGHTS
+    from app.codec.weights import installed_weights_status  # imports torch: asked for after the window shows
+
     return installed_weights_status()
 
 

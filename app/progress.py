@@ -6,7 +6,8 @@ from typing import TextIO
 
 
 class ProgressBar:
-    def __init__(self, label: str, stream: TextIO = sys.stderr, delay: float = 1.0, width: int = 30):
+    def __init__(self, label: str, stream: TextIO | None = None, delay: float = 1.0, width: int = 30):
+        stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced since import
         self.label, self.stream, self.delay, self.width = label, stream, delay, width
         self.start = time.monotonic()
         self.shown = False

@@ -139,10 +139,7 @@ def describe(path: str) -> dict:
         "orientation": doc.orientation,
     }
     if doc.is_hyperthumbnail:
-        from app.codec.fileformat import read_thumbnail
-
-        thumbnail = read_thumbnail(path)
-        m = doc.marker
+        thumbnail, m = doc.thumbnail, doc.marker
         report.update(
             format_version=m.version, scale=m.scale, model_id=m.model_id, weights_sha256=m.weights_sha256,
             rate=m.rate, bits_per_pixel=doc.bits_per_pixel,

@@ -10,9 +10,12 @@ import piexif
 import pytest
 from PIL import Image
 
+from app.codec.api import Codec
 from app.codec.document import open_image
-from app.codec.errors import ImageLoadError
+from app.codec.errors import ImageLoadError, NotHyperThumbnailError
 from app.codec.fileformat import FORMAT_VERSION, Marker, read_thumbnail, write_hyperthumbnail
+from app.synthetic import photo_like
+from codec_fixtures import make_weights
 
 LUMA = [8] * 64
 CHROMA = [12] * 64
@@ -71,3 +74,17 @@ def test_bad_input_raises_image_load_error(tmp_path: Path) -> None:
     text.write_text("nope")
     with pytest.raises(ImageLoadError):
         open_image(text)
+
+
+def test_hyperthumbnail_document_keeps_its_decoded_thumbnail_for_reconstruction(tmp_path):
+    make_weights(tmp_path / "w")
+    Image.fromarray(photo_like(90, 70, seed=1)).save(tmp_path / "p.png")
+    codec = Codec(tmp_path / "w", "cpu")
+    codec.encode_file(tmp_path / "p.png", tmp_path / "t.jpg")
+    doc = open_image(tmp_path / "t.jpg")
+    assert doc.thumbnail is not None and doc.thumbnail.ycbcr.shape == (18, 23, 3)
+    from_doc = codec.reconstructor(doc).decode()
+    from_path = codec.reconstructor(tmp_path / "t.jpg").decode()
+    assert from_doc.shape == (70, 90, 3) and np.array_equal(from_doc, from_path)
+    with pytest.raises(NotHyperThumbnailError):
+        codec.reconstructor(open_image(tmp_path / "p.png"))

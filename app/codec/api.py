@@ -2,7 +2,8 @@
 
     open_image(path)              -> ImageDocument (preview pixels, full size, marker); no torch work
     Codec().encode_file(src, dst) -> EncodeResult  (photo -> HyperThumbnail file)
-    Codec().reconstructor(path)   -> Reconstructor (decoder inputs prepared once per file)
+    Codec().reconstructor(doc)    -> Reconstructor (decoder inputs prepared once per file;
+                                     takes an ImageDocument, a Thumbnail or a path)
     Reconstructor.decode(region)  -> uint8 pixels of any region of the full-resolution photo
 
 Weights load lazily on first use, so opening and previewing files never waits for torch.
@@ -109,11 +110,13 @@ class Codec:
         )  # fmt: skip
         return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, photo.notes)
 
-    def reconstructor(self, source: str | Path | Thumbnail) -> Reconstructor:
+    def reconstructor(self, source: str | Path | Thumbnail | ImageDocument) -> Reconstructor:
         """Prepare a HyperThumbnail for decoding with the weights its marker names."""
+        if isinstance(source, ImageDocument):
+            if source.thumbnail is None:
+                raise NotHyperThumbnailError(f"not a HyperThumbnail: {source.path.name} is a plain image")
+            source = source.thumbnail
         thumbnail = source if isinstance(source, Thumbnail) else read_thumbnail(source)
-        if thumbnail.marker is None:
-            raise NotHyperThumbnailError("not a HyperThumbnail: the file has no HyperThumbnail marker")
         marker = thumbnail.marker
         model = self.model(self.weights(sha256=marker.weights_sha256))
         return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (marker.width, marker.height))

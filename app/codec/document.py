@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app.codec.errors import FormatError
-from app.codec.fileformat import Marker, read_marker, read_thumbnail
+from app.codec.fileformat import Marker, Thumbnail, read_marker, read_thumbnail
 from app.codec.imageio import load_image
 
 
@@ -32,6 +32,8 @@ class ImageDocument:
     icc_profile: bytes | None
     file_size: int
     notes: list[str] = field(default_factory=list)
+    thumbnail: Thumbnail | None = None  # a HyperThumbnail's decoded samples and tables, kept so
+    # that reconstruction and ``info`` never read and decode the file a second time
 
     @property
     def is_hyperthumbnail(self) -> bool:
@@ -61,6 +63,7 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
                 exif=thumb.exif,
                 icc_profile=thumb.icc_profile,
                 file_size=path.stat().st_size,
+                thumbnail=thumb,
             )
     except FormatError as exc:
         notes.append(f"shown as a plain image: {exc}")

@@ -68,7 +68,7 @@ def encode_thumbnail(
         lr[..., box.y0 : box.y1, box.x0 : box.x1] = out[..., inner.y0 : inner.y1, inner.x0 : inner.x1]
         if progress:
             progress(i + 1, len(tiles))
-    luma, chroma = model.qpm(lr.float() if dtype != torch.float32 and device.type == "cpu" else lr, rate_t)
+    luma, chroma = model.qpm(lr, rate_t)
     as_int = lambda t: t[0].float().round().clamp(1, 255).cpu().numpy().astype(np.int64)  # noqa: E731
     return _to_uint8(lr), as_int(luma), as_int(chroma)
 

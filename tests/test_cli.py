@@ -1,16 +1,15 @@
 """``hyperthumb`` end to end on small photos, and every bad input giving a one-line error."""
-import io
 import json
 
 import numpy as np
 import piexif
 import pytest
+from codec_fixtures import make_weights
 from PIL import Image
 
 from app.cli import describe, main
-from app.synthetic import photo_like
 from app.codec.selfcheck import psnr
-from codec_fixtures import make_weights
+from app.synthetic import photo_like
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image

@@ -11,11 +11,10 @@ from torch import nn
 
 from .decoder import Decoder, DecoderConfig
 from .encoder import Encoder, EncoderConfig
+from .fileformat import SCALE
 from .jpeg_sim import quantize, simulate_jpeg
 from .qpm import QPMConfig, QuantizationPredictor
 from .rate import bits_per_pixel
-
-SCALE = 4
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ scale is fitted to the image itself (maximum likelihood: the mean absolute value
 from the previous block, as JPEG does. The estimate has no learned parameters, so it is
 exact-in-expectation for any encoder and never drifts from the real coder during training.
 """
-import math
-
 import torch
 
 _MIN_SCALE = 0.05
@@ -48,5 +46,3 @@ def bits_per_pixel(quantized: torch.Tensor, scale: int = 4) -> torch.Tensor:
     hr_pixels = (hb * 8 * scale) * (wb * 8 * scale)
     return coefficient_bits(quantized) / hr_pixels
 
-
-LOG2E = 1.0 / math.log(2.0)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from app.codec.document import ImageDocument, open_image
 from app.codec.errors import CodecError
+from app.codec.orientation import display_size
 
-__all__ = ["CodecError", "ImageDocument", "open_image", "preview_scale", "weights_status"]
+__all__ = ["CodecError", "ImageDocument", "display_size", "open_image", "preview_scale", "weights_status"]
 
 
 def weights_status() -> str | None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.viewer.codec_bridge import ImageDocument
-from app.viewer.orientation import display_size
+from app.viewer.codec_bridge import ImageDocument, display_size
 
 APP_NAME = "HyperThumbnail Viewer"
 NO_WEIGHTS_SHORT = "Reconstruction unavailable: no trained weights installed"

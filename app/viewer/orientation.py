@@ -9,10 +9,6 @@ from __future__ import annotations
 from PySide6.QtGui import QTransform
 
 
-def display_size(width: int, height: int, orientation: int) -> tuple[int, int]:
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
 def orientation_transform(width: int, height: int, orientation: int) -> QTransform:
     """Maps a stored ``width`` x ``height`` rectangle onto its displayed rectangle at the origin.
 

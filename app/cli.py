@@ -1,4 +1,4 @@
-"""The ``hyperthumb`` command: encode, decode and inspect HyperThumbnails.
+"""The ``hyperthumb`` command: encode, decode, inspect and evaluate HyperThumbnails.
 
 ``main(argv)`` returns an exit code and never lets a user error escape as a traceback:
 0 success, 1 a user error (message on stderr), 2 bad usage, 130 interrupted.
@@ -33,6 +33,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _crop(text: str) -> int:
+    value = int(text)
+    if value < 32:
+        raise argparse.ArgumentTypeError("crop must be at least 32")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("limit must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperthumb", description="JPEG thumbnails that carry a full-resolution photo.")
     parser.add_argument("--weights", metavar="DIR", help="weights folder with manifest.json (default: model_weights/)")
@@ -61,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="is it a HyperThumbnail? sizes, tables, model, bpp")
     info.add_argument("file")
     info.add_argument("--json", action="store_true", help="machine-readable output")
+
+    ev = sub.add_parser("eval", help="rate-distortion of the codec against standard baselines on a folder")
+    ev.add_argument("folder", help="folder of photos (jpg, png, webp, tif, bmp)")
+    ev.add_argument("--out", default="eval_results", metavar="DIR",
+                    help="results folder (default eval_results/; earlier results in it are replaced)")  # fmt: skip
+    ev.add_argument("--crop", type=_crop, metavar="N", help="fast mode: centre N x N crops (N rounded down to x32)")
+    ev.add_argument("--rates", metavar="LIST", help="HyperThumbnail rates, comma-separated (default 0,0.25,0.5,0.75,1)")
+    ev.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    ev.add_argument("--limit", type=_at_least_one, metavar="K", help="only the first K images")
     return parser
 
 
@@ -204,7 +227,27 @@ def cmd_selfcheck(args) -> int:
     return EXIT_OK if report["ok"] else EXIT_ERROR
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck}
+def cmd_eval(args) -> int:
+    """Rate-distortion of every method on a folder: files in --out, the table on stdout."""
+    from app.codec.api import parse_rate
+    from app.evaluation.report import print_summary, write_report
+    from app.evaluation.runner import evaluate_folder
+    from app.evaluation.summary import summarise
+
+    rates = sorted({parse_rate(r) for r in args.rates.split(",")}) if args.rates else None
+    evaluation = evaluate_folder(Path(args.folder), weights_dir=args.weights, device=args.device,
+                                 crop=args.crop, rates=rates, limit=args.limit)  # fmt: skip
+    summary = summarise(evaluation)
+    paths = write_report(evaluation, summary, Path(args.out))
+    print_summary(summary, sys.stdout)
+    print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    if not evaluation.weights["trained"]:
+        print(f"hyperthumb: warning: weights {evaluation.weights['model_id']!r} are untrained (for tests only)",
+              file=sys.stderr)  # fmt: skip
+    return EXIT_OK
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

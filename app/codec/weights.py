@@ -7,6 +7,9 @@
                                 "architecture": {...ModelConfig...}, "training": {...},
                                 "results": {...}}}}
 
+An entry may also have a ``"role"`` (e.g. ``"jpeg-sr-baseline"``: the decoder for standard
+JPEG thumbnails that ``hyperthumb eval`` compares against).
+
 The ``.pt`` file holds ``{"config": ..., "state_dict": ...}``. Loading checks the hash, that
 the file's architecture equals the manifest's, and that every tensor fits, and fails with a
 ``WeightsError`` saying which. A model marked ``"trained": false`` (tests, smoke runs) loads,
@@ -121,8 +124,10 @@ def save_weights(
     training: dict | None = None,
     results: dict | None = None,
     make_default: bool = True,
+    role: str | None = None,
 ) -> WeightsInfo:
-    """Write ``<model_id>.pt`` and add it to the manifest (both written atomically)."""
+    """Write ``<model_id>.pt`` and add it to the manifest (both written atomically); ``role``,
+    if given, is stored in the entry so tools can find the model by its job."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{model_id}.pt"
@@ -140,6 +145,8 @@ def save_weights(
         "training": training or {},
         "results": results or {},
     }
+    if role is not None:
+        manifest["models"][model_id]["role"] = role
     if make_default or "default" not in manifest:
         manifest["default"] = model_id
     atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode(), force=True)

@@ -1,0 +1,125 @@
+"""Write an evaluation's results (results.csv, summary.json, rd_plot.png) and print the table.
+
+Files are written atomically and replace those of an earlier run in the same folder.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from pathlib import Path
+from typing import TextIO
+
+from app.codec.atomic import atomic_output, atomic_write_bytes
+
+from .plot import draw_rd_plot
+from .runner import Evaluation, ResultRow
+from .summary import ANCHOR, HYPERTHUMBNAIL
+
+CSV_NAME, SUMMARY_NAME, PLOT_NAME = "results.csv", "summary.json", "rd_plot.png"
+CSV_DECIMALS = {
+    "bpp": 6,
+    "psnr_rgb": 4,
+    "psnr_y": 4,
+    "ssim_y": 6,
+    "thumb_psnr": 4,
+    "seconds": 4,
+}
+
+
+def _csv_value(name: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else "nan"
+    if name in CSV_DECIMALS:
+        return f"{value:.{CSV_DECIMALS[name]}f}"
+    return str(value)
+
+
+def results_csv(rows: list[ResultRow]) -> str:
+    names = [f.name for f in dataclasses.fields(ResultRow)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        writer.writerow([_csv_value(name, getattr(row, name)) for name in names])
+    return out.getvalue()
+
+
+def plot_title(evaluation: Evaluation) -> str:
+    count = len(evaluation.images)
+    crop = f", centre {evaluation.crop}px crops" if evaluation.crop else ""
+    name = evaluation.folder.resolve().name or str(evaluation.folder)
+    return f"Rate-distortion on {name}: {count} image{'s' if count != 1 else ''}{crop}"
+
+
+def write_report(evaluation: Evaluation, summary: dict, out_dir: Path) -> list[Path]:
+    """Write the three files into ``out_dir`` (created if needed); returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / CSV_NAME
+    summary_path = out_dir / SUMMARY_NAME
+    plot_path = out_dir / PLOT_NAME
+    summary_text = json.dumps(summary, indent=2) + "\n"
+    atomic_write_bytes(csv_path, results_csv(evaluation.rows).encode(), force=True)
+    atomic_write_bytes(summary_path, summary_text.encode(), force=True)
+    curves = {
+        name: [(p["bpp"], p["psnr_rgb"]) for p in m["points"]]
+        for name, m in summary["methods"].items()
+    }
+    presets = {
+        name: (p["bpp"], p["psnr_rgb"])
+        for name, p in summary["presets"].items()
+        if p["psnr_rgb"] is not None
+    }
+    image = draw_rd_plot(curves, plot_title(evaluation), presets)
+    with atomic_output(plot_path, force=True) as tmp:
+        image.save(tmp, format="PNG")
+    return [csv_path, summary_path, plot_path]
+
+
+def _cell(value, decimals: int, width: int = 7) -> str:
+    """A right-aligned number, or '-' where there is none."""
+    return ("-" if value is None else f"{value:.{decimals}f}").rjust(width)
+
+
+def _signed_db(value) -> str:
+    return "n/a (no overlap)" if value is None else f"{value:+.2f} dB"
+
+
+def print_summary(summary: dict, stream: TextIO) -> None:
+    """The averaged curves, BD-PSNR against the anchor and the preset points, as text."""
+    header = f"{'method':<15} {'setting':>7} {'bpp':>8} {'PSNR':>7} {'PSNR-Y':>7} {'SSIM-Y':>7} {'thumb':>7}"
+    print(header, file=stream)
+    for name, method in summary["methods"].items():
+        for p in method["points"]:
+            cells = [
+                _cell(p["bpp"], 4, 8),
+                _cell(p["psnr_rgb"], 2),
+                _cell(p["psnr_y"], 2),
+                _cell(p["ssim_y"], 4),
+            ]
+            print(
+                f"{name:<15} {p['setting']:>7g} {' '.join(cells)} {_cell(p['thumb_psnr'], 2)}",
+                file=stream,
+            )
+    print(
+        f"\nBD-PSNR vs {ANCHOR} (whole overlap; HyperThumbnail preset range):",
+        file=stream,
+    )
+    for name, method in summary["methods"].items():
+        if name != ANCHOR:
+            whole = _signed_db(method["bd_psnr_vs_anchor_db"])
+            presets = _signed_db(method["bd_psnr_vs_anchor_in_preset_range_db"])
+            print(f"  {name:<15} {whole}; {presets}", file=stream)
+    if summary["presets"]:
+        print(f"\n{HYPERTHUMBNAIL} presets:", file=stream)
+    for name, p in summary["presets"].items():
+        psnr, thumb = _cell(p["psnr_rgb"], 1, 0), _cell(p["thumb_psnr"], 1, 0)
+        print(
+            f"  {name}: {p['bpp']:.3f} bpp, {psnr} dB, thumbnail {thumb} dB",
+            file=stream,
+        )
+    for name, reason in summary["skipped_methods"].items():
+        print(f"\nskipped {name}: {reason}", file=stream)

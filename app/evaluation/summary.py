@@ -1,0 +1,124 @@
+"""Turn result rows into what one reads: a curve per method, BD-PSNR, the preset points.
+
+A method's curve has one point per setting: bpp and each metric averaged over the photos (so a
+point is "what this setting does on an average photo of the folder"). BD-PSNR compares each
+curve with the bicubic+JPEG anchor, over the whole overlap and over the bpp range the
+HyperThumbnail presets (LOW..HIGH) cover, where the codec is meant to be used.
+"""
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from app.codec.api import RATE_PRESETS
+
+from .bjontegaard import bd_psnr
+from .runner import Evaluation, ResultRow
+
+ANCHOR = "bicubic+jpeg"
+HYPERTHUMBNAIL = "hyperthumbnail"
+CURVE_METRICS = ("bpp", "psnr_rgb", "psnr_y", "ssim_y", "thumb_psnr")
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def curve_points(rows: list[ResultRow], settings: list) -> list[dict]:
+    """One averaged point per setting, in the order the settings were run."""
+    by_setting: dict = defaultdict(list)
+    for row in rows:
+        by_setting[row.setting].append(row)
+    points = []
+    for setting in settings:
+        group = by_setting.get(setting)
+        if group:
+            point = {"setting": setting, "images": len(group)}
+            point.update(
+                {
+                    name: _mean([getattr(r, name) for r in group])
+                    for name in CURVE_METRICS
+                }
+            )
+            points.append(point)
+    return points
+
+
+def preset_points(points: list[dict]) -> dict[str, dict]:
+    """The hyperthumbnail points at the LOW/MEDIUM/HIGH rates, when they were run."""
+    by_rate = {p["setting"]: p for p in points}
+    return {
+        name: by_rate[rate] for name, rate in RATE_PRESETS.items() if rate in by_rate
+    }
+
+
+def preset_bpp_range(presets: dict[str, dict]) -> tuple[float, float] | None:
+    rates = [p["bpp"] for p in presets.values()]
+    return (min(rates), max(rates)) if len(rates) >= 2 else None
+
+
+def _bd(anchor: list[dict], test: list[dict], within=None) -> float | None:
+    """BD-PSNR on RGB of two curves of averaged points, optionally within a bpp range."""
+    return bd_psnr(
+        [p["bpp"] for p in anchor],
+        [p["psnr_rgb"] for p in anchor],
+        [p["bpp"] for p in test],
+        [p["psnr_rgb"] for p in test],
+        within,
+    )
+
+
+def _finite_or_none(value):
+    """JSON has no infinity: an exact reconstruction's PSNR is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def summarise(evaluation: Evaluation) -> dict:
+    """The content of summary.json."""
+    rows_by_method: dict[str, list[ResultRow]] = defaultdict(list)
+    for row in evaluation.rows:
+        rows_by_method[row.method].append(row)
+    curves = {
+        name: curve_points(rows_by_method[name], settings)
+        for name, settings in evaluation.methods.items()
+    }
+    presets = preset_points(curves.get(HYPERTHUMBNAIL, []))
+    bpp_range = preset_bpp_range(presets)
+    anchor = curves.get(ANCHOR, [])
+    methods = {
+        name: {
+            "points": points,
+            "bd_psnr_vs_anchor_db": _bd(anchor, points),
+            "bd_psnr_vs_anchor_in_preset_range_db": (
+                None if bpp_range is None else _bd(anchor, points, bpp_range)
+            ),
+        }
+        for name, points in curves.items()
+    }
+    summary = {
+        "folder": str(evaluation.folder),
+        "images": evaluation.images,
+        "skipped_images": evaluation.skipped_images,
+        "crop": evaluation.crop,
+        "device": evaluation.device,
+        "weights": evaluation.weights,
+        "jpeg_sr_weights": evaluation.baseline_weights,
+        "skipped_methods": evaluation.skipped_methods,
+        "anchor": ANCHOR,
+        "preset_bpp_range": None if bpp_range is None else list(bpp_range),
+        "presets": {
+            name: {"rate": RATE_PRESETS[name], **point}
+            for name, point in presets.items()
+        },
+        "hyperthumbnail_marker_bytes": _mean(evaluation.marker_bytes),
+        "methods": methods,
+    }
+    return _finite_or_none(summary)

@@ -3,7 +3,7 @@
 Reads the thumbnail's block DCT statistics (every block's 3 x 64 coefficient magnitudes, each
 passed through a shared MLP and average-pooled over the whole image, so tables are per file),
 and a rate knob in 0..1. It predicts log-offsets from a prior: libjpeg's standard tables at a
-quality set by the rate (LOW ~ quality 50 ... HIGH ~ quality 92). An untrained QPM therefore
+quality set by the rate (LOW ~ quality 20 ... HIGH ~ quality 80, stored in ``QPMConfig``). An untrained QPM therefore
 already writes sensible tables, and training only has to learn per-image corrections.
 """
 import math
@@ -18,20 +18,19 @@ from .jpeg_sim import round_ste
 from .layers import zero_init
 from .tables import STANDARD_CHROMA, STANDARD_LUMA, quality_scale
 
-QUALITY_AT_RATE_0 = 50.0
-QUALITY_AT_RATE_1 = 92.0
-
 
 @dataclass(frozen=True)
 class QPMConfig:
     hidden: int = 128
+    quality_at_rate0: float = 20.0  # the prior's libjpeg quality at LOW (rate 0) ...
+    quality_at_rate1: float = 80.0  # ... and at HIGH (rate 1); log-scale in between
 
 
-def prior_log_tables(rate: torch.Tensor) -> torch.Tensor:
+def prior_log_tables(rate: torch.Tensor, config: QPMConfig = QPMConfig()) -> torch.Tensor:
     """log of libjpeg's tables at the quality the rate knob maps to: [B] -> [B, 128]."""
     base = torch.tensor(list(STANDARD_LUMA) + list(STANDARD_CHROMA), dtype=torch.float32, device=rate.device)
-    log_lo = math.log(quality_scale(QUALITY_AT_RATE_0) / 100.0)
-    log_hi = math.log(quality_scale(QUALITY_AT_RATE_1) / 100.0)
+    log_lo = math.log(quality_scale(config.quality_at_rate0) / 100.0)
+    log_hi = math.log(quality_scale(config.quality_at_rate1) / 100.0)
     log_scale = log_lo + (log_hi - log_lo) * rate.float().view(-1, 1)
     return torch.log(base).view(1, -1) + log_scale
 
@@ -44,6 +43,7 @@ class QuantizationPredictor(nn.Module):
 
     def __init__(self, config: QPMConfig):
         super().__init__()
+        self.config = config
         h = config.hidden
         self.block_mlp = nn.Sequential(nn.Linear(192, h), nn.ReLU(inplace=True), nn.Linear(h, h), nn.ReLU(inplace=True))
         self.head = nn.Sequential(nn.Linear(h + 1, h), nn.ReLU(inplace=True), zero_init(nn.Linear(h, 128)))
@@ -55,7 +55,7 @@ class QuantizationPredictor(nn.Module):
         features = torch.log1p(coeffs.abs()).flatten(1, 2).flatten(2).transpose(1, 2)  # [B, N, 192]
         pooled = self.block_mlp(features.float()).mean(dim=1)
         delta = self.head(torch.cat([pooled, rate.float().view(b, 1)], dim=1))
-        tables = torch.exp(prior_log_tables(rate) + delta).clamp(1.0, 255.0)
+        tables = torch.exp(prior_log_tables(rate, self.config) + delta).clamp(1.0, 255.0)
         if integer:
             tables = round_ste(tables)
         return tables[:, :64], tables[:, 64:]

@@ -1,0 +1,308 @@
+"""One training script for the codec, resumable, seeded, the same on CPU and CUDA.
+
+Two modes share the loop:
+- ``hyperthumb``: the whole model (encoder, QPM, decoder) through the differentiable JPEG.
+  Loss = L1(reconstruction, photo) + thumb_weight * L1(JPEG-decoded thumbnail, bicubic
+  downscale) + lambda(rate) * estimated bits per photo pixel. The rate knob is drawn uniformly
+  in 0..1 per crop, and lambda falls geometrically from ``lambda_at_rate0`` to
+  ``lambda_at_rate1``, so one model covers LOW..HIGH.
+- ``jpeg-sr``: the evaluation baseline "standard JPEG thumbnail + our decoder": the encoder is a
+  plain bicubic downscale, tables are libjpeg's at a random quality, only the decoder learns.
+
+A run lives in a folder: ``config.json``, ``checkpoint.pt`` (model, optimizer, step, RNG states;
+written atomically every ``checkpoint_every`` steps) and ``log.jsonl``. Running again with
+``resume`` continues where the checkpoint left off, also with a larger ``steps``.
+"""
+import json
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.codec.decoder import DecoderConfig
+from app.codec.encoder import EncoderConfig, downscale_bicubic
+from app.codec.model import HyperThumbnailModel, ModelConfig
+from app.codec.qpm import QPMConfig
+from app.codec.jpeg_sim import simulate_jpeg
+from app.codec.rate import bits_per_pixel
+from app.codec.tables import standard_tables
+
+MODES = ("hyperthumb", "jpeg-sr")
+
+# The architecture trained by default: sized for CPU training within a session and for the
+# speed budgets of issue 5 (decoder ~80 kMAC per thumbnail pixel).
+DEFAULT_MODEL = ModelConfig(
+    encoder=EncoderConfig(channels=48, blocks=4),
+    qpm=QPMConfig(hidden=64),
+    decoder=DecoderConfig(channels=32, blocks=3, freq_channels=96, freq_blocks=2, freq_out=16),
+)
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "hyperthumb"
+    steps: int = 16000
+    batch: int = 16
+    patch: int = 128  # HR crop side (multiple of 32)
+    lr: float = 1e-3
+    lr_min: float = 2e-5
+    warmup: int = 100
+    seed: int = 0
+    lambda_at_rate0: float = 0.8  # weight of bits per pixel at the smallest files
+    lambda_at_rate1: float = 0.05  # ... and at the largest
+    thumb_weight: float = 0.3
+    jpeg_quality: tuple[int, int] = (15, 95)  # jpeg-sr mode: qualities drawn uniformly
+    checkpoint_every: int = 100
+    validate_every: int = 500
+    model: dict = field(default_factory=DEFAULT_MODEL.to_dict)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.patch % 32:
+            raise ValueError("patch must be a multiple of 32 (4x scale times 8x8 JPEG blocks)")
+        self.jpeg_quality = tuple(self.jpeg_quality)
+
+    def rate_lambda(self, rate: torch.Tensor) -> torch.Tensor:
+        return self.lambda_at_rate0 * (self.lambda_at_rate1 / self.lambda_at_rate0) ** rate
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to ``lr_min`` at ``steps``."""
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        progress = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+class CropSampler:
+    """Random training patches from the pack's crops, with flips and 90-degree turns."""
+
+    def __init__(self, crops: np.ndarray, weights: np.ndarray, patch: int, seed: int):
+        if crops.shape[1] < patch or crops.shape[2] < patch:
+            raise ValueError(f"patch {patch} is larger than the pack's crops {crops.shape[1:3]}")
+        self.crops, self.weights, self.patch = crops, weights, patch
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> torch.Tensor:
+        picks = self.rng.choice(len(self.crops), size=size, p=self.weights)
+        out = np.empty((size, self.patch, self.patch, 3), dtype=np.uint8)
+        for i, k in enumerate(picks):
+            crop = self.crops[k]
+            y = self.rng.integers(0, crop.shape[0] - self.patch + 1)
+            x = self.rng.integers(0, crop.shape[1] - self.patch + 1)
+            patch = crop[y : y + self.patch, x : x + self.patch]
+            if self.rng.random() < 0.5:
+                patch = patch[:, ::-1]
+            out[i] = np.rot90(patch, self.rng.integers(0, 4))
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = F.mse_loss(a.clamp(0, 1), b.clamp(0, 1)).item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def standard_table_batch(qualities: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [standard_tables(q) for q in qualities]
+    luma = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=torch.float32, device=device)
+    chroma = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=torch.float32, device=device)
+    return luma, chroma
+
+
+def jpeg_sr_forward(model: HyperThumbnailModel, hr: torch.Tensor, qualities: list[int]):
+    """Baseline graph: bicubic thumbnail -> standard JPEG (exact rounding) -> decoder."""
+    with torch.no_grad():
+        lr = downscale_bicubic(hr, model.config.scale)
+        luma, chroma = standard_table_batch(qualities, hr.device)
+        sim = simulate_jpeg(lr, luma, chroma, rounding="round")
+    reconstruction = model.decoder(sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1))
+    return reconstruction, sim
+
+
+def training_loss(model, config: TrainConfig, hr: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, dict]:
+    if config.mode == "jpeg-sr":
+        qualities = [rng.randint(*config.jpeg_quality) for _ in range(hr.shape[0])]
+        reconstruction, _ = jpeg_sr_forward(model, hr, qualities)
+        loss = F.l1_loss(reconstruction, hr)
+        return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr)}
+    rate = torch.rand(hr.shape[0], generator=None, device=hr.device)
+    out = model(hr, rate)
+    recon = F.l1_loss(out.reconstruction, hr)
+    reference = downscale_bicubic(hr, config_scale(model))
+    thumb = F.l1_loss(out.thumbnail_decoded, reference)
+    rate_term = (config.rate_lambda(rate) * out.bpp).mean()
+    loss = recon + config.thumb_weight * thumb + rate_term
+    stats = {
+        "loss": loss.item(),
+        "l1": recon.item(),
+        "thumb_l1": thumb.item(),
+        "bpp": out.bpp.mean().item(),
+        "psnr": psnr(out.reconstruction, hr),
+        "thumb_psnr": psnr(out.thumbnail_decoded, reference),
+    }
+    return loss, stats
+
+
+def config_scale(model: HyperThumbnailModel) -> int:
+    return model.config.scale
+
+
+@torch.no_grad()
+def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
+    """Validation crops through the exact-rounding JPEG model: PSNR, thumbnail PSNR, bpp."""
+    model.eval()
+    result = {}
+    try:
+        if config.mode == "jpeg-sr":
+            for q in (30, 60, 90):
+                rec, sim = jpeg_sr_forward(model, images, [q] * len(images))
+                base = F.interpolate(sim.decoded, scale_factor=model.config.scale, mode="bicubic", align_corners=False)
+                result[f"q{q}"] = {"psnr": psnr(rec, images), "bicubic_psnr": psnr(base, images),
+                                   "bpp": bits_per_pixel(sim.quantized, model.config.scale).mean().item()}  # fmt: skip
+            return result
+        for name, r in (("LOW", 0.0), ("MEDIUM", 0.5), ("HIGH", 1.0)):
+            rate = torch.full((len(images),), r, device=images.device)
+            lr = model.encoder(images, rate)
+            luma, chroma = model.qpm(lr, rate)
+            sim = simulate_jpeg(lr, luma, chroma, rounding="round")
+            rec = model.decoder(sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1))
+            reference = downscale_bicubic(images, model.config.scale)
+            result[name] = {
+                "psnr": psnr(rec, images),
+                "thumb_psnr": psnr(sim.decoded, reference),
+                "bpp": bits_per_pixel(sim.quantized, model.config.scale).mean().item(),
+            }
+        return result
+    finally:
+        model.train()
+
+
+def _save_checkpoint(path: Path, model, optimizer, step: int, rng: random.Random, sampler: CropSampler, elapsed: float):
+    payload = {
+        "step": step,
+        "elapsed_s": elapsed,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "python_rng": rng.getstate(),
+        "numpy_rng": sampler.rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_suffix(".part")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _log(run: Path, record: dict, echo) -> None:
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    if echo:
+        echo(record)
+
+
+def format_record(record: dict) -> str:
+    parts = [f"step {record['step']}"]
+    for key, value in record.items():
+        if key == "step":
+            continue
+        if isinstance(value, dict):
+            inner = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
+            parts.append(f"{key}[{inner}]")
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:.4g}")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def train(
+    run_dir: str | os.PathLike,
+    config: TrainConfig,
+    crops: np.ndarray,
+    crop_weights: np.ndarray,
+    validation: torch.Tensor | None = None,
+    *,
+    device: str = "cpu",
+    resume: bool = True,
+    init_from: str | os.PathLike | None = None,
+    echo=lambda r: print(format_record(r), flush=True),
+    stop_after_s: float | None = None,
+) -> HyperThumbnailModel:
+    """Train (or continue training) the run in ``run_dir``; returns the model at the last step.
+
+    ``stop_after_s`` ends the call early (after a checkpoint) so a run can be chunked into
+    time-limited calls; the next call resumes it. ``init_from`` starts a new run from another
+    run's (or a weights file's) model parameters.
+    """
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run / "checkpoint.pt"
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    model = HyperThumbnailModel(ModelConfig.from_dict(config.model)).to(device)
+    if init_from:
+        source = torch.load(init_from, map_location=device, weights_only=False)
+        model.load_state_dict(source.get("model") or source["state_dict"])
+    params = model.decoder.parameters() if config.mode == "jpeg-sr" else model.parameters()
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    sampler = CropSampler(crops, crop_weights, config.patch, config.seed)
+    step, elapsed = 0, 0.0
+    if resume and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.setstate(state["python_rng"])
+        sampler.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed = state["step"], state["elapsed_s"]
+    (run / "config.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
+    _log(run, {"step": step, "event": "start", "device": device, "torch": torch.__version__,
+               "host": platform.node(), "threads": torch.get_num_threads()}, echo)  # fmt: skip
+    if validation is not None:
+        validation = validation.to(device)
+    model.train()
+    started, window = time.time(), []
+    while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate(step)
+        hr = sampler.batch(config.batch).to(device)
+        loss, stats = training_loss(model, config, hr, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        window.append(stats)
+        now = time.time()
+        if step % 25 == 0 or step == config.steps:
+            mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            _log(run, {"step": step, **mean, "lr": config.learning_rate(step), "s": elapsed + now - started}, echo)
+            window = []
+        if validation is not None and (step % config.validate_every == 0 or step == config.steps):
+            _log(run, {"step": step, "val": validate(model, config, validation)}, echo)
+        timed_out = stop_after_s is not None and now - started > stop_after_s
+        if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
+            _save_checkpoint(checkpoint_path, model, optimizer, step, rng, sampler, elapsed + now - started)
+        if timed_out:
+            _log(run, {"step": step, "event": "paused (time limit); run again to resume"}, echo)
+            break
+    return model.eval()
+
+
+def validation_crops(folder: str | os.PathLike, size: int = 512, limit: int | None = None) -> torch.Tensor:
+    """Centre crops of the validation photos (for the numbers logged during training)."""
+    from PIL import Image
+
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    crops = []
+    for path in paths[:limit]:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        y, x = (rgb.shape[0] - size) // 2, (rgb.shape[1] - size) // 2
+        crops.append(rgb[y : y + size, x : x + size])
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0

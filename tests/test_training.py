@@ -1,10 +1,12 @@
 """Training: data naming and split, the crop pack, a smoke run whose loss falls, resume, export."""
+
 import json
 import random
 
 import numpy as np
 import pytest
 import torch
+from codec_fixtures import SMALL_CONFIG
 from PIL import Image
 
 from app.codec.model import HyperThumbnailModel, ModelConfig
@@ -13,17 +15,18 @@ from app.synthetic import photo_like
 from app.training import data
 from app.training.__main__ import main as training_main
 from app.training.train import CropSampler, TrainConfig, train, training_loss
-from codec_fixtures import SMALL_CONFIG
 
 
 def synthetic_pack(count: int = 12, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
-    crops = np.stack([photo_like(size, size, seed=i, detail=1.0 + (i % 3) / 2) for i in range(count)])
+    crops = np.stack(
+        [photo_like(size, size, seed=i, detail=1.0 + (i % 3) / 2) for i in range(count)]
+    )
     return crops, np.full(count, 1.0 / count)
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    settings = dict(steps=60, batch=4, patch=64, lr=2e-3, warmup=5, checkpoint_every=20, validate_every=30,
-                    model=SMALL_CONFIG.to_dict())  # fmt: skip
+    settings = {"steps": 60, "batch": 4, "patch": 64, "lr": 2e-3, "warmup": 5, "checkpoint_every": 20, "validate_every": 30,
+                    "model": SMALL_CONFIG.to_dict()}  # fmt: skip
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -42,12 +45,17 @@ def test_smoke_training_lowers_the_loss(tmp_path, mode):
     config = tiny_config(mode=mode, steps=100)
     hr = torch.from_numpy(crops[:4, :64, :64]).permute(0, 3, 1, 2).float() / 255.0
     torch.manual_seed(config.seed)
-    before = fixed_batch_loss(HyperThumbnailModel(ModelConfig.from_dict(config.model)), config, hr)
+    before = fixed_batch_loss(
+        HyperThumbnailModel(ModelConfig.from_dict(config.model)), config, hr
+    )
     validation = torch.from_numpy(crops[:2]).permute(0, 3, 1, 2).float() / 255.0
     model = train(tmp_path / mode, config, crops, weights, validation, echo=None)
     after = fixed_batch_loss(model, config, hr)
     assert after < 0.9 * before, (before, after)
-    records = [json.loads(line) for line in (tmp_path / mode / "log.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / mode / "log.jsonl").read_text().splitlines()
+    ]
     assert len([r for r in records if "loss" in r]) == 4  # a mean logged every 25 steps
     val = [r["val"] for r in records if "val" in r][-1]
     if mode == "hyperthumb":
@@ -63,13 +71,22 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     straight = train(tmp_path / "a", tiny_config(steps=40), crops, weights, echo=None)
     train(tmp_path / "b", tiny_config(steps=20), crops, weights, echo=None)
     resumed = train(tmp_path / "b", tiny_config(steps=40), crops, weights, echo=None)
-    for (name, x), y in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    for (name, x), y in zip(
+        straight.state_dict().items(), resumed.state_dict().values()
+    ):
         assert torch.allclose(x, y, atol=1e-5), name
 
 
 def test_time_limit_pauses_with_a_checkpoint(tmp_path):
     crops, weights = synthetic_pack()
-    train(tmp_path / "r", tiny_config(steps=1000), crops, weights, echo=None, stop_after_s=0.0)
+    train(
+        tmp_path / "r",
+        tiny_config(steps=1000),
+        crops,
+        weights,
+        echo=None,
+        stop_after_s=0.0,
+    )
     state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
     assert state["step"] == 1
 
@@ -92,7 +109,9 @@ def test_config_rejects_bad_values():
     assert config.learning_rate(10) == pytest.approx(1e-3)
     assert config.learning_rate(1000) == pytest.approx(1e-5)
     lam = config.rate_lambda(torch.tensor([0.0, 0.5, 1.0]))
-    assert lam[0] == pytest.approx(config.lambda_at_rate0) and lam[2] == pytest.approx(config.lambda_at_rate1)
+    assert lam[0] == pytest.approx(config.lambda_at_rate0) and lam[2] == pytest.approx(
+        config.lambda_at_rate1
+    )
     assert lam[0] > lam[1] > lam[2]
 
 
@@ -102,22 +121,33 @@ def fake_packages(root):
     for package in data.PACKAGES:
         folders[package] = root / package
     plasma = folders["plasma-workspace-wallpapers"] / "usr/share/wallpapers"
-    for name, sizes in (("Kite", [(1280, 1024), (1600, 1100)]), ("ColorfulCups", [(1400, 1050)])):
+    for name, sizes in (
+        ("Kite", [(1280, 1024), (1600, 1100)]),
+        ("ColorfulCups", [(1400, 1050)]),
+    ):
         images = plasma / name / "contents" / "images"
         images.mkdir(parents=True)
         for w, h in sizes:
-            Image.fromarray(photo_like(w, h, seed=w)).save(images / f"{w}x{h}.jpg", quality=90)
-        Image.fromarray(photo_like(400, 250)).save(plasma / name / "contents" / "screenshot.jpg")
+            Image.fromarray(photo_like(w, h, seed=w)).save(
+                images / f"{w}x{h}.jpg", quality=90
+            )
+        Image.fromarray(photo_like(400, 250)).save(
+            plasma / name / "contents" / "screenshot.jpg"
+        )
     mate = folders["mate-backgrounds"] / "usr/share/backgrounds/mate/nature"
     mate.mkdir(parents=True)
     Image.fromarray(photo_like(1200, 1000, seed=3)).save(mate / "Dune.jpg", quality=90)
-    Image.fromarray(photo_like(800, 600, seed=4)).save(mate / "Tiny.jpg")  # below MIN_SHORT_SIDE
+    Image.fromarray(photo_like(800, 600, seed=4)).save(
+        mate / "Tiny.jpg"
+    )  # below MIN_SHORT_SIDE
     for package in ("ukui-wallpapers", "gnome-backgrounds"):
         folders[package].mkdir(parents=True)
     return folders
 
 
-def test_images_are_named_stably_split_by_name_and_packed_within_budget(tmp_path, monkeypatch):
+def test_images_are_named_stably_split_by_name_and_packed_within_budget(
+    tmp_path, monkeypatch
+):
     images = data.list_images(fake_packages(tmp_path / "unpacked"))
     names = [i.name for i in images]
     assert names == ["mate/Dune", "plasma/ColorfulCups", "plasma/Kite"]
@@ -133,9 +163,14 @@ def test_images_are_named_stably_split_by_name_and_packed_within_budget(tmp_path
     monkeypatch.setattr(data, "PACK_BUDGET", 300_000)
     index = data.build_pack(images, tmp_path / "pack", log=lambda *_: None)
     assert 0 < index["bytes"] <= 300_000
-    assert set(index["sources"]) <= {"mate/Dune", "plasma/Kite"}  # never a validation photo
+    assert set(index["sources"]) <= {
+        "mate/Dune",
+        "plasma/Kite",
+    }  # never a validation photo
     crops, weights = data.load_pack(tmp_path / "pack")
-    assert crops.shape[1:] == (data.PACK_CROP, data.PACK_CROP, 3) and len(crops) == len(index["crops"])
+    assert crops.shape[1:] == (data.PACK_CROP, data.PACK_CROP, 3) and len(crops) == len(
+        index["crops"]
+    )
     assert weights.sum() == pytest.approx(1.0)
 
 
@@ -146,7 +181,9 @@ def test_missing_validation_photos_are_reported(tmp_path):
 
 
 def test_missing_pack_is_a_clear_error(tmp_path, capsys):
-    code = training_main(["train", str(tmp_path / "run"), "--pack", str(tmp_path / "nope")])
+    code = training_main(
+        ["train", str(tmp_path / "run"), "--pack", str(tmp_path / "nope")]
+    )
     assert code == 1
     assert "no training pack" in capsys.readouterr().err
 
@@ -155,10 +192,18 @@ def test_export_installs_trained_weights_with_a_manifest(tmp_path):
     crops, weights = synthetic_pack()
     run = tmp_path / "run"
     train(run, tiny_config(steps=25), crops, weights, echo=None)
-    assert training_main(["export", str(run), "--to", str(tmp_path / "w"), "--id", "smoke-x4"]) == 0
+    assert (
+        training_main(
+            ["export", str(run), "--to", str(tmp_path / "w"), "--id", "smoke-x4"]
+        )
+        == 0
+    )
     info = find_weights(tmp_path / "w")
     assert info.model_id == "smoke-x4" and info.trained
-    assert info.entry["training"]["steps"] == 25 and info.entry["training"]["mode"] == "hyperthumb"
+    assert (
+        info.entry["training"]["steps"] == 25
+        and info.entry["training"]["mode"] == "hyperthumb"
+    )
     model = load_model(info)
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())

@@ -1,10 +1,11 @@
 """Developer commands for the model: ``python -m app.training data|train|export``.
 
-    data    download the Debian wallpaper packages, unpack them into the cache, write the
-            validation folder and the training pack (see ``data``)
-    train   train or resume a run folder (see ``train``); ``--minutes`` pauses it cleanly
-    export  write a run's model into a weights folder with its manifest entry
+data    download the Debian wallpaper packages, unpack them into the cache, write the
+        validation folder and the training pack (see ``data``)
+train   train or resume a run folder (see ``train``); ``--minutes`` pauses it cleanly
+export  write a run's model into a weights folder with its manifest entry
 """
+
 import argparse
 import json
 import platform
@@ -23,17 +24,27 @@ from .train import DEFAULT_MODEL, MODES, TrainConfig, train, validation_crops
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app.training", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m app.training", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("data", help="fetch photos, write validation folder and training pack")
-    p.add_argument("--cache", help="cache folder (default $HYPERTHUMB_DATA or ~/.cache/hyperthumb)")
+    p = sub.add_parser(
+        "data", help="fetch photos, write validation folder and training pack"
+    )
+    p.add_argument(
+        "--cache", help="cache folder (default $HYPERTHUMB_DATA or ~/.cache/hyperthumb)"
+    )
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("train", help="train or resume a run")
-    p.add_argument("run", help="run folder (created; resumed when it holds a checkpoint)")
+    p.add_argument(
+        "run", help="run folder (created; resumed when it holds a checkpoint)"
+    )
     p.add_argument("--pack", help="training pack folder (default: CACHE/pack)")
-    p.add_argument("--validation", help="validation photo folder (default: CACHE/validation)")
+    p.add_argument(
+        "--validation", help="validation photo folder (default: CACHE/validation)"
+    )
     p.add_argument("--mode", choices=MODES, default="hyperthumb")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
@@ -41,22 +52,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validate-every", type=int, default=TrainConfig.validate_every)
-    p.add_argument("--lambda-rate0", type=float, default=TrainConfig.lambda_at_rate0, help="bpp weight at LOW")
-    p.add_argument("--lambda-rate1", type=float, default=TrainConfig.lambda_at_rate1, help="bpp weight at HIGH")
+    p.add_argument(
+        "--lambda-rate0",
+        type=float,
+        default=TrainConfig.lambda_at_rate0,
+        help="bpp weight at LOW",
+    )
+    p.add_argument(
+        "--lambda-rate1",
+        type=float,
+        default=TrainConfig.lambda_at_rate1,
+        help="bpp weight at HIGH",
+    )
     p.add_argument("--thumb-weight", type=float, default=TrainConfig.thumb_weight)
-    p.add_argument("--model", help="architecture as JSON (ModelConfig.to_dict); default: the recipe's")
-    p.add_argument("--init-from", help="start from another run's checkpoint.pt (e.g. a shorter run)")
+    p.add_argument(
+        "--model",
+        help="architecture as JSON (ModelConfig.to_dict); default: the recipe's",
+    )
+    p.add_argument(
+        "--init-from",
+        help="start from another run's checkpoint.pt (e.g. a shorter run)",
+    )
     p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
-    p.add_argument("--minutes", type=float, help="pause after this long (checkpointed; run again to resume)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="pause after this long (checkpointed; run again to resume)",
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over even if a checkpoint exists",
+    )
 
     p = sub.add_parser("export", help="install a run's model into a weights folder")
     p.add_argument("run")
-    p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
+    p.add_argument(
+        "--to", default="model_weights", help="weights folder (default: model_weights)"
+    )
     p.add_argument("--id", required=True, help="model id, e.g. hyperthumb-x4-v1")
     p.add_argument("--role", help='e.g. "jpeg-sr-baseline" for the evaluation baseline')
-    p.add_argument("--hardware", default=f"{platform.processor() or platform.machine()} CPU", help="what it was trained on")
-    p.add_argument("--no-default", action="store_true", help="do not make it the default model")
+    p.add_argument(
+        "--hardware",
+        default=f"{platform.processor() or platform.machine()} CPU",
+        help="what it was trained on",
+    )
+    p.add_argument(
+        "--no-default", action="store_true", help="do not make it the default model"
+    )
     return parser
 
 
@@ -85,7 +128,11 @@ def cmd_train(args) -> int:
 
 def _summary_from_log(run: Path) -> dict:
     """Step count, time and the last validation numbers, for the manifest."""
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    records = [
+        json.loads(line)
+        for line in (run / "log.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     steps = [r for r in records if "loss" in r]
     vals = [r for r in records if "val" in r]
     return {
@@ -105,7 +152,8 @@ def cmd_export(args) -> int:
     summary = _summary_from_log(run)
     training = {
         "mode": config.mode,
-        "data": "Debian wallpaper packages " + ", ".join(data.PACKAGES)
+        "data": "Debian wallpaper packages "
+        + ", ".join(data.PACKAGES)
         + f"; validation photos held out by name: {', '.join(data.VALIDATION)}",
         "recipe": {k: v for k, v in config.__dict__.items() if k != "model"},
         "hardware": args.hardware,
@@ -116,7 +164,9 @@ def cmd_export(args) -> int:
     kwargs = {"role": args.role} if args.role else {}
     info = save_weights(model, args.to, args.id, trained=True, training=training,
                         make_default=not args.no_default and not args.role, **kwargs)  # fmt: skip
-    print(f"exported {info.model_id} -> {info.path} (sha256 {info.sha256[:12]}, {info.path.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"exported {info.model_id} -> {info.path} (sha256 {info.sha256[:12]}, {info.path.stat().st_size / 1e6:.1f} MB)"
+    )
     return 0
 
 
@@ -133,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted (the last checkpoint is kept; run again to resume)", file=sys.stderr)
+        print(
+            "interrupted (the last checkpoint is kept; run again to resume)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -13,6 +13,7 @@ A run lives in a folder: ``config.json``, ``checkpoint.pt`` (model, optimizer, s
 written atomically every ``checkpoint_every`` steps) and ``log.jsonl``. Running again with
 ``resume`` continues where the checkpoint left off, also with a larger ``steps``.
 """
+
 import json
 import math
 import os
@@ -28,9 +29,9 @@ import torch.nn.functional as F
 
 from app.codec.decoder import DecoderConfig
 from app.codec.encoder import EncoderConfig, downscale_bicubic
+from app.codec.jpeg_sim import simulate_jpeg
 from app.codec.model import HyperThumbnailModel, ModelConfig
 from app.codec.qpm import QPMConfig
-from app.codec.jpeg_sim import simulate_jpeg
 from app.codec.rate import bits_per_pixel
 from app.codec.tables import standard_tables
 
@@ -41,7 +42,9 @@ MODES = ("hyperthumb", "jpeg-sr")
 DEFAULT_MODEL = ModelConfig(
     encoder=EncoderConfig(channels=48, blocks=4),
     qpm=QPMConfig(hidden=64),
-    decoder=DecoderConfig(channels=32, blocks=3, freq_channels=96, freq_blocks=2, freq_out=16),
+    decoder=DecoderConfig(
+        channels=32, blocks=3, freq_channels=96, freq_blocks=2, freq_out=16
+    ),
 )
 
 
@@ -67,18 +70,24 @@ class TrainConfig:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.patch % 32:
-            raise ValueError("patch must be a multiple of 32 (4x scale times 8x8 JPEG blocks)")
+            raise ValueError(
+                "patch must be a multiple of 32 (4x scale times 8x8 JPEG blocks)"
+            )
         self.jpeg_quality = tuple(self.jpeg_quality)
 
     def rate_lambda(self, rate: torch.Tensor) -> torch.Tensor:
-        return self.lambda_at_rate0 * (self.lambda_at_rate1 / self.lambda_at_rate0) ** rate
+        return (
+            self.lambda_at_rate0 * (self.lambda_at_rate1 / self.lambda_at_rate0) ** rate
+        )
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up, then cosine decay to ``lr_min`` at ``steps``."""
         if step < self.warmup:
             return self.lr * (step + 1) / self.warmup
         progress = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
-        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * progress))
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (
+            1 + math.cos(math.pi * progress)
+        )
 
 
 class CropSampler:
@@ -86,7 +95,9 @@ class CropSampler:
 
     def __init__(self, crops: np.ndarray, weights: np.ndarray, patch: int, seed: int):
         if crops.shape[1] < patch or crops.shape[2] < patch:
-            raise ValueError(f"patch {patch} is larger than the pack's crops {crops.shape[1:3]}")
+            raise ValueError(
+                f"patch {patch} is larger than the pack's crops {crops.shape[1:3]}"
+            )
         self.crops, self.weights, self.patch = crops, weights, patch
         self.rng = np.random.default_rng(seed)
 
@@ -109,10 +120,16 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def standard_table_batch(qualities: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+def standard_table_batch(
+    qualities: list[int], device
+) -> tuple[torch.Tensor, torch.Tensor]:
     pairs = [standard_tables(q) for q in qualities]
-    luma = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=torch.float32, device=device)
-    chroma = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=torch.float32, device=device)
+    luma = torch.as_tensor(
+        np.stack([p[0] for p in pairs]), dtype=torch.float32, device=device
+    )
+    chroma = torch.as_tensor(
+        np.stack([p[1] for p in pairs]), dtype=torch.float32, device=device
+    )
     return luma, chroma
 
 
@@ -122,11 +139,15 @@ def jpeg_sr_forward(model: HyperThumbnailModel, hr: torch.Tensor, qualities: lis
         lr = downscale_bicubic(hr, model.config.scale)
         luma, chroma = standard_table_batch(qualities, hr.device)
         sim = simulate_jpeg(lr, luma, chroma, rounding="round")
-    reconstruction = model.decoder(sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1))
+    reconstruction = model.decoder(
+        sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1)
+    )
     return reconstruction, sim
 
 
-def training_loss(model, config: TrainConfig, hr: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, dict]:
+def training_loss(
+    model, config: TrainConfig, hr: torch.Tensor, rng: random.Random
+) -> tuple[torch.Tensor, dict]:
     if config.mode == "jpeg-sr":
         qualities = [rng.randint(*config.jpeg_quality) for _ in range(hr.shape[0])]
         reconstruction, _ = jpeg_sr_forward(model, hr, qualities)
@@ -163,7 +184,12 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
         if config.mode == "jpeg-sr":
             for q in (30, 60, 90):
                 rec, sim = jpeg_sr_forward(model, images, [q] * len(images))
-                base = F.interpolate(sim.decoded, scale_factor=model.config.scale, mode="bicubic", align_corners=False)
+                base = F.interpolate(
+                    sim.decoded,
+                    scale_factor=model.config.scale,
+                    mode="bicubic",
+                    align_corners=False,
+                )
                 result[f"q{q}"] = {"psnr": psnr(rec, images), "bicubic_psnr": psnr(base, images),
                                    "bpp": bits_per_pixel(sim.quantized, model.config.scale).mean().item()}  # fmt: skip
             return result
@@ -172,7 +198,9 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
             lr = model.encoder(images, rate)
             luma, chroma = model.qpm(lr, rate)
             sim = simulate_jpeg(lr, luma, chroma, rounding="round")
-            rec = model.decoder(sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1))
+            rec = model.decoder(
+                sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1)
+            )
             reference = downscale_bicubic(images, model.config.scale)
             result[name] = {
                 "psnr": psnr(rec, images),
@@ -184,7 +212,15 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
         model.train()
 
 
-def _save_checkpoint(path: Path, model, optimizer, step: int, rng: random.Random, sampler: CropSampler, elapsed: float):
+def _save_checkpoint(
+    path: Path,
+    model,
+    optimizer,
+    step: int,
+    rng: random.Random,
+    sampler: CropSampler,
+    elapsed: float,
+):
     payload = {
         "step": step,
         "elapsed_s": elapsed,
@@ -212,7 +248,10 @@ def format_record(record: dict) -> str:
         if key == "step":
             continue
         if isinstance(value, dict):
-            inner = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
+            inner = " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in value.items()
+            )
             parts.append(f"{key}[{inner}]")
         elif isinstance(value, float):
             parts.append(f"{key}={value:.4g}")
@@ -249,7 +288,9 @@ def train(
     if init_from:
         source = torch.load(init_from, map_location=device, weights_only=False)
         model.load_state_dict(source.get("model") or source["state_dict"])
-    params = model.decoder.parameters() if config.mode == "jpeg-sr" else model.parameters()
+    params = (
+        model.decoder.parameters() if config.mode == "jpeg-sr" else model.parameters()
+    )
     optimizer = torch.optim.Adam(params, lr=config.lr)
     sampler = CropSampler(crops, crop_weights, config.patch, config.seed)
     step, elapsed = 0, 0.0
@@ -282,24 +323,53 @@ def train(
         now = time.time()
         if step % 25 == 0 or step == config.steps:
             mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            _log(run, {"step": step, **mean, "lr": config.learning_rate(step), "s": elapsed + now - started}, echo)
+            _log(
+                run,
+                {
+                    "step": step,
+                    **mean,
+                    "lr": config.learning_rate(step),
+                    "s": elapsed + now - started,
+                },
+                echo,
+            )
             window = []
-        if validation is not None and (step % config.validate_every == 0 or step == config.steps):
+        if validation is not None and (
+            step % config.validate_every == 0 or step == config.steps
+        ):
             _log(run, {"step": step, "val": validate(model, config, validation)}, echo)
         timed_out = stop_after_s is not None and now - started > stop_after_s
         if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
-            _save_checkpoint(checkpoint_path, model, optimizer, step, rng, sampler, elapsed + now - started)
+            _save_checkpoint(
+                checkpoint_path,
+                model,
+                optimizer,
+                step,
+                rng,
+                sampler,
+                elapsed + now - started,
+            )
         if timed_out:
-            _log(run, {"step": step, "event": "paused (time limit); run again to resume"}, echo)
+            _log(
+                run,
+                {"step": step, "event": "paused (time limit); run again to resume"},
+                echo,
+            )
             break
     return model.eval()
 
 
-def validation_crops(folder: str | os.PathLike, size: int = 512, limit: int | None = None) -> torch.Tensor:
+def validation_crops(
+    folder: str | os.PathLike, size: int = 512, limit: int | None = None
+) -> torch.Tensor:
     """Centre crops of the validation photos (for the numbers logged during training)."""
     from PIL import Image
 
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    paths = sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")
+    )
     crops = []
     for path in paths[:limit]:
         rgb = np.asarray(Image.open(path).convert("RGB"))

@@ -312,6 +312,9 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
 
     with Image.open(out / "rd_plot.png") as plot:
         assert plot.format == "PNG" and plot.size == SIZE
+    markdown = (out / "summary.md").read_text()
+    assert "| MEDIUM | 0.5 |" in markdown and "| jpeg+sr |" in markdown
+    assert markdown.count("| bicubic+jpeg |") == 9  # one row per quality of the sweep
 
 
 def test_eval_without_a_jpeg_sr_model_skips_that_method(tmp_path, photos, capsys):

@@ -9,7 +9,7 @@ The pipeline, one module per step:
     runner   -> every photo x method x setting -> one result row
     summary  -> rows averaged into one rate-distortion curve per method, Bjontegaard deltas
                 (``bjontegaard``) against the bicubic+JPEG anchor, the preset points
-    report   -> results.csv, summary.json, rd_plot.png (``plot``) and a table on stdout
+    report   -> results.csv, summary.json, summary.md, rd_plot.png (``plot``) and a table on stdout
 
 All methods see the same pixels in the same run, so their curves can be compared directly.
 """

@@ -1,4 +1,6 @@
-"""Write an evaluation's results (results.csv, summary.json, rd_plot.png) and print the table.
+"""Write an evaluation's results (results.csv, summary.json, summary.md, rd_plot.png) and print the table.
+
+``summary.md`` holds the same tables in Markdown, so docs quote the command's own output.
 
 Files are written atomically and replace those of an earlier run in the same folder.
 """
@@ -18,6 +20,7 @@ from .runner import Evaluation, ResultRow
 from .summary import ANCHOR, HYPERTHUMBNAIL
 
 CSV_NAME, SUMMARY_NAME, PLOT_NAME = "results.csv", "summary.json", "rd_plot.png"
+MARKDOWN_NAME = "summary.md"
 CSV_DECIMALS = {
     "bpp": 6,
     "psnr_rgb": 4,
@@ -56,7 +59,7 @@ def plot_title(evaluation: Evaluation) -> str:
 
 
 def write_report(evaluation: Evaluation, summary: dict, out_dir: Path) -> list[Path]:
-    """Write the three files into ``out_dir`` (created if needed); returns their paths."""
+    """Write the four files into ``out_dir`` (created if needed); returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / CSV_NAME
     summary_path = out_dir / SUMMARY_NAME
@@ -64,6 +67,8 @@ def write_report(evaluation: Evaluation, summary: dict, out_dir: Path) -> list[P
     summary_text = json.dumps(summary, indent=2) + "\n"
     atomic_write_bytes(csv_path, results_csv(evaluation.rows).encode(), force=True)
     atomic_write_bytes(summary_path, summary_text.encode(), force=True)
+    markdown_path = out_dir / MARKDOWN_NAME
+    atomic_write_bytes(markdown_path, summary_markdown(summary).encode(), force=True)
     curves = {
         name: [(p["bpp"], p["psnr_rgb"]) for p in m["points"]]
         for name, m in summary["methods"].items()
@@ -76,7 +81,7 @@ def write_report(evaluation: Evaluation, summary: dict, out_dir: Path) -> list[P
     image = draw_rd_plot(curves, plot_title(evaluation), presets)
     with atomic_output(plot_path, force=True) as tmp:
         image.save(tmp, format="PNG")
-    return [csv_path, summary_path, plot_path]
+    return [csv_path, summary_path, markdown_path, plot_path]
 
 
 def _cell(value, decimals: int, width: int = 7) -> str:
@@ -123,3 +128,34 @@ def print_summary(summary: dict, stream: TextIO) -> None:
         )
     for name, reason in summary["skipped_methods"].items():
         print(f"\nskipped {name}: {reason}", file=stream)
+
+
+def _md(value, decimals: int) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def summary_markdown(summary: dict) -> str:
+    """Presets, BD-PSNR and every curve point as Markdown tables."""
+    lines = []
+    if summary["presets"]:
+        lines += ["| preset | rate | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for name, p in summary["presets"].items():
+            lines.append(f"| {name} | {p['rate']:g} | {_md(p['bpp'], 4)} | {_md(p['psnr_rgb'], 2)} | "
+                         f"{_md(p['psnr_y'], 2)} | {_md(p['ssim_y'], 4)} | {_md(p['thumb_psnr'], 2)} |")  # fmt: skip
+        lines.append("")
+    lines += [f"| method | BD-PSNR vs {ANCHOR}, whole overlap (dB) | BD-PSNR vs {ANCHOR}, preset bpp range (dB) |",
+              "| --- | --- | --- |"]  # fmt: skip
+    for name, method in summary["methods"].items():
+        if name != ANCHOR:
+            whole, presets = method["bd_psnr_vs_anchor_db"], method["bd_psnr_vs_anchor_in_preset_range_db"]
+            lines.append(f"| {name} | {_md(whole, 2)} | {_md(presets, 2)} |")
+    lines += ["", "| method | setting | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for name, method in summary["methods"].items():
+        for p in method["points"]:
+            lines.append(f"| {name} | {p['setting']:g} | {_md(p['bpp'], 4)} | {_md(p['psnr_rgb'], 2)} | "
+                         f"{_md(p['psnr_y'], 2)} | {_md(p['ssim_y'], 4)} | {_md(p['thumb_psnr'], 2)} |")  # fmt: skip
+    for name, reason in summary["skipped_methods"].items():
+        lines.append(f"\nSkipped {name}: {reason}")
+    return "\n".join(lines) + "\n"

@@ -43,7 +43,7 @@ def test_psnr_of_a_known_error():
 
 def test_ssim_of_an_image_with_itself_is_one():
     image = photo_like(48, 40, seed=1)
-    assert metrics.ssim_y(image, image) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.ssim_y(image, image) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_ssim_decreases_with_noise():
@@ -67,7 +67,7 @@ def test_ssim_of_flat_images_by_hand(a, b):
     expected = (2 * a * b + c1) / (a * a + b * b + c1)
     for size in (11, 30):  # one window, and many
         x, y = np.full((size, size), a), np.full((size, size), b)
-        assert metrics.ssim(x, y) == pytest.approx(expected, rel=1e-9)
+        assert metrics.ssim(x, y) == pytest.approx(expected, rel=1e-6)
 
 
 def test_ssim_matches_a_direct_2d_convolution():
@@ -89,7 +89,7 @@ def test_ssim_matches_a_direct_2d_convolution():
         (2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     )
     assert ssim_map.shape == (13, 21)
-    assert metrics.ssim(x, y) == pytest.approx(float(ssim_map.mean()), abs=1e-10)
+    assert metrics.ssim(x, y) == pytest.approx(float(ssim_map.mean()), abs=1e-6)
 
 
 def test_ssim_refuses_images_smaller_than_its_window():

@@ -55,16 +55,21 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(
             f"SSIM needs equal shapes of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {x.shape}, {y.shape}"
         )
-    taps = gaussian_window()
-    mu_x, mu_y = _filter_valid(x, taps), _filter_valid(y, taps)
-    var_x = _filter_valid(x * x, taps) - mu_x**2
-    var_y = _filter_valid(y * y, taps) - mu_y**2
-    cov = _filter_valid(x * y, taps) - mu_x * mu_y
+    # float32 halves the time on 6K images. Each image is centred on its own mean first, so the
+    # variances are differences of small numbers, not of values near 255^2 (exact on flat images).
+    mean_x, mean_y = x.mean(), y.mean()
+    xc, yc = (x - mean_x).astype(np.float32), (y - mean_y).astype(np.float32)
+    taps = gaussian_window().astype(np.float32)
+    mu_xc, mu_yc = _filter_valid(xc, taps), _filter_valid(yc, taps)
+    var_x = _filter_valid(xc * xc, taps) - mu_xc**2
+    var_y = _filter_valid(yc * yc, taps) - mu_yc**2
+    cov = _filter_valid(xc * yc, taps) - mu_xc * mu_yc
+    mu_x, mu_y = mu_xc + np.float32(mean_x), mu_yc + np.float32(mean_y)
     c1, c2 = (SSIM_K1 * PEAK) ** 2, (SSIM_K2 * PEAK) ** 2
     index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
         (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     )
-    return float(index.mean())
+    return float(index.mean(dtype=np.float64))
 
 
 def ssim_y(a: np.ndarray, b: np.ndarray) -> float:

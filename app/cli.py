@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rates", metavar="LIST", help="HyperThumbnail rates, comma-separated (default 0,0.25,0.5,0.75,1)")
     ev.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     ev.add_argument("--limit", type=_at_least_one, metavar="K", help="only the first K images")
+
+    cmp = sub.add_parser("compare", help="one region side by side: original, baselines, HyperThumbnail, preview")
+    cmp.add_argument("photo")
+    cmp.add_argument("--region", required=True, metavar="X,Y,W,H", help="the region, in displayed pixels")
+    cmp.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
+    cmp.add_argument("--zoom", type=int, default=2, help="enlargement of each panel, nearest-neighbour (default 2)")
+    cmp.add_argument("--out", default="compare.png", help="the PNG to write (default compare.png; replaced if it exists)")
+    cmp.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     return parser
 
 
@@ -247,7 +255,40 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck, "eval": cmd_eval}
+def cmd_compare(args) -> int:
+    """One region as each method gives it back, at matched bpp: a PNG, one line per panel."""
+    from app.codec.api import parse_rate
+    from app.evaluation.compare import (
+        MAX_ZOOM,
+        compare_photo,
+        describe,
+        parse_region,
+        render,
+        write_png,
+    )
+
+    region = parse_region(args.region)
+    rate = parse_rate(args.rate)
+    if not 1 <= args.zoom <= MAX_ZOOM:
+        raise CodecError(f"zoom must be between 1 and {MAX_ZOOM}, got {args.zoom}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":  # before the coding, not after
+        raise CodecError(f"output must be a .png file, not {out.name}")
+    result = compare_photo(Path(args.photo), region, rate=rate, weights_dir=args.weights, device=args.device)
+    image = render(result.panels, args.zoom)
+    write_png(image, out, Path(args.photo))
+    for panel in result.panels:
+        print(describe(panel))
+    for name, reason in result.skipped.items():
+        print(f"hyperthumb: note: no {name} panel: {reason}", file=sys.stderr)
+    print(f"wrote {out} ({image.width}x{image.height})")
+    if not result.weights_trained:
+        print(f"hyperthumb: warning: weights {result.weights_id!r} are untrained (for tests only)", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck, "eval": cmd_eval,
+            "compare": cmd_compare}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,6 +161,8 @@ def cmd_export(args) -> int:
         "exported": time.strftime("%Y-%m-%d"),
         **summary,
     }
+    if args.note:
+        training["note"] = args.note
     kwargs = {"role": args.role} if args.role else {}
     info = save_weights(model, args.to, args.id, trained=True, training=training,
                         make_default=not args.no_default and not args.role, **kwargs)  # fmt: skip

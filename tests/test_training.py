@@ -207,3 +207,22 @@ def test_export_installs_trained_weights_with_a_manifest(tmp_path):
     model = load_model(info)
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+
+
+def test_eval_results_are_recorded_without_touching_the_weights(tmp_path):
+    crops, weights = synthetic_pack()
+    train(tmp_path / "run", tiny_config(steps=1), crops, weights, echo=None)
+    assert training_main(["export", str(tmp_path / "run"), "--to", str(tmp_path / "w"), "--id", "m"]) == 0
+    before = find_weights(tmp_path / "w")
+    preset = {"rate": 0.5, "bpp": 0.08, "psnr_rgb": 31.0}
+    summary = {"weights": {"model_id": "m"}, "images": ["a.png"], "crop": None, "device": "cpu",
+               "presets": {"MEDIUM": preset},
+               "methods": {"hyperthumbnail": {"bd_psnr_vs_anchor_db": 1.5, "bd_psnr_vs_anchor_in_preset_range_db": 1.4}}}  # fmt: skip
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    args = ["record-results", str(tmp_path / "summary.json"), "--to", str(tmp_path / "w"), "--command", "hyperthumb eval x"]
+    assert training_main(args) == 0
+    after = find_weights(tmp_path / "w")
+    assert after.sha256 == before.sha256 and after.path.read_bytes() == before.path.read_bytes()
+    results = after.entry["results"]
+    assert results["presets"]["MEDIUM"] == preset and results["command"] == "hyperthumb eval x"
+    assert results["bd_psnr_vs_bicubic_jpeg_db"]["hyperthumbnail"]["whole_overlap"] == 1.5

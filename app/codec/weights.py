@@ -153,6 +153,17 @@ def save_weights(
     return find_weights(directory, model_id=model_id)
 
 
+def record_results(directory: str | os.PathLike, model_id: str, results: dict) -> None:
+    """Store measured results (from ``hyperthumb eval``) in a model's manifest entry; the weights
+    file and its hash are untouched."""
+    manifest_path = weights_dir(directory) / MANIFEST_NAME
+    manifest = read_manifest(directory)
+    if model_id not in manifest["models"]:
+        raise WeightsError(f"model {model_id!r} is not in {manifest_path}")
+    manifest["models"][model_id]["results"] = results
+    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode(), force=True)
+
+
 def installed_weights_status(directory: str | os.PathLike | None = None) -> str | None:
     """None when trained default weights are installed, else one sentence for the user."""
     try:

@@ -17,7 +17,7 @@ import torch
 
 from app.codec.device import select_device
 from app.codec.model import HyperThumbnailModel, ModelConfig
-from app.codec.weights import save_weights
+from app.codec.weights import record_results, save_weights
 
 from . import data
 from .train import DEFAULT_MODEL, MODES, TrainConfig, train, validation_crops
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-default", action="store_true", help="do not make it the default model"
     )
+    p.add_argument("--note", help="anything else the manifest should say about how it was trained")
+
+    p = sub.add_parser("record-results", help="store an eval summary.json in a model's manifest entry")
+    p.add_argument("summary", help="summary.json written by `hyperthumb eval`")
+    p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
+    p.add_argument("--command", dest="eval_command", help="the eval command line that produced it")
     return parser
 
 
@@ -172,6 +178,26 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_record_results(args) -> int:
+    """Keep the headline numbers (presets, BD-PSNR) of an eval run with the weights it measured."""
+    summary = json.loads(Path(args.summary).read_text())
+    model_id = summary["weights"]["model_id"]
+    results = {
+        "command": args.eval_command,
+        "images": summary["images"],
+        "crop": summary["crop"],
+        "device": summary["device"],
+        "presets": summary["presets"],
+        "bd_psnr_vs_bicubic_jpeg_db": {
+            name: {"whole_overlap": m["bd_psnr_vs_anchor_db"], "preset_range": m["bd_psnr_vs_anchor_in_preset_range_db"]}
+            for name, m in summary["methods"].items()
+        },
+    }
+    record_results(args.to, model_id, results)
+    print(f"recorded results for {model_id} in {Path(args.to) / 'manifest.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -180,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "train":
             return cmd_train(args)
+        if args.command == "record-results":
+            return cmd_record_results(args)
         return cmd_export(args)
     except data.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -102,7 +102,7 @@ def load_model(info: WeightsInfo, device: torch.device | str = "cpu", dtype: tor
         payload = torch.load(info.path, map_location="cpu", weights_only=True)
         file_config = ModelConfig.from_dict(payload["config"])
         state = payload["state_dict"]
-    except Exception as exc:  # any unreadable payload is a weights problem for the user
+    except Exception as exc:  # noqa: BLE001 -- any unreadable payload is a weights problem for the user
         raise WeightsError(f"weights file {info.path.name} cannot be read: {exc}") from None
     if file_config != info.config:
         raise WeightsError(f"weights file {info.path.name} was saved for another architecture than the manifest says")

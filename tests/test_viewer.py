@@ -8,7 +8,7 @@ import numpy as np
 import piexif
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
@@ -250,14 +250,22 @@ def test_texts():
 
 
 def test_main_opens_the_files_given(qapp, monkeypatch):
+    """``main`` runs with the application's event loop swapped for a short local one: quitting
+    the real application would stop every later test's event loops (Qt starts none after exit)."""
     monkeypatch.setattr("app.viewer.window.weights_status", lambda: None)
     titles = []
 
-    def look_and_quit():
-        titles.extend(w.windowTitle() for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
-        qapp.quit()
+    def look_and_close() -> int:
+        loop = QEventLoop()
+        QTimer.singleShot(200, loop.quit)
+        loop.exec()
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        titles.extend(w.windowTitle() for w in windows)
+        for window in windows:
+            window.close()
+        return 0
 
-    QTimer.singleShot(200, look_and_quit)
+    monkeypatch.setattr(qapp, "exec", look_and_close)
     assert viewer_main.main(["hyperthumb-viewer", str(SAMPLES / "ladybird.jpg")]) == 0
     assert any("ladybird.jpg" in title for title in titles)
 

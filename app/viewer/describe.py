@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.viewer.codec_bridge import ImageDocument, display_size
@@ -44,3 +45,44 @@ def document_summary(document: ImageDocument) -> str:
 def zoom_text(zoom: float, fitted: bool) -> str:
     percent = f"{zoom * 100:.0f}%" if zoom >= 0.1 else f"{zoom * 100:.1f}%"
     return f"{percent} (fit)" if fitted else percent
+
+
+@dataclass(frozen=True)
+class ReconstructionStatus:
+    """Where reconstruction of the shown image stands; ``reconstruction`` fills it, this module words it.
+
+    ``state``: "none" (no image), "plain" (not a HyperThumbnail), "preview" (the preview is sharp
+    enough at this zoom), "reconstructing", "full" (every visible tile decoded) or "unavailable".
+    """
+
+    state: str = "none"
+    percent: int = 0
+    shown: bool = True  # False: the user flipped back to the upscaled preview (key C)
+    device: str | None = None
+    seconds: float | None = None  # how long the last visible region took to decode
+    reason: str | None = None  # why reconstruction is unavailable
+
+
+def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
+    """(status-bar text, tooltip) for ``status``."""
+    if status.state == "none":
+        return "", ""
+    if status.state == "plain":
+        return "Plain image", "Not a HyperThumbnail: there is no full-resolution photo to reconstruct."
+    if status.state == "unavailable":
+        return "Preview \u2014 reconstruction unavailable", status.reason or ""
+    if not status.shown:
+        words = "Upscaled preview (C)"
+    else:
+        words = {
+            "preview": "Preview",
+            "reconstructing": f"Reconstructing {status.percent}%",
+            "full": "Full resolution",
+        }[status.state]
+    details = [status.device] if status.device else []
+    if status.seconds is not None:
+        details.append(f"last decode {status.seconds:.2f} s")
+    tooltip = "Key C flips between the upscaled preview and the reconstruction (shown now: {}).".format(
+        "reconstruction" if status.shown else "upscaled preview"
+    )
+    return " \u00b7 ".join([words, *details]), tooltip

@@ -4,14 +4,20 @@ Scene coordinates are the displayed (EXIF-turned) full-resolution photo, so zoom
 of the original whatever the preview's size. The preview sits inside a ``frame`` item that
 holds stored full-resolution coordinates (scaled up from the thumbnail, clipped to the
 original's size, turned by the orientation); later reconstructed tiles become more children
-of that frame, at their stored positions.
+of that frame, at their stored positions, in a tile layer above the preview that key C hides.
+
+The view only draws: which tiles to decode, and when, is ``reconstruction``'s job; it listens
+to ``areaChanged`` and hands finished tiles back through ``add_tile``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -40,13 +46,16 @@ MAX_ZOOM = 32.0
 ZOOM_STEP = 1.25
 BACKGROUND = QColor(40, 40, 40)
 MESSAGE_COLOUR = QColor(220, 220, 220)
+NOTICE_BACKGROUND = QColor(0, 0, 0, 170)
 
 
 class ImageView(QGraphicsView):
-    """Shows a document or a message. Signals: ``zoomChanged(zoom, fitted)``, ``stepRequested(offset)``."""
+    """Shows a document or a message. Signals: ``zoomChanged(zoom, fitted)``, ``stepRequested(offset)``,
+    ``areaChanged()`` (the visible part of the photo or its scale on screen may have changed)."""
 
     zoomChanged = Signal(float, bool)
     stepRequested = Signal(int)
+    areaChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -60,7 +69,11 @@ class ImageView(QGraphicsView):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._frame: QGraphicsRectItem | None = None
+        self._tile_layer: QGraphicsRectItem | None = None
+        self._tiles: dict[Hashable, QGraphicsPixmapItem] = {}
+        self._tiles_visible = True
         self._message = ""
+        self._notice = ""
         self._fitted = True
 
     # ------------------------------------------------------------------ content
@@ -76,8 +89,12 @@ class ImageView(QGraphicsView):
         preview = QGraphicsPixmapItem(QPixmap.fromImage(to_qimage(document.preview)), frame)
         preview.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         preview.setScale(preview_scale(document))
+        layer = QGraphicsRectItem(0, 0, width, height, frame)  # above the preview: drawn later
+        layer.setPen(QPen(Qt.PenStyle.NoPen))
+        layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        layer.setVisible(self._tiles_visible)
         self.scene().addItem(frame)
-        self._frame = frame
+        self._frame, self._tile_layer = frame, layer
         self.scene().setSceneRect(QRectF(0, 0, *display_size(width, height, document.orientation)))
         self.fit()
 
@@ -92,6 +109,15 @@ class ImageView(QGraphicsView):
     def message(self) -> str:
         return self._message
 
+    def set_notice(self, text: str) -> None:
+        """A few words over the bottom of the image (why it cannot get sharper); '' hides them.
+        Unlike a message, the image stays; the next document clears the notice."""
+        self._notice = text
+        self.viewport().update()
+
+    def notice(self) -> str:
+        return self._notice
+
     def has_image(self) -> bool:
         return self._frame is not None
 
@@ -102,8 +128,49 @@ class ImageView(QGraphicsView):
 
     def _clear(self) -> None:
         self.scene().clear()
-        self._frame = None
-        self._message = ""
+        self._frame, self._tile_layer, self._tiles = None, None, {}
+        self._message = self._notice = ""
+
+    # ------------------------------------------------------------------ reconstructed tiles
+
+    def add_tile(self, key: Hashable, x: int, y: int, image: QImage) -> None:
+        """Draw ``image`` over the preview with its top-left at stored full-resolution pixel (x, y)."""
+        if self._tile_layer is None:
+            return
+        self.remove_tile(key)
+        item = QGraphicsPixmapItem(QPixmap.fromImage(image), self._tile_layer)
+        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        item.setPos(x, y)
+        self._tiles[key] = item
+
+    def remove_tile(self, key: Hashable) -> None:
+        item = self._tiles.pop(key, None)
+        if item is not None:
+            self.scene().removeItem(item)
+
+    def tile_keys(self) -> list[Hashable]:
+        """The keys of the tiles drawn now (each names the document it belongs to)."""
+        return list(self._tiles)
+
+    def set_tiles_visible(self, visible: bool) -> None:
+        """Show the reconstruction (True) or the upscaled preview under it (False)."""
+        self._tiles_visible = visible
+        if self._tile_layer is not None:
+            self._tile_layer.setVisible(visible)
+
+    def tiles_visible(self) -> bool:
+        return self._tiles_visible
+
+    def visible_area(self) -> QRectF:
+        """The part of the displayed photo (scene coordinates) inside the viewport; empty if none."""
+        if self._frame is None:
+            return QRectF()
+        shown = self.mapToScene(self.viewport().rect()).boundingRect()
+        return shown.intersected(self.sceneRect())
+
+    def screen_scale(self) -> float:
+        """Device pixels per original-photo pixel: the zoom times the screen's pixel ratio (HiDPI)."""
+        return self.zoom() * self.viewport().devicePixelRatioF()
 
     # ------------------------------------------------------------------ zoom
 
@@ -158,6 +225,7 @@ class ImageView(QGraphicsView):
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
         self.zoomChanged.emit(zoom, self._fitted)
+        self.areaChanged.emit()
 
     # ------------------------------------------------------------------ events
 
@@ -165,6 +233,13 @@ class ImageView(QGraphicsView):
         super().resizeEvent(event)
         if self._fitted:
             self.fit()
+        self.areaChanged.emit()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self._notice:
+            self.viewport().update()  # scrolling moves the drawn pixels: the notice must not move
+        self.areaChanged.emit()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
@@ -188,14 +263,22 @@ class ImageView(QGraphicsView):
         super().keyPressEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
-        if not self._message:
+        if not (self._message or self._notice):
             return
         painter.save()
         painter.resetTransform()
-        painter.setPen(MESSAGE_COLOUR)
-        font = painter.font()
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        painter.setFont(font)
-        area = self.viewport().rect().adjusted(24, 24, -24, -24)
-        painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+        if self._message:
+            painter.setPen(MESSAGE_COLOUR)
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.2)
+            painter.setFont(font)
+            area = self.viewport().rect().adjusted(24, 24, -24, -24)
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+        if self._notice:
+            flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom | Qt.TextFlag.TextWordWrap
+            area = self.viewport().rect().adjusted(16, 16, -16, -16)
+            text = painter.boundingRect(area, flags, self._notice)
+            painter.fillRect(text.adjusted(-8, -5, 8, 5), NOTICE_BACKGROUND)
+            painter.setPen(MESSAGE_COLOUR)
+            painter.drawText(area, flags, self._notice)
         painter.restore()

@@ -1,0 +1,185 @@
+"""Zoom-triggered reconstruction: what to decode for the view, the cache, and the status.
+
+Once the photo is shown larger than its preview's native scale (one preview pixel over more than
+one device pixel), the tiles on screen are asked of the worker, nearest the centre first, then a
+ring around them; tiles come back one by one, go into the cache, and are drawn over the preview.
+Tiles are decoded in stored coordinates and drawn in the view's stored-coordinate frame, so EXIF
+orientation is Qt's business. Every answer carries the document's token: anything for an image
+the user has left is dropped, so a tile can never appear on the wrong photo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+
+from app.viewer.codec_bridge import (
+    Box,
+    ImageDocument,
+    display_box_to_stored,
+    preview_scale,
+)
+from app.viewer.describe import ReconstructionStatus
+from app.viewer.image_view import ImageView
+from app.viewer.qimage import to_qimage
+from app.viewer.reconstruction_worker import ReconstructionWorker
+from app.viewer.tile_cache import TileCache
+from app.viewer.tile_grid import TILE_SIZE, TileGrid, TileKey
+
+SETTLE_MS = 40  # wait for a burst of wheel or key events to settle before asking for tiles
+PREFETCH_RING = 1  # tiles around the visible ones decoded afterwards, so small pans are instant
+
+
+def document_key(document: ImageDocument) -> tuple:
+    """Tells documents apart in the cache: the same file, unchanged, shares its decoded tiles."""
+    try:
+        stat = document.path.stat()
+        return (str(document.path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return (str(document.path), id(document))
+
+
+class Reconstruction(QObject):
+    """Drives ``view``'s tile layer for the document shown. Signals: ``statusChanged(ReconstructionStatus)``,
+    ``failed(message)`` (the decoder cannot run for this document: the message says why)."""
+
+    statusChanged = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, view: ImageView, *, weights_dir=None, tile_size: int = TILE_SIZE,
+                 cache: TileCache | None = None, parent: QObject | None = None):  # fmt: skip
+        super().__init__(parent)
+        self.view = view
+        self.tile_size = tile_size
+        self.prefetch_ring = PREFETCH_RING
+        self.cache = cache if cache is not None else TileCache()
+        self.worker = ReconstructionWorker(weights_dir, self)
+        self.worker.decoderReady.connect(self._decoder_ready)
+        self.worker.tileDecoded.connect(self._tile_decoded)
+        self.worker.failed.connect(self._failed)
+        self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
+        self._settle.timeout.connect(self.update)
+        view.areaChanged.connect(self._settle.start)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self.token = 0  # bumped for every document shown: answers for older tokens are stale
+        self.document: ImageDocument | None = None
+        self.key = None  # the document's cache key
+        self._grid: TileGrid | None = None
+        self._visible: list[TileKey] = []
+        self._received = 0  # tiles received for this token (the worker skips later ones it already sent)
+        self._started: float | None = None  # when the visible region was first asked for
+        self.status = ReconstructionStatus()
+
+    # ------------------------------------------------------------------ requests from the window
+
+    def set_document(self, document: ImageDocument | None) -> None:
+        """The view now shows ``document`` (None: nothing or an error): drop the old work, show
+        the tiles already cached for this one, and ask for more once the view settles."""
+        self.token += 1
+        self.worker.cancel(self.token)
+        self._visible, self._received, self._started = [], 0, None
+        hyper = document is not None and document.is_hyperthumbnail
+        self.document = document if hyper else None
+        self._grid = TileGrid(*document.full_size, self.tile_size) if hyper else None
+        self.key = document_key(document) if hyper else None
+        state = "none" if document is None else "preview" if hyper else "plain"
+        self._publish(state=state, percent=0, reason=None, seconds=None)
+        if hyper:
+            for key in self.cache.keys_of(self.key):
+                self._draw(key, self.cache.get(key))
+            self._settle.start()
+
+    def set_shown(self, shown: bool) -> None:
+        """Show the reconstruction (True) or the upscaled preview (False): key C."""
+        self.view.set_tiles_visible(shown)
+        self._publish(shown=shown)
+
+    def shutdown(self) -> None:
+        """Stop decoding and wait for the worker (the window is closing or the app quitting)."""
+        self._settle.stop()
+        self.token += 1
+        self.worker.shutdown()
+
+    # ------------------------------------------------------------------ scheduling
+
+    def update(self) -> None:
+        """Look at what the view shows now and ask the worker for the missing tiles."""
+        if self.document is None or self.status.state == "unavailable":
+            return
+        area = self._visible_stored_box()
+        if area is None or self.view.screen_scale() * preview_scale(self.document) <= 1.0 + 1e-6:
+            self.worker.cancel(self.token)
+            self._visible, self._started = [], None
+            self._publish(state="preview")
+            return
+        self._visible = self._keys(self._grid.covering(area))
+        self.cache.touch(self._visible)
+        wanted = self._visible + [k for k in self._keys(self._grid.covering(area, self.prefetch_ring)) if k not in self._visible]
+        missing = [(key, self._grid.box(key.row, key.col)) for key in wanted if key not in self.cache]
+        if missing:
+            if self._started is None and any(key not in self.cache for key in self._visible):
+                self._started = time.perf_counter()
+            self.worker.submit(self.token, self.document, missing, self._received)
+        else:
+            self.worker.cancel(self.token)
+        self._publish_progress()
+
+    def _keys(self, cells: list[tuple[int, int]]) -> list[TileKey]:
+        return [TileKey(self.key, row, col) for row, col in cells]
+
+    def _visible_stored_box(self) -> Box | None:
+        """The stored-coordinate pixels on screen (the view's area turned back by the orientation)."""
+        rect = self.view.visible_area()
+        if rect.isEmpty():
+            return None
+        box = Box(math.floor(rect.top()), math.ceil(rect.bottom()), math.floor(rect.left()), math.ceil(rect.right()))
+        return display_box_to_stored(box, *self.document.full_size, self.document.orientation)
+
+    # ------------------------------------------------------------------ answers from the worker
+
+    def _decoder_ready(self, token: int, device: str) -> None:
+        self._publish(device=device)
+
+    def _tile_decoded(self, token: int, key: TileKey, pixels, seconds: float) -> None:
+        if token != self.token:
+            return  # for an image the user has left
+        self._received += 1
+        for dropped in self.cache.put(key, pixels):
+            self.view.remove_tile(dropped)
+        self._draw(key, pixels)
+        self._publish_progress()
+
+    def _failed(self, token: int, message: str) -> None:
+        if token != self.token:
+            return
+        self.worker.cancel(self.token)
+        self._started = None
+        self._publish(state="unavailable", reason=message)
+        self.failed.emit(message)
+
+    def _draw(self, key: TileKey, pixels) -> None:
+        box = self._grid.box(key.row, key.col)
+        self.view.add_tile(key, box.x0, box.y0, to_qimage(pixels))
+
+    # ------------------------------------------------------------------ status
+
+    def _publish_progress(self) -> None:
+        if not self._visible:
+            return
+        ready = sum(key in self.cache for key in self._visible)
+        if ready == len(self._visible) and self._started is not None:
+            self._publish(seconds=time.perf_counter() - self._started)
+            self._started = None
+        state = "full" if ready == len(self._visible) else "reconstructing"
+        self._publish(state=state, percent=100 * ready // len(self._visible))
+
+    def _publish(self, **changes) -> None:
+        status = dataclasses.replace(self.status, **changes)
+        if status != self.status:
+            self.status = status
+            self.statusChanged.emit(status)

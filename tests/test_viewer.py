@@ -235,6 +235,7 @@ def test_resizing_keeps_a_fitted_photo_fitted(big_window, qtbot):
 
 def test_weights_status_in_the_status_bar(open_window, monkeypatch):
     window = open_window(SAMPLES / "garden.jpg")
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda: "No trained weights are installed.")
     window.check_weights()
     assert window.weights_label.text() == NO_WEIGHTS_SHORT and not window.weights_label.isHidden()
     assert window.weights_label.toolTip() == "No trained weights are installed."

@@ -17,7 +17,7 @@ from app.codec.atomic import atomic_output, atomic_write_bytes
 
 from .plot import draw_rd_plot
 from .runner import Evaluation, ResultRow
-from .summary import ANCHOR, HYPERTHUMBNAIL
+from .summary import ANCHOR, HYPERTHUMBNAIL, JPEG_SR
 
 CSV_NAME, SUMMARY_NAME, PLOT_NAME = "results.csv", "summary.json", "rd_plot.png"
 MARKDOWN_NAME = "summary.md"
@@ -118,6 +118,10 @@ def print_summary(summary: dict, stream: TextIO) -> None:
             whole = _signed_db(method["bd_psnr_vs_anchor_db"])
             presets = _signed_db(method["bd_psnr_vs_anchor_in_preset_range_db"])
             print(f"  {name:<15} {whole}; {presets}", file=stream)
+    ours = summary["methods"].get(HYPERTHUMBNAIL, {})
+    if "bd_psnr_vs_jpeg_sr_db" in ours:
+        whole, presets = _signed_db(ours["bd_psnr_vs_jpeg_sr_db"]), _signed_db(ours["bd_psnr_vs_jpeg_sr_in_preset_range_db"])
+        print(f"\nBD-PSNR of {HYPERTHUMBNAIL} vs {JPEG_SR}: {whole}; {presets}", file=stream)
     if summary["presets"]:
         print(f"\n{HYPERTHUMBNAIL} presets:", file=stream)
     for name, p in summary["presets"].items():
@@ -150,6 +154,12 @@ def summary_markdown(summary: dict) -> str:
         if name != ANCHOR:
             whole, presets = method["bd_psnr_vs_anchor_db"], method["bd_psnr_vs_anchor_in_preset_range_db"]
             lines.append(f"| {name} | {_md(whole, 2)} | {_md(presets, 2)} |")
+    ours = summary["methods"].get(HYPERTHUMBNAIL, {})
+    if "bd_psnr_vs_jpeg_sr_db" in ours:
+        lines += ["", f"| method | BD-PSNR vs {JPEG_SR}, whole overlap (dB) | BD-PSNR vs {JPEG_SR}, preset bpp range (dB) |",
+                  "| --- | --- | --- |",
+                  (f"| {HYPERTHUMBNAIL} | {_md(ours['bd_psnr_vs_jpeg_sr_db'], 2)} | "
+                   f"{_md(ours['bd_psnr_vs_jpeg_sr_in_preset_range_db'], 2)} |")]  # fmt: skip
     lines += ["", "| method | setting | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, method in summary["methods"].items():

@@ -18,6 +18,7 @@ from .runner import Evaluation, ResultRow
 
 ANCHOR = "bicubic+jpeg"
 HYPERTHUMBNAIL = "hyperthumbnail"
+JPEG_SR = "jpeg+sr"
 CURVE_METRICS = ("bpp", "psnr_rgb", "psnr_y", "ssim_y", "thumb_psnr")
 
 
@@ -103,6 +104,13 @@ def summarise(evaluation: Evaluation) -> dict:
         }
         for name, points in curves.items()
     }
+    if HYPERTHUMBNAIL in curves and curves.get(JPEG_SR):
+        # What the encoder and the QPM add over the same decoder on standard JPEG thumbnails.
+        baseline, ours = curves[JPEG_SR], curves[HYPERTHUMBNAIL]
+        methods[HYPERTHUMBNAIL]["bd_psnr_vs_jpeg_sr_db"] = _bd(baseline, ours)
+        methods[HYPERTHUMBNAIL]["bd_psnr_vs_jpeg_sr_in_preset_range_db"] = (
+            None if bpp_range is None else _bd(baseline, ours, bpp_range)
+        )
     summary = {
         "folder": str(evaluation.folder),
         "images": evaluation.images,

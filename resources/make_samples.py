@@ -1,10 +1,11 @@
-"""Make the bundled sample photos in resources/samples/ from Debian's mate-backgrounds.
+"""Make the bundled sample HyperThumbnails in resources/samples/ from Debian's mate-backgrounds.
 
-The viewer opens these when started with no argument, and the tests open them, so they
-must be small (long side 1600 px, JPEG quality 88, a few hundred kB each) and freely
-licensed (GPL-2+, credited in samples/CREDITS.txt). For now they are plain JPEGs; they
-will be replaced by HyperThumbnails made from the same photos by the project's encoder
-(``hyperthumb encode``) once trained weights exist.
+The viewer opens these when started with no argument, and the tests open them. Each is the
+full-resolution photo from the package encoded by the project's own encoder with the default
+weights at the MEDIUM preset, so a newcomer can zoom in and watch the reconstruction replace
+the preview. They must stay small (<= 5 MB in all; they are ~20-40 kB each) and freely licensed
+(GPL-2+, credited in samples/CREDITS.txt). Run this again whenever the default weights change:
+a test fails when a sample names other weights than the installed default.
 
 The .deb and its unpacked tree are cached outside the repository (~/.cache/hyperthumb/debs),
 so re-running only re-encodes. Needs apt-get and dpkg (Debian/Ubuntu).
@@ -15,16 +16,17 @@ so re-running only re-encodes. Needs apt-get and dpkg (Debian/Ubuntu).
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
-from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a checkout, installed or not
+from app.codec.api import RATE_PRESETS, Codec  # noqa: E402
 
 PACKAGE = "mate-backgrounds"
 CACHE = Path.home() / ".cache" / "hyperthumb" / "debs"
 NATURE = Path("usr/share/backgrounds/mate/nature")
 SAMPLES = Path(__file__).resolve().parent / "samples"
-LONG_SIDE = 1600
-QUALITY = 88
+RATE = "MEDIUM"
 MAX_TOTAL_BYTES = 5 * 1024 * 1024
 
 # source file in the package -> (sample name, copyright line from the package's copyright file)
@@ -56,17 +58,20 @@ def unpack(deb: Path) -> Path:
     return root / NATURE
 
 
-def write_sample(source: Path, destination: Path) -> int:
-    """Downscale to LONG_SIDE and save as a baseline JPEG; returns the bytes written."""
-    with Image.open(source) as im:
-        im = im.convert("RGB")
-        im.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.LANCZOS)
-        im.save(destination, "JPEG", quality=QUALITY, optimize=True)
-    return destination.stat().st_size
+def write_sample(codec: Codec, source: Path, destination: Path) -> int:
+    """Encode the full-resolution photo as a HyperThumbnail; returns the bytes written."""
+    result = codec.encode_file(source, destination, rate=RATE_PRESETS[RATE], force=True)
+    return result.file_size
 
 
-def write_credits(version: str) -> None:
-    lines = [f"Sample photos from the Debian package {PACKAGE} {version}, downscaled; license GPL-2+.", ""]
+def write_credits(version: str, codec: Codec) -> None:
+    weights = codec.weights()
+    lines = [
+        f"Sample photos from the Debian package {PACKAGE} {version}; license GPL-2+.",
+        f"Each is a HyperThumbnail of the full-resolution photo, made by resources/make_samples.py",
+        f"with the weights {weights.model_id} (sha256 {weights.sha256[:12]}) at the {RATE} preset.",
+        "",
+    ]
     lines += [f"{name}: {source}, copyright {holders}" for source, (name, holders) in PICKS.items()]
     (SAMPLES / "CREDITS.txt").write_text("\n".join(lines) + "\n")
 
@@ -75,10 +80,11 @@ def main() -> None:
     deb = fetch_deb()
     nature = unpack(deb)
     SAMPLES.mkdir(exist_ok=True)
-    total = sum(write_sample(nature / source, SAMPLES / name) for source, (name, _) in PICKS.items())
+    codec = Codec()
+    total = sum(write_sample(codec, nature / source, SAMPLES / name) for source, (name, _) in PICKS.items())
     if total > MAX_TOTAL_BYTES:
         raise SystemExit(f"samples are {total} bytes, more than the {MAX_TOTAL_BYTES} allowed")
-    write_credits(deb.stem.split("_")[1])
+    write_credits(deb.stem.split("_")[1], codec)
     print(f"wrote {len(PICKS)} samples, {total / 1e6:.2f} MB, to {SAMPLES}")
 
 

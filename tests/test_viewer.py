@@ -70,10 +70,11 @@ def near(actual: tuple[int, int, int], expected: tuple[int, int, int], tolerance
 def test_opens_a_sample(open_window):
     sample = SAMPLES / "dune.jpg"
     window = open_window(sample)
-    assert "dune.jpg" in window.windowTitle()
+    assert "dune.jpg" in window.windowTitle() and "HyperThumbnail 1680x1050" in window.windowTitle()
     assert window.view.has_image()
-    assert window.view.image_size() == Image.open(sample).size
-    assert window.info_label.text().startswith("JPEG ")
+    assert window.view.image_size() == (1680, 1050)  # laid out at the original's geometry
+    assert Image.open(sample).size == (420, 263)  # while the file itself is the thumbnail
+    assert window.info_label.text().startswith("HyperThumbnail \u2014 full size 1680x1050")
     assert window.view.is_fitted()
     assert len(window.playlist.paths) == len(list(SAMPLES.glob("*.jpg")))
 
@@ -274,3 +275,17 @@ def test_main_opens_the_files_given(qapp, monkeypatch):
 def test_the_bundled_resources_exist():
     assert ICON_SVG.is_file() and ICON_PNG.is_file()
     assert sorted(p.name for p in SAMPLES.glob("*.jpg")) == ["dune.jpg", "garden.jpg", "ladybird.jpg"]
+
+
+def test_samples_are_hyperthumbnails_of_the_default_weights():
+    """The samples must be remade (resources/make_samples.py) whenever the default weights change."""
+    from app.codec.fileformat import read_marker
+    from app.codec.weights import find_weights
+
+    default = find_weights()
+    samples = sorted(SAMPLES.glob("*.jpg"))
+    assert sum(p.stat().st_size for p in samples) <= 5 * 1024 * 1024
+    for sample in samples:
+        marker = read_marker(sample)
+        assert marker is not None, f"{sample.name} is not a HyperThumbnail"
+        assert marker.weights_sha256 == default.sha256, f"{sample.name}: run resources/make_samples.py"

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a checkout, installed or not
-from app.codec.api import RATE_PRESETS, Codec  # noqa: E402
+from app.codec.api import RATE_PRESETS, Codec
 
 PACKAGE = "mate-backgrounds"
 CACHE = Path.home() / ".cache" / "hyperthumb" / "debs"
@@ -68,7 +68,7 @@ def write_credits(version: str, codec: Codec) -> None:
     weights = codec.weights()
     lines = [
         f"Sample photos from the Debian package {PACKAGE} {version}; license GPL-2+.",
-        f"Each is a HyperThumbnail of the full-resolution photo, made by resources/make_samples.py",
+        "Each is a HyperThumbnail of the full-resolution photo, made by resources/make_samples.py",
         f"with the weights {weights.model_id} (sha256 {weights.sha256[:12]}) at the {RATE} preset.",
         "",
     ]

@@ -33,6 +33,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("size must look like 6144x4096") from None
+    if width < 32 or height < 32:
+        raise argparse.ArgumentTypeError("size must be at least 32x32")
+    return width, height
+
+
 def _crop(text: str) -> int:
     value = int(text)
     if value < 32:
@@ -92,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--zoom", type=int, default=2, help="enlargement of each panel, nearest-neighbour (default 2)")
     cmp.add_argument("--out", default="compare.png", help="the PNG to write (default compare.png; replaced if it exists)")
     cmp.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+
+    bench = sub.add_parser("bench", help="speed and memory of encode/decode on a synthetic 6K photo")
+    bench.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    bench.add_argument("--size", type=_size, default=(6144, 4096), metavar="WxH", help="image size (default 6144x4096)")
+    bench.add_argument("--repeat", type=_at_least_one, default=5, help="timed runs per stage; the median is reported")
+    bench.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    bench.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
+    bench.add_argument("--scaling", metavar="LIST", help="also time the network at sizes, e.g. 1K,2K,4K,6K,8K")
+    bench.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -120,13 +139,14 @@ def cmd_encode(args) -> int:
 
 
 def cmd_decode(args) -> int:
+    from PIL import Image
+
     from app.codec.api import Codec
     from app.codec.atomic import atomic_output
     from app.codec.fileformat import read_thumbnail
     from app.codec.orientation import display_box_to_stored, display_size, to_display
     from app.codec.tiling import Box
     from app.progress import ProgressBar
-    from PIL import Image
 
     out_path = Path(args.output)
     if out_path.exists() and not args.force:
@@ -287,8 +307,35 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    from app.bench import (
+        SCALING_WIDTHS,
+        BenchSettings,
+        format_report,
+        run_bench,
+        run_scaling,
+    )
+    from app.codec.api import Codec
+
+    sizes = [s.strip().upper() for s in args.scaling.split(",")] if args.scaling else []
+    unknown = [s for s in sizes if s not in SCALING_WIDTHS]
+    if unknown:
+        raise CodecError(f"unknown scaling size {unknown[0]!r}; choose from {', '.join(SCALING_WIDTHS)}")
+    settings = BenchSettings(width=args.size[0], height=args.size[1], repeat=args.repeat, warmup=max(0, args.warmup),
+                             tile=args.tile)  # fmt: skip
+    codec = Codec(args.weights, args.device, args.tile)
+    log = (lambda text: None) if args.json else (lambda text: print(f"bench: {text}", file=sys.stderr))
+    report = run_bench(settings, codec, log)
+    scaling = run_scaling(settings, codec, sizes, log) if sizes else None
+    if args.json:
+        print(json.dumps({**report, "scaling": scaling}, indent=2))
+    else:
+        print(format_report(report, scaling))
+    return EXIT_OK
+
+
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck, "eval": cmd_eval,
-            "compare": cmd_compare}  # fmt: skip
+            "compare": cmd_compare, "bench": cmd_bench}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,20 +106,21 @@ class Reconstructor:
         return Box(0, self.full_height, 0, self.full_width)
 
     @torch.inference_mode()
-    def decode(
+    def decode_on_device(
         self,
         region: Box | None = None,
         *,
         tile: int = DEFAULT_DECODE_TILE,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
-    ) -> np.ndarray:
-        """Reconstruct ``region`` (photo pixels, default: all of it) -> uint8 HxWx3."""
+    ) -> torch.Tensor:
+        """Reconstruct ``region`` (photo pixels, default: all of it) -> uint8 [H, W, 3] on the
+        model's device. Tiles are assembled there, so a GPU copies the result back once."""
         region = self.full_box() if region is None else region.intersect(self.full_box())
         if region is None:
             raise ValueError("region lies outside the image")
         s, margin = self.scale, self.model.config.decoder.margin()
-        out = np.empty((region.height, region.width, 3), dtype=np.uint8)
+        out = torch.empty((region.height, region.width, 3), dtype=torch.uint8, device=self.lr.device)
         lr_area = Box(region.y0 // s, -(-region.y1 // s), region.x0 // s, -(-region.x1 // s))
         lr_area = lr_area.aligned_out(8, self.lr_height, self.lr_width)
         tiles = list(tiles_in(lr_area, tile, 8))
@@ -136,7 +137,20 @@ class Reconstructor:
             if wanted is not None:
                 src = wanted.relative_to(ctx.scaled(s))
                 dst = wanted.relative_to(region)
-                out[dst.y0 : dst.y1, dst.x0 : dst.x1] = _to_uint8(hr[..., src.y0 : src.y1, src.x0 : src.x1])
+                pixels = hr[0, :, src.y0 : src.y1, src.x0 : src.x1].float().clamp(0, 1).mul(255.0).round()
+                out[dst.y0 : dst.y1, dst.x0 : dst.x1] = pixels.to(torch.uint8).permute(1, 2, 0)
             if progress:
                 progress(i + 1, len(tiles))
         return out
+
+    def decode(
+        self,
+        region: Box | None = None,
+        *,
+        tile: int = DEFAULT_DECODE_TILE,
+        progress: ProgressFn = None,
+        cancelled: CancelFn = None,
+    ) -> np.ndarray:
+        """Reconstruct ``region`` (photo pixels, default: all of it) -> uint8 HxWx3 on the host."""
+        pixels = self.decode_on_device(region, tile=tile, progress=progress, cancelled=cancelled)
+        return pixels.cpu().numpy()

@@ -1,0 +1,74 @@
+"""hyperthumb bench: a tiny CPU run reports every stage with sane, consistent numbers."""
+import json
+
+import pytest
+from codec_fixtures import make_weights
+
+from app.bench import BenchSettings, _viewport_box, time_stage
+from app.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_bench_reports_every_stage(tmp_path, capsys):
+    weights = tmp_path / "w"
+    make_weights(weights)
+    code, out, _ = run(capsys, "--weights", weights, "bench", "--device", "cpu", "--size", "160x96", "--repeat", "2",
+                       "--scaling", "1K", "--json")  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    assert report["device"] == "cpu" and report["precision"] == "float32" and report["image"] == [160, 96]
+    assert report["viewport"] == [160, 96]  # a 1920x1080 viewport clipped to the image
+    assert report["weights"]["model_id"] == "test-untrained" and report["weights"]["trained"] is False
+    assert report["file_bytes"] > 100
+    for name in ("network", "end_to_end", "viewport", "encoder"):
+        stage = report["stages"][name]
+        assert stage["runs"] == 2 and 0 < stage["min_ms"] <= stage["median_ms"]
+        assert stage["fps"] == pytest.approx(1000 / stage["median_ms"])
+        assert stage["peak_rss_mb"] > 50
+    (row,) = report["scaling"]
+    assert row["size"] == "1K" and row["image"] == [1024, 680] and row["network"]["median_ms"] > 0
+
+
+def test_bench_text_output_names_the_device_and_stages(tmp_path, capsys):
+    weights = tmp_path / "w"
+    make_weights(weights)
+    code, out, err = run(capsys, "--weights", weights, "bench", "--size", "64x64", "--repeat", "1", "--warmup", "0")
+    assert code == 0
+    assert out.startswith("device     cpu") and "untrained: speed only" in out
+    for label in ("network 64x64", "JPEG bytes -> RGB", "viewport 64x64", "encoder -> file"):
+        assert label in out
+    assert "bench: encoder" in err
+
+
+def test_bench_rejects_bad_arguments(tmp_path, capsys):
+    assert run(capsys, "bench", "--size", "big")[0] == 2
+    weights = tmp_path / "w"
+    make_weights(weights)
+    code, _, err = run(capsys, "--weights", weights, "bench", "--size", "64x64", "--repeat", "1", "--scaling", "3K")
+    assert code == 1 and "unknown scaling size '3K'" in err
+
+
+def test_time_stage_takes_the_median():
+    import torch
+
+    durations = iter([0.0, 0.03, 0.01, 0.02])  # warm-up, then three timed runs
+
+    def sleep():
+        import time
+
+        time.sleep(next(durations))
+
+    stage = time_stage(sleep, torch.device("cpu"), repeat=3, warmup=1)
+    assert stage["runs"] == 3
+    assert 19 <= stage["median_ms"] < 28 and 9 <= stage["min_ms"] < 18
+
+
+def test_viewport_is_centred_and_clipped():
+    box = _viewport_box(6144, 4096, (1920, 1080))
+    assert (box.x0, box.y0, box.width, box.height) == (2112, 1508, 1920, 1080)
+    assert BenchSettings().viewport == (1920, 1080)

@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nhyperthumb: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `hyperthumb info x.jpg | head`: the reader left; not an error
+        sys.stdout = None
+        return EXIT_OK
     except OSError as exc:  # disk full, permission denied on the output folder, ...
         print(f"hyperthumb: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_ERROR

@@ -211,6 +211,40 @@ def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lam
     return rows
 
 
+def half_precision_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM"], log=lambda text: None) -> dict:
+    """PSNR of float16 vs float32 decoding of the same HyperThumbnails, on a folder of photos.
+
+    Each photo is encoded once (float32, real file), then decoded by the same weights in both
+    precisions on ``codec.device`` (CPU float16 is slow but computes in half precision too).
+    """
+    from app.codec.imageio import load_image
+    from app.codec.weights import load_model
+    from app.evaluation.images import find_images
+    from app.evaluation.metrics import psnr
+
+    info = codec.weights()
+    models = {dtype: load_model(info, codec.device, dtype) for dtype in (torch.float32, torch.float16)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in find_images(folder):
+            photo = load_image(path).rgb
+            h, w = photo.shape[:2]
+            thumb, luma, chroma = encode_thumbnail(models[torch.float32], photo, rate)
+            marker = Marker(width=w, height=h, scale=4, model_id=info.model_id, weights_sha256=info.sha256, rate=rate)
+            file = Path(tmp) / "x.jpg"
+            write_hyperthumbnail(file, thumb, luma, chroma, marker, force=True)
+            thumbnail = read_thumbnail(file)
+            scores = {}
+            for dtype, model in models.items():
+                rec = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h))
+                scores[str(dtype).replace("torch.", "")] = psnr(rec.decode(), photo)
+            log(f"{path.name}: float32 {scores['float32']:.3f} dB, float16 {scores['float16']:.3f} dB")
+            rows.append({"image": path.name, **scores, "loss_db": scores["float32"] - scores["float16"]})
+    losses = [r["loss_db"] for r in rows]
+    return {"device": str(codec.device), "rate": rate, "images": rows,
+            "mean_loss_db": float(np.mean(losses)), "max_loss_db": float(np.max(losses))}  # fmt: skip
+
+
 def format_report(report: dict, scaling: list[dict] | None = None) -> str:
     w, h = report["image"]
     lines = [

@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     bench.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
     bench.add_argument("--scaling", metavar="LIST", help="also time the network at sizes, e.g. 1K,2K,4K,6K,8K")
+    bench.add_argument("--half-check", metavar="FOLDER",
+                       help="instead: PSNR cost of float16 vs float32 decoding on a folder of photos")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -325,6 +327,19 @@ def cmd_bench(args) -> int:
                              tile=args.tile)  # fmt: skip
     codec = Codec(args.weights, args.device, args.tile)
     log = (lambda text: None) if args.json else (lambda text: print(f"bench: {text}", file=sys.stderr))
+    if args.half_check:
+        from app.bench import half_precision_check
+
+        folder = Path(args.half_check)
+        if not folder.is_dir():
+            raise CodecError(f"not a folder: {folder}")
+        result = half_precision_check(folder, codec, log=log)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"float16 vs float32 on {len(result['images'])} photos ({result['device']}): "
+                  f"mean loss {result['mean_loss_db']:.4f} dB, max {result['max_loss_db']:.4f} dB")  # fmt: skip
+        return EXIT_OK
     report = run_bench(settings, codec, log)
     scaling = run_scaling(settings, codec, sizes, log) if sizes else None
     if args.json:

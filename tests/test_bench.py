@@ -72,3 +72,24 @@ def test_viewport_is_centred_and_clipped():
     box = _viewport_box(6144, 4096, (1920, 1080))
     assert (box.x0, box.y0, box.width, box.height) == (2112, 1508, 1920, 1080)
     assert BenchSettings().viewport == (1920, 1080)
+
+
+def test_half_precision_check_compares_both_precisions(tmp_path, capsys):
+    from PIL import Image
+
+    from app.synthetic import photo_like
+
+    weights = tmp_path / "w"
+    make_weights(weights)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(2):
+        Image.fromarray(photo_like(96, 64, seed=seed)).save(photos / f"p{seed}.png")
+    code, out, _ = run(capsys, "--weights", weights, "bench", "--half-check", photos, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert [r["image"] for r in result["images"]] == ["p0.png", "p1.png"]
+    for row in result["images"]:
+        assert 15 < row["float16"] < 60 and row["loss_db"] == pytest.approx(row["float32"] - row["float16"])
+    assert abs(result["mean_loss_db"]) < 0.5  # half precision is close, not identical
+    assert run(capsys, "--weights", weights, "bench", "--half-check", tmp_path / "nope")[0] == 1

@@ -1,5 +1,14 @@
-"""Test-session setup: Qt draws offscreen, so the tests run the same with or without a display."""
+"""Test-session setup: Qt draws offscreen, so the tests run the same with or without a display;
+and the viewer's settings file (recent files, panels) is a throwaway one, never the user's."""
 
 import os
 
+import pytest
+
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before anything imports Qt
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_folder(tmp_path_factory):
+    """QSettings (and anything else following XDG) writes under a temporary folder."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))

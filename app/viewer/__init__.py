@@ -3,7 +3,7 @@
 Modules, each with one job:
   codec_bridge -- the only module that imports ``app.codec`` (open files, weights status, decoders)
   playlist     -- which files next/previous steps through, in name order
-  loader       -- turns a path into a document or an error message (the seam for a worker)
+  loader       -- opens documents on worker threads, preloads the neighbours, keeps a small LRU
   qimage       -- numpy RGB -> QImage, on the GUI thread
   orientation  -- EXIF orientation -> QTransform
   describe     -- the window title and status-bar texts for a document
@@ -12,7 +12,12 @@ Modules, each with one job:
   tile_cache   -- decoded tiles kept under a memory cap, least recently used dropped first
   reconstruction_worker -- the decoder on a worker thread: one job at a time, newest wins
   reconstruction -- zoom-triggered reconstruction: what to decode, the cache, the status
-  window       -- the main window: menus, keys, navigation, status bar
+  thumbnails   -- the thumbnail strip: pictures made lazily on a worker, visible items first
+  metadata     -- the metadata panel's facts and words (sizes, model, tables, bpp, EXIF)
+  metadata_panel -- the metadata panel widget
+  recent       -- the settings file and File > Open Recent
+  drops        -- which local files and folders a drag carries
+  window       -- the main window: menus, keys, navigation, docks, drops, full screen, status bar
   paths        -- where the bundled icon and samples are
   main         -- ``main(argv)``: the QApplication entry point
 """

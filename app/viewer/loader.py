@@ -1,18 +1,32 @@
-"""Turns a path into a document or a user-ready error message, and says so with a signal.
+"""Turns a path into a document or an error message, off the GUI thread, and keeps the last few.
 
-Opening is synchronous for now (previews are small). The window only listens to ``loaded``,
-so moving ``open_image`` onto a worker thread later changes this module alone; numpy arrays
-cross threads freely, and the QImage/QPixmap conversion stays on the GUI thread in the view.
+``DocumentLoader.request(path, neighbours)`` answers at once (``loaded`` is emitted before it
+returns) when ``path`` is in the small LRU of opened documents; otherwise ``open_image`` runs on
+a worker thread and ``loaded`` follows when it is done. Either way the neighbours are then opened
+in the background, so stepping to them is a cache hit. Every request replaces the queue of
+files not yet started: the newest position wins, and a held-down key never builds a backlog.
+
+numpy arrays cross threads freely; the QImage/QPixmap conversion stays on the GUI thread in the
+view. Cached entries remember the file's size and modification time, so an edited file reopens.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal
 
-from app.viewer.codec_bridge import CodecError, ImageDocument, open_image
+from app.viewer import codec_bridge
+from app.viewer.codec_bridge import CodecError, ImageDocument
+
+CACHE_ITEMS = 8  # documents kept: the current one, its neighbours, and a few just left
+CACHE_BYTES = 512 * 2**20  # ... unless their pixels add up to more than this
+KEEP_NEWEST = 3  # never evicted whatever their size: the current document and its two neighbours
+LOADER_THREADS = 2  # one can start on the current image while the other finishes a stale neighbour
 
 
 @dataclass(frozen=True)
@@ -27,7 +41,7 @@ class LoadResult:
 def load(path: Path) -> LoadResult:
     """Open ``path``; bad input becomes an error message, never an exception."""
     try:
-        return LoadResult(path, document=open_image(path))
+        return LoadResult(path, document=codec_bridge.open_image(path))
     except CodecError as exc:
         return LoadResult(path, error=str(exc))
     except OSError as exc:
@@ -36,10 +50,198 @@ def load(path: Path) -> LoadResult:
         return LoadResult(path, error=f"not enough memory to open {path}")
 
 
+def file_signature(path: Path) -> tuple[int, int] | None:
+    """(modification time, size), or None when the file cannot be looked at (it then stays None)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def result_bytes(result: LoadResult) -> int:
+    document = result.document
+    if document is None:
+        return 0
+    size = document.preview.nbytes
+    if document.thumbnail is not None and document.thumbnail.ycbcr is not None:
+        size += document.thumbnail.ycbcr.nbytes
+    return size
+
+
+class DocumentCache:
+    """An LRU of load results keyed by path, each checked against the file's signature on use."""
+
+    def __init__(self, items: int = CACHE_ITEMS, max_bytes: int = CACHE_BYTES):
+        self.items = max(items, KEEP_NEWEST)
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[Path, tuple[tuple[int, int] | None, LoadResult]] = OrderedDict()
+
+    def __contains__(self, path: Path) -> bool:
+        return path in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def paths(self) -> list[Path]:
+        """Cached paths, least recently used first."""
+        return list(self._entries)
+
+    def has(self, path: Path) -> bool:
+        """Cached and unchanged; unlike ``get``, the LRU order stays as it is."""
+        entry = self._entries.get(path)
+        return entry is not None and entry[0] == file_signature(path)
+
+    def get(self, path: Path) -> LoadResult | None:
+        """The result for ``path`` if cached and the file is unchanged (marked as just used)."""
+        entry = self._entries.get(path)
+        if entry is None:
+            return None
+        if entry[0] != file_signature(path):
+            self._drop(path)
+            return None
+        self._entries.move_to_end(path)
+        return entry[1]
+
+    def put(self, result: LoadResult, signature: tuple[int, int] | None) -> None:
+        if result.path in self._entries:
+            self._drop(result.path)
+        self._entries[result.path] = (signature, result)
+        self.size += result_bytes(result)
+        while len(self._entries) > KEEP_NEWEST and (len(self._entries) > self.items or self.size > self.max_bytes):
+            self._drop(next(iter(self._entries)))
+
+    def touch(self, paths: Iterable[Path]) -> None:
+        for path in paths:
+            if path in self._entries:
+                self._entries.move_to_end(path)
+
+    def _drop(self, path: Path) -> None:
+        _, result = self._entries.pop(path)
+        self.size -= result_bytes(result)
+
+
 class DocumentLoader(QObject):
-    """Emits ``loaded(LoadResult)`` for every ``request(path)``."""
+    """Emits ``loaded(LoadResult)`` for the path last requested, once; ``preloaded(path)`` when a
+    background open (of a neighbour, or of a path the user has already left) lands in the cache."""
 
     loaded = Signal(object)
+    preloaded = Signal(object)
+    _finished = Signal(object, object)  # (LoadResult, signature) from a worker thread, queued
 
-    def request(self, path: Path) -> None:
-        self.loaded.emit(load(path))
+    def __init__(self, parent: QObject | None = None, *, cache: DocumentCache | None = None,
+                 threads: int = LOADER_THREADS):  # fmt: skip
+        super().__init__(parent)
+        self.cache = cache if cache is not None else DocumentCache()
+        self._pool = QThreadPool(self)  # a child: destroying it waits for running opens
+        self._pool.setMaxThreadCount(max(1, threads))
+        self._finished.connect(self._land)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self._lock = threading.Lock()
+        # Shared with the workers, under the lock:
+        self._queue: list[Path] = []  # to open, first first; replaced by every request
+        self._busy: set[Path] = set()  # taken by a worker, result not yet landed in the cache
+        self._running = 0  # workers draining the queue
+        self._closing = False
+        # GUI thread only:
+        self._current: Path | None = None
+        self._neighbours: list[Path] = []
+        self._answered = True  # ``loaded`` was emitted for ``_current``
+
+    def request(self, path: Path, neighbours: Iterable[Path] = (), *, wait: bool = False) -> bool:
+        """Show ``path``: emit ``loaded`` now if it is cached (or ``wait``: open it on this thread),
+        else when its worker is done; then preload ``neighbours``. Returns True if answered now."""
+        neighbours = [p for p in neighbours if p != path]
+        self._current, self._neighbours, self._answered = path, neighbours, False
+        result = self.cache.get(path)
+        if result is None and wait:
+            signature = file_signature(path)
+            result = load(path)
+            self.cache.put(result, signature)
+        if result is not None:
+            self._answer(result)
+        self._touch_wanted()
+        self._enqueue(([] if self._answered else [path]) + neighbours)
+        return self._answered
+
+    def preload(self, paths: Iterable[Path]) -> None:
+        """Open ``paths`` in the background, replacing what was queued (the current file first)."""
+        current = [] if self._answered or self._current is None else [self._current]
+        self._enqueue(current + list(paths))
+
+    def is_loading(self, path: Path) -> bool:
+        with self._lock:
+            return path in self._busy or path in self._queue
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being opened (tests wait for this)."""
+        with self._lock:
+            return not self._queue and not self._busy and not self._running
+
+    def shutdown(self) -> None:
+        """Drop the queue and wait for the opens in progress (the window is closing)."""
+        with self._lock:
+            self._closing = True
+            self._queue = []
+        self._pool.waitForDone()
+        with self._lock:
+            self._closing = False
+
+    # ------------------------------------------------------------------ internals
+
+    def _touch_wanted(self) -> None:
+        """Mark the neighbours, then the current file, as the newest: the last to be evicted."""
+        self.cache.touch(self._neighbours)
+        if self._current is not None:
+            self.cache.touch([self._current])
+
+    def _answer(self, result: LoadResult) -> None:
+        self._answered = True
+        self.loaded.emit(result)
+
+    def _enqueue(self, paths: list[Path]) -> None:
+        wanted: list[Path] = []
+        for path in paths:
+            if path not in wanted and not self.cache.has(path):
+                wanted.append(path)
+        with self._lock:
+            if self._closing:
+                return
+            self._queue = [p for p in wanted if p not in self._busy]
+            starts = min(len(self._queue), self._pool.maxThreadCount() - self._running)
+            self._running += max(starts, 0)
+        for _ in range(max(starts, 0)):
+            self._pool.start(self._drain)
+
+    def _drain(self) -> None:
+        """On a worker: open queued paths until the queue is empty."""
+        while True:
+            with self._lock:
+                if self._closing or not self._queue:
+                    self._running -= 1
+                    return
+                path = self._queue.pop(0)
+                self._busy.add(path)
+            signature = file_signature(path)
+            try:
+                result = load(path)
+            except Exception as exc:  # noqa: BLE001 -- a thread boundary: a failure is a message, never a dead worker
+                result = LoadResult(path, error=f"cannot open {path.name}: {type(exc).__name__}: {exc}")
+            try:
+                self._finished.emit(result, signature)
+            except RuntimeError:  # the loader is gone (the application is ending): stop quietly
+                return
+
+    def _land(self, result: LoadResult, signature) -> None:
+        """On the GUI thread: cache a worker's result; answer the request if it is the current one."""
+        with self._lock:
+            self._busy.discard(result.path)
+        self.cache.put(result, signature)
+        self._touch_wanted()  # a result for a file the user has left must not push these out
+        if result.path == self._current and not self._answered:
+            self._answer(result)
+            return
+        self.preloaded.emit(result.path)

@@ -33,5 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("hyperthumbnail-viewer")
     app.setWindowIcon(app_icon())
     window = MainWindow(Playlist.from_arguments(argv[1:] or [SAMPLES]))
+    window.recent.add_all(argv[1:])  # files opened from a file manager show up in File > Open Recent
     window.show()
     return app.exec()

@@ -25,9 +25,11 @@ def folder_images(folder: Path) -> list[Path]:
 class Playlist:
     """An ordered list of files with a current position; stepping wraps around at the ends."""
 
-    def __init__(self, paths: Iterable[Path] = (), current: int = 0):
+    def __init__(self, paths: Iterable[Path] = (), current: int = 0, folders: Iterable[Path] = ()):
+        """``folders``: the folders asked for, so that an empty list can say where it looked."""
         self.paths = list(paths)
         self.index = min(max(current, 0), max(len(self.paths) - 1, 0))
+        self.folders = list(folders)
 
     @classmethod
     def from_arguments(cls, arguments: Iterable[str | Path]) -> Playlist:
@@ -42,7 +44,7 @@ class Playlist:
         paths: list[Path] = []
         for item in items:
             paths.extend(folder_images(item) if item.is_dir() else [item])
-        return cls(paths)
+        return cls(paths, folders=[item for item in items if item.is_dir()])
 
     @property
     def current(self) -> Path | None:
@@ -53,6 +55,25 @@ class Playlist:
         if self.paths:
             self.index = (self.index + offset) % len(self.paths)
         return self.current
+
+    def go_to(self, index: int) -> Path | None:
+        """Make ``index`` current (clamped to the list) and return it: Home, End, a strip click."""
+        if self.paths:
+            self.index = min(max(index, 0), len(self.paths) - 1)
+        return self.current
+
+    def neighbours(self) -> list[Path]:
+        """The files one step away, next first (the likelier step), without the current one."""
+        if len(self.paths) < 2:
+            return []
+        after, before = self.paths[(self.index + 1) % len(self.paths)], self.paths[self.index - 1]
+        return [after] if after == before else [after, before]
+
+    def empty_text(self) -> str:
+        """What to say when there is nothing to show."""
+        if len(self.folders) == 1:
+            return f"No images in {self.folders[0]}.\n\nOpen another folder, or drop a file or folder here."
+        return "No images to show. Use File \u203a Open, or drop a file or folder here."
 
     def position_text(self) -> str:
         return f"{self.index + 1}/{len(self.paths)}" if self.paths else ""

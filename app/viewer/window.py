@@ -1,7 +1,9 @@
 """The main window: File and View menus, the keys, stepping through a playlist, the status bar.
 
 Reconstruction runs by itself (``reconstruction`` watches the view); the window tells it which
-document is shown, forwards key C, and puts what it reports into the status bar.
+document is shown, forwards key C, and puts what it reports into the status bar. Browsing: the
+loader opens files on a worker and preloads the neighbours, the thumbnail strip (key T) and the
+metadata panel (key I) are docks, drops and File > Open Recent go through ``open_paths``.
 """
 
 from __future__ import annotations
@@ -9,9 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QWidget
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QWidget,
+)
 
 from app.viewer.codec_bridge import weights_status
 from app.viewer.describe import (
@@ -22,10 +38,15 @@ from app.viewer.describe import (
     window_title,
     zoom_text,
 )
+from app.viewer.drops import dropped_paths
 from app.viewer.image_view import ImageView
 from app.viewer.loader import DocumentLoader, LoadResult
+from app.viewer.metadata import describe_document, describe_error
+from app.viewer.metadata_panel import MetadataPanel
 from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
+from app.viewer.recent import RecentFiles, RecentMenu, open_settings
 from app.viewer.reconstruction import Reconstruction
+from app.viewer.thumbnails import ThumbnailStrip
 from app.viewer.tile_grid import TILE_SIZE
 
 OPEN_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
@@ -35,15 +56,22 @@ class MainWindow(QMainWindow):
     """Shows one image of a playlist at a time; every failure is a message in the window."""
 
     def __init__(self, playlist: Playlist | None = None, parent: QWidget | None = None, *,
-                 weights_dir=None, tile_size: int = TILE_SIZE):  # fmt: skip
+                 weights_dir=None, tile_size: int = TILE_SIZE, settings: QSettings | None = None):  # fmt: skip
         """``weights_dir``: where the decoder's weights are (default: the codec's); ``tile_size``:
-        photo pixels per reconstructed tile side."""
+        photo pixels per reconstructed tile side; ``settings``: where the recent files and the
+        panels' visibility are kept (default: the user's settings file)."""
         super().__init__(parent)
         self.playlist = playlist or Playlist()
+        self.settings = settings if settings is not None else open_settings()
+        self.recent = RecentFiles(self.settings, self)
         self.view = ImageView(self)
         self.setCentralWidget(self.view)
+        self.setAcceptDrops(True)
+        self.view.setAcceptDrops(False)  # drops go to the window, whatever part of it is under the mouse
+        self.view.viewport().setAcceptDrops(False)
         self.loader = DocumentLoader(self)
         self.loader.loaded.connect(self._show_result)
+        self._make_docks()
         self.reconstruction = Reconstruction(self.view, weights_dir=weights_dir, tile_size=tile_size, parent=self)
         self.reconstruction.statusChanged.connect(self._show_reconstruction)
         self.reconstruction.failed.connect(self._show_reconstruction_failure)
@@ -64,11 +92,29 @@ class MainWindow(QMainWindow):
         self.resize(1100, 760)
         self.setWindowTitle(window_title(None, None))
         QTimer.singleShot(0, self.check_weights)
-        self.show_current()
+        self.show_current(wait=True)  # the first image is there when the window first shows
+
+    def _make_docks(self) -> None:
+        self.strip = ThumbnailStrip(self)
+        self.strip.chosen.connect(self.go_to)
+        self.strip_dock = QDockWidget("Thumbnails", self, objectName="thumbnails")
+        self.strip_dock.setWidget(self.strip)
+        self.strip_dock.setTitleBarWidget(QWidget())  # no title bar: the strip is its own label
+        self.strip_dock.setAllowedAreas(Qt.DockWidgetArea.TopDockWidgetArea | Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.strip_dock)
+        self.metadata_panel = MetadataPanel(self)
+        self.metadata_dock = QDockWidget("Metadata", self, objectName="metadata")
+        self.metadata_dock.setWidget(self.metadata_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metadata_dock)
+        self.strip_dock.setVisible(self.settings.value("view/strip", True, bool))
+        self.metadata_dock.setVisible(self.settings.value("view/metadata", False, bool))
 
     def _make_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open\u2026", [QKeySequence.StandardKey.Open], self.choose_file)
+        self._action(file_menu, "Open &Folder\u2026", ["Ctrl+Shift+O"], self.choose_folder)
+        self.recent_menu = RecentMenu(self.recent, lambda path: self.open_paths([path]), self)
+        file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", [QKeySequence.StandardKey.Quit, "Ctrl+Q"], self.close)
         view_menu = self.menuBar().addMenu("&View")
@@ -83,6 +129,20 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self._action(view_menu, "&Next Image", ["PgDown", "Space"], lambda: self.step(1))
         self._action(view_menu, "&Previous Image", ["PgUp", "Backspace"], lambda: self.step(-1))
+        self._action(view_menu, "Fi&rst Image", ["Home"], lambda: self.go_to(0))
+        self._action(view_menu, "&Last Image", ["End"], lambda: self.go_to(len(self.playlist.paths) - 1))
+        view_menu.addSeparator()
+        for dock, text, key in ((self.strip_dock, "&Thumbnail Strip", "T"), (self.metadata_dock, "&Metadata Panel", "I")):
+            action = dock.toggleViewAction()
+            action.setText(text)
+            action.setShortcut(QKeySequence(key))
+            view_menu.addAction(action)
+        self.fullscreen_action = self._action(view_menu, "F&ull Screen", ["F11"], self.toggle_fullscreen)
+        self.fullscreen_action.setCheckable(True)
+        self.leave_fullscreen_action = QAction("Leave Full Screen", self, enabled=False)
+        self.leave_fullscreen_action.setShortcut(QKeySequence("Escape"))  # enabled only in full screen
+        self.leave_fullscreen_action.triggered.connect(self.toggle_fullscreen)
+        self.addAction(self.leave_fullscreen_action)
 
     def _action(self, menu: QMenu, text: str, keys: list, slot: Callable[[], object]) -> QAction:
         action = QAction(text, self)
@@ -93,10 +153,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ opening
 
-    def open_paths(self, arguments: list[str | Path]) -> None:
-        """Replace the playlist (files, folders, or one file and its folder) and show it."""
+    def open_paths(self, arguments: list[str | Path], *, remember: bool = True) -> None:
+        """Replace the playlist (files, folders, or one file and its folder) and show it;
+        ``remember``: put the arguments on File > Open Recent."""
         self.playlist = Playlist.from_arguments(arguments)
+        if remember:
+            self.recent.add_all([Path(a) for a in arguments])
         self.show_current()
+
+    def choose_folder(self) -> None:
+        start = str(self.playlist.current.parent) if self.playlist.current else ""
+        folder = QFileDialog.getExistingDirectory(self, "Open Folder", start)
+        if folder:
+            self.open_paths([folder])
 
     def choose_file(self) -> None:
         start = str(self.playlist.current.parent) if self.playlist.current else ""
@@ -109,17 +178,38 @@ class MainWindow(QMainWindow):
             self.playlist.step(offset)
             self.show_current()
 
-    def show_current(self) -> None:
+    def go_to(self, index: int) -> None:
+        """Show the playlist's ``index``-th file (Home, End, a click in the strip)."""
+        if self.playlist.paths and index != self.playlist.index:
+            self.playlist.go_to(index)
+            self.show_current()
+
+    def show_current(self, *, wait: bool = False) -> None:
+        """Show the playlist's current file: at once when it is preloaded, else once a worker has
+        opened it (``wait``: open it here and now); its neighbours are preloaded either way."""
         path = self.playlist.current
         self.position_label.setText(self.playlist.position_text())
+        self.strip.set_paths(self.playlist.paths)
+        self.strip.set_current(self.playlist.index if path is not None else -1)
         if path is None:
-            self.view.show_message("No images to show. Use File \u203a Open to choose one.")
+            self.view.show_message(self.playlist.empty_text())
             self.reconstruction.set_document(None)
+            self.metadata_panel.show_metadata(None)
             self.info_label.setText("")
             self.zoom_label.setText("")
             self.setWindowTitle(window_title(None, None))
             return
-        self.loader.request(path)
+        if not self.loader.request(path, self.playlist.neighbours(), wait=wait):
+            self._show_loading(path)
+
+    def _show_loading(self, path: Path) -> None:
+        """Until ``path`` is open: its name in the title, and a note over the image it replaces."""
+        self.setWindowTitle(window_title(path, None))
+        self.info_label.setText(f"Loading {path.name}\u2026")
+        if self.view.has_image():
+            self.view.set_notice(f"Loading {path.name}\u2026")
+        else:
+            self.view.show_message(f"Loading {path.name}\u2026")
 
     def _show_result(self, result: LoadResult) -> None:
         if result.path != self.playlist.current:
@@ -129,12 +219,14 @@ class MainWindow(QMainWindow):
             self.reconstruction.set_document(None)
             self.info_label.setText(f"Cannot open: {result.error}")
             self.zoom_label.setText("")
+            self.metadata_panel.show_metadata(describe_error(result.path, result.error or ""))
         else:
             self.view.set_document(result.document)
             self.reconstruction.set_document(result.document)
             self._summary = document_summary(result.document)
             self.info_label.setText(self._summary)
             self.info_label.setToolTip("")
+            self.metadata_panel.show_metadata(describe_document(result.document))
         self.setWindowTitle(window_title(result.path, result.document))
 
     # ------------------------------------------------------------------ status
@@ -157,7 +249,51 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.reconstruction.shutdown()
+        self.loader.shutdown()
+        self.strip.shutdown()
+        self.settings.setValue("view/strip", not self.strip_dock.isHidden())
+        self.settings.setValue("view/metadata", not self.metadata_dock.isHidden())
         super().closeEvent(event)
+
+    # ------------------------------------------------------------------ full screen, drops
+
+    def toggle_fullscreen(self) -> None:
+        self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """In full screen the menu and status bars hide (their keys keep working) and Escape leaves."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange:
+            full = self.isFullScreen()
+            if full:  # a hidden menu bar's actions lose their shortcuts unless the window holds them
+                menus = [self.menuBar()]
+                while menus:
+                    for action in menus.pop().actions():
+                        self.addAction(action)
+                        if action.menu() is not None:
+                            menus.append(action.menu())
+            self.fullscreen_action.setChecked(full)
+            self.leave_fullscreen_action.setEnabled(full)
+            self.menuBar().setVisible(not full)
+            self.statusBar().setVisible(not full)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Dropped files or folders open like command-line arguments (one file: within its folder)."""
+        paths = dropped_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_paths(paths)
 
     def check_weights(self) -> None:
         """Say in the status bar when reconstruction cannot work (the full sentence as tooltip)."""

@@ -2,6 +2,8 @@
 
     open_image(path)              -> ImageDocument (preview pixels, full size, marker); no torch work
     Codec().encode_file(src, dst) -> EncodeResult  (photo -> HyperThumbnail file)
+    Codec().load_photo(src)       -> LoadedImage   (the photo to encode; a HyperThumbnail's reconstruction)
+    Codec().encode_photo(photo, dst) / estimate_size(photo, rate) -> the file, or about how big it will be
     Codec().reconstructor(doc)    -> Reconstructor (decoder inputs prepared once per file;
                                      takes an ImageDocument, a Thumbnail or a path)
     Reconstructor.decode(region)  -> uint8 pixels of any region of the full-resolution photo
@@ -12,18 +14,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import piexif
 
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
 from .errors import CodecError, NotHyperThumbnailError, OutputExistsError
-from .fileformat import Marker, Thumbnail, read_thumbnail, write_hyperthumbnail
-from .imageio import load_image
-from .inference import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE, Reconstructor, encode_thumbnail
+from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_mosaic
+from .fileformat import (
+    Marker,
+    Thumbnail,
+    build_exif,
+    read_marker,
+    read_thumbnail,
+    thumbnail_size,
+    write_hyperthumbnail,
+)
+from .imageio import LoadedImage, load_image
+from .inference import (
+    DEFAULT_DECODE_TILE,
+    DEFAULT_ENCODE_TILE,
+    Reconstructor,
+    encode_thumbnail,
+)
 from .model import HyperThumbnailModel
-from .tiling import CancelFn, ProgressFn
+from .tiling import CancelFn, ProgressFn, check_cancel
 from .weights import WeightsInfo, find_weights, load_model
 
-__all__ = ["Codec", "EncodeResult", "ImageDocument", "RATE_PRESETS", "open_image", "parse_rate"]
+__all__ = [
+    "RATE_PRESETS", "Codec", "EncodeResult", "ImageDocument", "LoadedImage", "SizeEstimate", "open_image", "parse_rate",
+]  # fmt: skip
 
 RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}
 
@@ -83,31 +102,94 @@ class Codec:
         *,
         rate: float = RATE_PRESETS["MEDIUM"],
         strip_gps: bool = False,
+        keep_exif: bool = True,
         force: bool = False,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
     ) -> EncodeResult:
         """Photo file -> HyperThumbnail file. The source is only read; the output is written
-        atomically (a failure or cancel leaves no file)."""
+        atomically (a failure or cancel leaves no file). ``keep_exif=False`` writes no metadata of
+        the source but its orientation (without which the photo would show turned)."""
         destination = Path(destination)
         if destination.exists() and not force:
             raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
         if Path(source).resolve() == destination.resolve():
             raise CodecError("refusing to overwrite the source photo with its HyperThumbnail")
         photo = load_image(source)
+        return self.encode_photo(photo, destination, rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
+                                 force=force, progress=progress, cancelled=cancelled)  # fmt: skip
+
+    def load_photo(self, source: str | Path, *, progress: ProgressFn = None, cancelled: CancelFn = None) -> LoadedImage:
+        """The photo a file stands for, ready for ``encode_photo``: an ordinary image's pixels, or
+        a HyperThumbnail's full-resolution reconstruction (its thumbnail alone is not the photo)."""
+        if read_marker(source) is None:
+            return load_image(source)
+        thumbnail = read_thumbnail(source)
+        pixels = self.reconstructor(thumbnail).decode(tile=self.default_decode_tile, progress=progress, cancelled=cancelled)
+        return LoadedImage(rgb=pixels, exif=thumbnail.exif, icc_profile=thumbnail.icc_profile,
+                           orientation=thumbnail.orientation, source_format="HyperThumbnail",
+                           notes=["re-encoded the reconstruction of a HyperThumbnail"])  # fmt: skip
+
+    def encode_photo(
+        self,
+        photo: LoadedImage,
+        destination: str | Path,
+        *,
+        rate: float = RATE_PRESETS["MEDIUM"],
+        strip_gps: bool = False,
+        keep_exif: bool = True,
+        force: bool = False,
+        progress: ProgressFn = None,
+        cancelled: CancelFn = None,
+    ) -> EncodeResult:
+        """A loaded photo -> HyperThumbnail file, written atomically; ``cancelled`` is also asked
+        once the encoder is done, so a cancel up to the write leaves no file."""
+        destination = Path(destination)
+        if destination.exists() and not force:
+            raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
         info = self.weights()
         model = self.model(info)
         thumb, luma, chroma = encode_thumbnail(
             model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=progress, cancelled=cancelled
         )
+        check_cancel(cancelled)
         height, width = photo.rgb.shape[:2]
-        marker = Marker(width=width, height=height, scale=model.config.scale, model_id=info.model_id,
-                        weights_sha256=info.sha256, rate=float(rate))  # fmt: skip
+        marker = self._marker(info, model, width, height, rate)
         size = write_hyperthumbnail(
             destination, thumb, luma, chroma, marker,
-            source_exif=photo.exif, icc_profile=photo.icc_profile, strip_gps=strip_gps, force=force,
+            source_exif=_exif_to_keep(photo, keep_exif), icc_profile=photo.icc_profile, strip_gps=strip_gps, force=force,
         )  # fmt: skip
         return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, photo.notes)
+
+    def estimate_size(
+        self,
+        photo: LoadedImage,
+        rate: float = RATE_PRESETS["MEDIUM"],
+        *,
+        strip_gps: bool = False,
+        keep_exif: bool = True,
+        sample_pixels: int = SAMPLE_PIXELS,
+        cancelled: CancelFn = None,
+    ) -> SizeEstimate:
+        """About how many bytes ``encode_photo`` would write: a small photo is encoded in memory
+        (exact); a large one through a mosaic of ``sample_pixels`` taken evenly across it."""
+        info = self.weights()
+        model = self.model(info)
+        mosaic = sample_mosaic(photo.rgb, pixels=sample_pixels)
+        pixels = photo.rgb if mosaic is None else mosaic
+        tile = self.tile or DEFAULT_ENCODE_TILE
+        thumb, luma, chroma = encode_thumbnail(model, pixels, rate, tile=tile, cancelled=cancelled)
+        height, width = photo.rgb.shape[:2]
+        marker = self._marker(info, model, width, height, rate)
+        scale = model.config.scale
+        exif = build_exif(_exif_to_keep(photo, keep_exif), marker, thumbnail_size(width, height, scale), strip_gps=strip_gps)
+        return estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=exif,
+                                    icc_profile=photo.icc_profile, exact=mosaic is None)  # fmt: skip
+
+    @staticmethod
+    def _marker(info: WeightsInfo, model: HyperThumbnailModel, width: int, height: int, rate: float) -> Marker:
+        return Marker(width=width, height=height, scale=model.config.scale, model_id=info.model_id,
+                      weights_sha256=info.sha256, rate=float(rate))  # fmt: skip
 
     def reconstructor(self, source: str | Path | Thumbnail | ImageDocument) -> Reconstructor:
         """Prepare a HyperThumbnail for decoding with the weights its marker names."""
@@ -123,3 +205,12 @@ class Codec:
     @property
     def default_decode_tile(self) -> int:
         return self.tile or DEFAULT_DECODE_TILE
+
+
+def _exif_to_keep(photo: LoadedImage, keep_exif: bool) -> bytes | None:
+    """The source EXIF to carry over: all of it, or only the orientation the pixels need."""
+    if keep_exif:
+        return photo.exif
+    if photo.orientation == 1:
+        return None
+    return piexif.dump({"0th": {piexif.ImageIFD.Orientation: photo.orientation}})

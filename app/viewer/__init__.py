@@ -12,6 +12,9 @@ Modules, each with one job:
   tile_cache   -- decoded tiles kept under a memory cap, least recently used dropped first
   reconstruction_worker -- the decoder on a worker thread: one job at a time, newest wins
   reconstruction -- zoom-triggered reconstruction: what to decode, the cache, the status
+  export_worker -- one photo's size estimates and export on a worker thread (a cancel leaves no file)
+  export_dialog -- File > Export as HyperThumbnail / Save As: rate, estimated size, destination, EXIF
+  batch_export -- File > Export Folder as HyperThumbnails: one progress dialog, one summary
   thumbnails   -- the thumbnail strip: pictures made lazily on a worker, visible items first
   metadata     -- the metadata panel's facts and words (sizes, model, tables, bpp, EXIF)
   metadata_panel -- the metadata panel widget

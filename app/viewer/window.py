@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.viewer.batch_export import start_folder_export
 from app.viewer.codec_bridge import weights_status
 from app.viewer.describe import (
     NO_WEIGHTS_SHORT,
@@ -39,6 +40,7 @@ from app.viewer.describe import (
     zoom_text,
 )
 from app.viewer.drops import dropped_paths
+from app.viewer.export_dialog import open_export_dialog, set_export_available
 from app.viewer.image_view import ImageView
 from app.viewer.loader import DocumentLoader, LoadResult
 from app.viewer.metadata import describe_document, describe_error
@@ -62,6 +64,7 @@ class MainWindow(QMainWindow):
         panels' visibility are kept (default: the user's settings file)."""
         super().__init__(parent)
         self.playlist = playlist or Playlist()
+        self.weights_dir = weights_dir  # the export worker's (the decoder's are reconstruction's)
         self.settings = settings if settings is not None else open_settings()
         self.recent = RecentFiles(self.settings, self)
         self.view = ImageView(self)
@@ -115,6 +118,14 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &Folder\u2026", ["Ctrl+Shift+O"], self.choose_folder)
         self.recent_menu = RecentMenu(self.recent, lambda path: self.open_paths([path]), self)
         file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        self.export_actions = [
+            self._action(file_menu, "&Export as HyperThumbnail\u2026", ["Ctrl+E"], self.export_current),
+            self._action(file_menu, "Save &As\u2026", ["Ctrl+Shift+S"], self.export_current),
+            self._action(file_menu, "Export Fol&der as HyperThumbnails\u2026", [], self.export_folder),
+        ]
+        file_menu.setToolTipsVisible(True)  # a disabled export says why
+        set_export_available(self.export_actions, "Checking for trained weights\u2026")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", [QKeySequence.StandardKey.Quit, "Ctrl+Q"], self.close)
         view_menu = self.menuBar().addMenu("&View")
@@ -301,3 +312,15 @@ class MainWindow(QMainWindow):
         self.weights_label.setVisible(status is not None)
         self.weights_label.setText(NO_WEIGHTS_SHORT if status else "")
         self.weights_label.setToolTip(status or "")
+        set_export_available(self.export_actions, status)
+
+    # ------------------------------------------------------------------ export
+
+    def export_current(self) -> None:
+        """File > Export as HyperThumbnail (and Save As): the export dialog for the image shown."""
+        self.export_dialog = open_export_dialog(self, self.playlist.current, self.weights_dir)
+
+    def export_folder(self) -> None:
+        """File > Export Folder as HyperThumbnails: every image in the shown image's folder."""
+        current = self.playlist.current
+        self.batch_export = start_folder_export(self, current.parent if current else None, self.weights_dir)

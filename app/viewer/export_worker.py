@@ -1,0 +1,209 @@
+"""Exports one photo as a HyperThumbnail off the GUI thread: size estimates, then the export.
+
+The GUI thread only asks (``request_estimate``, ``export``, ``cancel``) and receives queued
+signals; loading the photo (for a HyperThumbnail source: reconstructing it), the encoder and
+every tensor live on the worker's one pool thread. The loaded photo is kept there between
+estimates and the export, so a HyperThumbnail is reconstructed once per dialog, not per question.
+
+Files: the source is only read. The output is written by the codec to a hidden temporary file
+and renamed into place; a cancel, at any point up to that rename, leaves no file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from app.viewer import codec_bridge
+from app.viewer.codec_bridge import Cancelled, CodecError
+
+# Photo pixels the size estimate encodes (None: the codec's default, about a megapixel); tests
+# set it small so that their tiny photos are sampled rather than encoded whole.
+ESTIMATE_SAMPLE_PIXELS: int | None = None
+
+HYPER_SUFFIX = ".hyper.jpg"
+
+
+def default_destination(source: Path, folder: Path | None = None) -> Path:
+    """``<stem>.hyper.jpg`` beside the source (or in ``folder``)."""
+    return (folder or source.parent) / f"{source.stem}{HYPER_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    rate: float = 0.5
+    keep_exif: bool = True
+    strip_gps: bool = False
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A finished export: what was written and how large it is."""
+
+    source: Path
+    destination: Path
+    file_size: int
+    full_size: tuple[int, int]  # the photo's (width, height), stored orientation
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return self.file_size * 8 / (self.full_size[0] * self.full_size[1])
+
+
+def error_text(exc: BaseException) -> str:
+    """One sentence for any failure of loading or encoding (a thread boundary: never a traceback)."""
+    if isinstance(exc, CodecError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to encode this photo"
+    return f"the encoder failed: {type(exc).__name__}: {exc}"
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def export_photo(photo, source: Path, destination: Path, options: ExportOptions, *, force: bool,
+                 weights_dir=None, progress=None, cancelled=None) -> Exported:  # fmt: skip
+    """Encode a loaded photo to ``destination`` (raises ``Cancelled`` or ``CodecError``)."""
+    if same_file(source, destination):
+        raise CodecError(f"the destination is the source photo itself: {destination.name}; choose another name")
+    result = codec_bridge.encode_photo(
+        photo, destination, weights_dir, rate=options.rate, strip_gps=options.strip_gps,
+        keep_exif=options.keep_exif, force=force, progress=progress, cancelled=cancelled,
+    )  # fmt: skip
+    return Exported(source, Path(result.path), result.file_size, tuple(result.full_size), list(result.notes))
+
+
+def _file_key(path: Path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise CodecError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+class ExportWorker(QObject):
+    """One source photo's estimates and export on a worker thread.
+
+    Signals (queued to the GUI thread): ``photoLoaded(width, height, notes)`` (displayed size),
+    ``estimated(request, SizeEstimate)``,
+    ``estimateFailed(request, message)``, ``progressed(percent, what)``, ``exported(Exported)``,
+    ``exportCancelled()``, ``exportFailed(message)``.
+    """
+
+    photoLoaded = Signal(int, int, object)
+    estimated = Signal(int, object)
+    estimateFailed = Signal(int, str)
+    progressed = Signal(int, str)
+    exported = Signal(object)
+    exportCancelled = Signal()
+    exportFailed = Signal(str)
+
+    def __init__(self, source: Path, weights_dir=None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.source = Path(source)
+        self.weights_dir = weights_dir
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        # Written by the GUI thread, read by the pool's:
+        self._estimate_request = 0
+        self._cancel_export = False
+        self._closing = False
+        # Touched only on the pool's thread:
+        self._photo = None
+        self._photo_key: tuple | None = None
+
+    # ------------------------------------------------------------------ GUI thread
+
+    def request_estimate(self, options: ExportOptions) -> int:
+        """Ask for the size of ``options``' file; an older estimate not yet started is dropped."""
+        self._estimate_request += 1
+        request = self._estimate_request
+        self._pool.start(lambda: self._estimate(request, options))
+        return request
+
+    def export(self, destination: Path, options: ExportOptions, *, overwrite: bool) -> None:
+        """Write the HyperThumbnail; ``overwrite``: the user agreed to replace ``destination``."""
+        self._cancel_export = False
+        self._pool.start(lambda: self._export(Path(destination), options, overwrite))
+
+    def cancel(self) -> None:
+        """Stop the export at the encoder's next tile (or before the file is renamed into place)."""
+        self._cancel_export = True
+
+    def shutdown(self) -> None:
+        """Stop everything and wait for the pool's thread; the loaded photo is released."""
+        self._closing = True
+        self._cancel_export = True
+        self._pool.clear()
+        self._pool.waitForDone()
+        self._photo = self._photo_key = None
+
+    # ------------------------------------------------------------------ pool thread
+
+    def _photo_for(self, progress=None, cancelled=None):
+        """The source photo, loaded once (again only if the file changed since)."""
+        key = _file_key(self.source)
+        if self._photo is None or key != self._photo_key:
+            self._photo = None
+            photo = codec_bridge.load_photo(self.source, self.weights_dir, progress=progress, cancelled=cancelled)
+            self._photo, self._photo_key = photo, key
+            height, width = photo.rgb.shape[:2]
+            self.photoLoaded.emit(*codec_bridge.display_size(width, height, photo.orientation), list(photo.notes))
+        return self._photo
+
+    def _estimate(self, request: int, options: ExportOptions) -> None:
+        stale = lambda: self._closing or request != self._estimate_request
+        if stale():
+            return
+        try:
+            photo = self._photo_for(cancelled=lambda: self._closing)
+            estimate = codec_bridge.estimate_size(
+                photo, options.rate, self.weights_dir, strip_gps=options.strip_gps, keep_exif=options.keep_exif,
+                sample_pixels=ESTIMATE_SAMPLE_PIXELS, cancelled=stale,
+            )  # fmt: skip
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 -- a thread boundary: any failure becomes a message
+            self.estimateFailed.emit(request, error_text(exc))
+            return
+        self.estimated.emit(request, estimate)
+
+    def _export(self, destination: Path, options: ExportOptions, overwrite: bool) -> None:
+        cancelled = lambda: self._closing or self._cancel_export
+        try:
+            loaded = self._photo is not None and self._photo_key == _file_key(self.source)
+            reconstruct = not loaded and codec_bridge.is_hyperthumbnail(self.source)
+            share = 50 if reconstruct else 0  # the reconstruction's part of the bar
+            self.progressed.emit(0, "Reconstructing the photo\u2026" if reconstruct else "Reading the photo\u2026")
+
+            def loading(done: int, total: int) -> None:
+                self.progressed.emit(share * done // total, "Reconstructing the photo\u2026")
+
+            def encoding(done: int, total: int) -> None:
+                self.progressed.emit(share + (99 - share) * done // total, "Encoding\u2026")
+
+            photo = self._photo_for(progress=loading, cancelled=cancelled)
+            if cancelled():
+                raise Cancelled()
+            self.progressed.emit(share, "Encoding\u2026")
+            exported = export_photo(photo, self.source, destination, options, force=overwrite,
+                                    weights_dir=self.weights_dir, progress=encoding, cancelled=cancelled)  # fmt: skip
+        except Cancelled:
+            self.exportCancelled.emit()
+            return
+        except Exception as exc:  # noqa: BLE001 -- a thread boundary: any failure becomes a message
+            self.exportFailed.emit(error_text(exc))
+            return
+        self.progressed.emit(100, "Done")
+        self.exported.emit(exported)

@@ -1,0 +1,135 @@
+"""The codec side of exporting: keep_exif, cancel up to the write, load_photo, and size estimates."""
+
+from __future__ import annotations
+
+import numpy as np
+import piexif
+import pytest
+from codec_fixtures import make_weights
+from PIL import Image
+
+from app.codec.api import RATE_PRESETS, Codec
+from app.codec.errors import ImageLoadError
+from app.codec.estimate import SAMPLE_TILE, entropy_coded_length, sample_mosaic
+from app.codec.fileformat import encode_jpeg, read_marker, read_thumbnail
+from app.codec.imageio import load_image
+from app.codec.tiling import Cancelled
+from app.synthetic import photo_like
+
+GPS = {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (0, 1))}
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory) -> Codec:
+    directory = tmp_path_factory.mktemp("weights")
+    make_weights(directory)
+    return Codec(weights_dir=directory, device="cpu")
+
+
+@pytest.fixture
+def camera_photo(tmp_path):
+    """A turned (orientation 6) JPEG with a camera make and a GPS position."""
+    path = tmp_path / "camera.jpg"
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"TestCam", piexif.ImageIFD.Orientation: 6}, "GPS": GPS})
+    Image.fromarray(photo_like(160, 96, seed=5)).save(path, quality=95, exif=exif)
+    return path
+
+
+def exif_of(path) -> dict:
+    return piexif.load(Image.open(path).info["exif"])
+
+
+def test_keep_exif_default_keeps_everything(codec, camera_photo, tmp_path):
+    codec.encode_file(camera_photo, tmp_path / "all.jpg")
+    tags = exif_of(tmp_path / "all.jpg")
+    assert tags["0th"][piexif.ImageIFD.Make] == b"TestCam" and tags["GPS"]
+    assert tags["0th"][piexif.ImageIFD.Orientation] == 6
+
+
+def test_strip_gps_drops_only_the_location(codec, camera_photo, tmp_path):
+    codec.encode_file(camera_photo, tmp_path / "nogps.jpg", strip_gps=True)
+    tags = exif_of(tmp_path / "nogps.jpg")
+    assert not tags["GPS"] and tags["0th"][piexif.ImageIFD.Make] == b"TestCam"
+
+
+def test_keep_exif_false_keeps_only_orientation_and_the_marker(codec, camera_photo, tmp_path):
+    out = tmp_path / "bare.jpg"
+    result = codec.encode_file(camera_photo, out, keep_exif=False)
+    tags = exif_of(out)
+    assert piexif.ImageIFD.Make not in tags["0th"] and not tags["GPS"]
+    assert tags["0th"][piexif.ImageIFD.Orientation] == 6  # without it the photo would show turned
+    marker = read_marker(out)
+    assert marker is not None and (marker.width, marker.height) == result.full_size == (160, 96)
+    kept = codec.encode_file(camera_photo, tmp_path / "kept.jpg")
+    assert result.file_size == out.stat().st_size < kept.file_size
+
+
+def test_a_cancel_after_the_last_tile_still_leaves_no_file(codec, camera_photo, tmp_path):
+    """The encoder's own checks come before each tile; the one before the write catches a cancel
+    that arrives while the last tile runs."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    state = {"done": False}
+
+    def progress(done, total):
+        state["done"] = done == total
+
+    with pytest.raises(Cancelled):
+        codec.encode_file(camera_photo, out_dir / "x.jpg", progress=progress, cancelled=lambda: state["done"])
+    assert state["done"] and list(out_dir.iterdir()) == []
+
+
+def test_load_photo_reconstructs_a_hyperthumbnail(codec, camera_photo, tmp_path):
+    hyper = codec.encode_file(camera_photo, tmp_path / "h.jpg").path
+    photo = codec.load_photo(hyper)
+    assert photo.rgb.shape == (96, 160, 3) and photo.orientation == 6
+    assert photo.source_format == "HyperThumbnail" and photo.notes
+    expected = codec.reconstructor(read_thumbnail(hyper)).decode()
+    assert np.array_equal(photo.rgb, expected)
+    plain = codec.load_photo(camera_photo)
+    assert np.array_equal(plain.rgb, load_image(camera_photo).rgb)
+    with pytest.raises(ImageLoadError):
+        codec.load_photo(tmp_path / "missing.jpg")
+
+
+def test_a_small_photo_is_estimated_exactly(codec, camera_photo, tmp_path):
+    photo = load_image(camera_photo)
+    for rate, keep, strip in ((0.0, True, False), (1.0, False, False), (0.3, True, True)):
+        estimate = codec.estimate_size(photo, rate, keep_exif=keep, strip_gps=strip)
+        real = codec.encode_photo(photo, tmp_path / "e.jpg", rate=rate, keep_exif=keep, strip_gps=strip, force=True)
+        assert estimate.exact and estimate.bytes == real.file_size
+
+
+def test_a_sampled_estimate_is_close_and_grows_with_the_rate(codec, tmp_path):
+    path = tmp_path / "big.png"
+    Image.fromarray(photo_like(640, 448, seed=7)).save(path)
+    photo = load_image(path)
+    estimates = []
+    for rate in RATE_PRESETS.values():
+        estimate = codec.estimate_size(photo, rate, sample_pixels=4 * SAMPLE_TILE**2)
+        real = codec.encode_photo(photo, tmp_path / "r.jpg", rate=rate, force=True).file_size
+        assert not estimate.exact and 0 < estimate.sampled < 0.5
+        assert 0.75 < estimate.bytes / real < 1.33, (rate, estimate, real)
+        estimates.append(estimate.bytes)
+    assert estimates == sorted(estimates) and estimates[0] < estimates[-1]
+
+
+def test_sample_mosaic_takes_whole_tiles_across_the_photo():
+    rgb = np.arange(1000 * 700 * 3, dtype=np.uint32).reshape(700, 1000, 3).astype(np.uint8)
+    assert sample_mosaic(rgb, pixels=700 * 1000) is None  # small enough: encoded whole
+    mosaic = sample_mosaic(rgb, pixels=9 * 128 * 128)
+    assert mosaic.shape == (3 * 128, 3 * 128, 3) and mosaic.flags.c_contiguous
+    y0, x0 = round(700 / 6 - 64), round(1000 / 6 - 64)  # the first tile is centred in the first third
+    assert np.array_equal(mosaic[:128, :128], rgb[y0 : y0 + 128, x0 : x0 + 128])
+    panorama = np.zeros((60, 20000, 3), np.uint8)
+    strip = sample_mosaic(panorama, pixels=128 * 128 * 4)
+    assert strip.shape[0] == 60 and strip.shape[1] % 128 == 0 and strip.shape[1] * 60 <= 128 * 128 * 4
+
+
+def test_entropy_coded_length_is_the_scan():
+    thumb = photo_like(64, 48, seed=1)
+    flat = np.full(64, 4)
+    small, with_exif = encode_jpeg(thumb, flat, flat), encode_jpeg(thumb, flat, flat, exif=piexif.dump({"GPS": GPS}))
+    assert 0 < entropy_coded_length(small) == entropy_coded_length(with_exif) < len(small)
+    with pytest.raises(ValueError):
+        entropy_coded_length(b"\xff\xd8not a jpeg")

@@ -292,3 +292,15 @@ def test_samples_are_hyperthumbnails_of_the_default_weights():
         marker = read_marker(sample)
         assert marker is not None, f"{sample.name} is not a HyperThumbnail"
         assert marker.weights_sha256 == default.sha256, f"{sample.name}: run resources/make_samples.py"
+
+
+def test_startup_trace_reports_the_first_preview_paint(open_window, monkeypatch, capsys, qtbot):
+    from app.viewer.startup_timing import seconds_since_launch, trace_if_asked
+
+    monkeypatch.setenv("HYPERTHUMB_TRACE_STARTUP", "1")
+    window = open_window(SAMPLES / "dune.jpg")
+    trace_if_asked(window.view)
+    window.view.viewport().update()
+    qtbot.waitUntil(lambda: "first preview painted" in capsys.readouterr().err or False, timeout=3000)
+    seconds, since = seconds_since_launch()
+    assert seconds > 0 and since in ("process start", "viewer import")

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 from app.viewer.describe import APP_NAME
 from app.viewer.paths import ICON_PNG, ICON_SVG, SAMPLES
 from app.viewer.playlist import Playlist
+from app.viewer.startup_timing import trace_if_asked
 from app.viewer.window import MainWindow
 
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("hyperthumbnail-viewer")
     app.setWindowIcon(app_icon())
     window = MainWindow(Playlist.from_arguments(argv[1:] or [SAMPLES]))
+    trace_if_asked(window.view)
     window.recent.add_all(argv[1:])  # files opened from a file manager show up in File > Open Recent
     window.show()
     return app.exec()

@@ -36,7 +36,7 @@ class FirstPaintTracer(QObject):
         self.view = view
         view.viewport().installEventFilter(self)
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Paint and self.view.has_image():
             seconds, since = seconds_since_launch()
             print(f"hyperthumb-viewer: first preview painted {seconds:.3f} s after {since}", file=sys.stderr)

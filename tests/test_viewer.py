@@ -304,3 +304,19 @@ def test_startup_trace_reports_the_first_preview_paint(open_window, monkeypatch,
     qtbot.waitUntil(lambda: "first preview painted" in capsys.readouterr().err or False, timeout=3000)
     seconds, since = seconds_since_launch()
     assert seconds > 0 and since in ("process start", "viewer import")
+
+
+def test_slow_start_up_work_waits_for_the_first_paint(qtbot):
+    """The weights check imports torch (about a second): it must not delay the preview."""
+    from PySide6.QtWidgets import QLabel
+
+    from app.viewer.startup_timing import call_after_first_paint
+
+    label = QLabel("preview")
+    qtbot.addWidget(label)
+    calls = []
+    call_after_first_paint(label, lambda: calls.append("checked"), delay_ms=0)
+    qtbot.wait(50)
+    assert calls == []  # never shown, never painted
+    label.show()
+    qtbot.waitUntil(lambda: calls == ["checked"], timeout=3000)

@@ -1,4 +1,7 @@
-"""Opt-in measurement of launch-to-first-preview: ``HYPERTHUMB_TRACE_STARTUP=1 python main.py FILE``.
+"""Start-up order: the preview is painted before anything slow (torch) is imported.
+
+``call_after_first_paint`` defers work until the view has painted once; the opt-in trace
+``HYPERTHUMB_TRACE_STARTUP=1 python main.py FILE`` measures launch-to-first-preview.
 
 Prints to stderr how long after the process started (Python start-up and imports included)
 the first paint of the view holding an image began. Linux reads the process start time from
@@ -11,7 +14,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 
 _IMPORTED_AT = time.monotonic()
 
@@ -39,9 +42,30 @@ class FirstPaintTracer(QObject):
     def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Paint and self.view.has_image():
             seconds, since = seconds_since_launch()
-            print(f"hyperthumb-viewer: first preview painted {seconds:.3f} s after {since}", file=sys.stderr)
+            torch = "loaded" if "torch" in sys.modules else "not loaded yet"
+            print(f"hyperthumb-viewer: first preview painted {seconds:.3f} s after {since} (torch {torch})",
+                  file=sys.stderr)  # fmt: skip
             self.view.viewport().removeEventFilter(self)
         return False
+
+
+class _AfterFirstPaint(QObject):
+    def __init__(self, widget, callback, delay_ms: int):
+        super().__init__(widget)
+        self.widget, self.callback, self.delay_ms = widget, callback, delay_ms
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Paint:
+            self.widget.removeEventFilter(self)
+            QTimer.singleShot(self.delay_ms, self.callback)
+        return False
+
+
+def call_after_first_paint(widget, callback, delay_ms: int = 50) -> None:
+    """Run ``callback`` on the GUI thread shortly after ``widget`` first paints (e.g. the weights
+    check, which imports torch: a second of work that must not delay the preview)."""
+    _AfterFirstPaint(widget, callback, delay_ms)
 
 
 def trace_if_asked(view) -> None:

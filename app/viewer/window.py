@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.viewer.batch_export import start_folder_export
 from app.viewer.codec_bridge import weights_status
+from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.describe import (
     NO_WEIGHTS_SHORT,
     ReconstructionStatus,
@@ -94,7 +95,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self.resize(1100, 760)
         self.setWindowTitle(window_title(None, None))
-        QTimer.singleShot(0, self.check_weights)
+        call_after_first_paint(self.view.viewport(), self.check_weights)  # torch loads after the preview shows
         self.show_current(wait=True)  # the first image is there when the window first shows
 
     def _make_docks(self) -> None:

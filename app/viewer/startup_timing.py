@@ -55,7 +55,7 @@ class _AfterFirstPaint(QObject):
         self.widget, self.callback, self.delay_ms = widget, callback, delay_ms
         widget.installEventFilter(self)
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Paint:
             self.widget.removeEventFilter(self)
             QTimer.singleShot(self.delay_ms, self.callback)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from app.viewer.batch_export import start_folder_export
 from app.viewer.codec_bridge import weights_status
-from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.describe import (
     NO_WEIGHTS_SHORT,
     ReconstructionStatus,
@@ -49,6 +48,7 @@ from app.viewer.metadata_panel import MetadataPanel
 from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
 from app.viewer.recent import RecentFiles, RecentMenu, open_settings
 from app.viewer.reconstruction import Reconstruction
+from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.thumbnails import ThumbnailStrip
 from app.viewer.tile_grid import TILE_SIZE
 

@@ -136,6 +136,16 @@ def test_export_writes_a_hyperthumbnail_off_the_gui_thread(qtbot, dialog, photo,
     assert threading.get_ident() not in spy.threads and spy.threads  # never the GUI thread
 
 
+def test_return_exports_even_after_picking_a_preset(qtbot, dialog, photo):
+    made = dialog(photo)
+    made.show()
+    made.preset_buttons["LOW"].click()
+    made.preset_buttons["LOW"].setFocus()
+    with qtbot.waitSignal(made.exported, timeout=TIMEOUT_MS) as blocker:
+        qtbot.keyClick(made.preset_buttons["LOW"], Qt.Key.Key_Return)
+    assert blocker.args[0].destination.is_file() and made.rate() == 0.0
+
+
 def test_keep_exif_off_and_the_slider(qtbot, dialog, photo):
     made = dialog(photo)
     made.keep_exif.setChecked(False)

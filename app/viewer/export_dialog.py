@@ -149,7 +149,7 @@ class ExportDialog(QDialog):
         self.preset_group = QButtonGroup(self)
         presets = QHBoxLayout()
         for name, value in sorted(self.presets.items(), key=lambda item: item[1]):
-            button = QPushButton(name.title(), checkable=True)
+            button = QPushButton(name.title(), checkable=True, autoDefault=False)  # Return means Export
             button.setToolTip(f"Rate {value:g}")
             button.clicked.connect(lambda _=False, v=value: self.set_rate(v))
             self.preset_group.addButton(button)
@@ -171,7 +171,7 @@ class ExportDialog(QDialog):
 
         self.destination_edit = QLineEdit(str(default_destination(self.source)))
         self.destination_edit.setMinimumWidth(360)
-        self.browse_button = QPushButton("Browse\u2026")
+        self.browse_button = QPushButton("Browse\u2026", autoDefault=False)
         self.browse_button.clicked.connect(self.browse)
         destination_row = QHBoxLayout()
         destination_row.addWidget(self.destination_edit, 1)

@@ -25,3 +25,11 @@ def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThum
 
 def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, config=SMALL_CONFIG):
     return save_weights(random_model(config, seed), directory, model_id, trained=False, training={"note": "test"})
+
+
+def make_weights_with_jpeg_sr(directory):
+    """A tiny default model plus a tiny "jpeg-sr-baseline" decoder, as `hyperthumb eval` expects."""
+    make_weights(directory)
+    save_weights(random_model(SMALL_CONFIG, seed=1), directory, "jpeg-sr-test", trained=False, make_default=False,
+                 role="jpeg-sr-baseline")  # fmt: skip
+    return directory

@@ -3,12 +3,11 @@ synthetic photo."""
 
 import numpy as np
 import pytest
-from codec_fixtures import SMALL_CONFIG, make_weights, random_model
+from codec_fixtures import make_weights, make_weights_with_jpeg_sr
 from PIL import Image, ImageOps
 
 from app.cli import main
 from app.codec.tiling import Box
-from app.codec.weights import save_weights
 from app.evaluation.compare import GAP, MARGIN, context_box, enlarge
 from app.synthetic import photo_like
 
@@ -18,18 +17,7 @@ ZOOM = 2
 
 @pytest.fixture
 def weights(tmp_path):
-    directory = tmp_path / "w"
-    make_weights(directory)
-    sr = random_model(SMALL_CONFIG, seed=1)
-    save_weights(
-        sr,
-        directory,
-        "jpeg-sr-test",
-        trained=False,
-        make_default=False,
-        role="jpeg-sr-baseline",
-    )
-    return directory
+    return make_weights_with_jpeg_sr(tmp_path / "w")
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from codec_fixtures import SMALL_CONFIG, make_weights, random_model
+from codec_fixtures import make_weights, make_weights_with_jpeg_sr
 from PIL import Image
 
 from app.cli import main
 from app.codec.encoder import downscale_bicubic
 from app.codec.tables import standard_tables
-from app.codec.weights import save_weights
 from app.evaluation import metrics, standard
 from app.evaluation.bjontegaard import bd_psnr
 from app.evaluation.images import centre_crop, crop_side
@@ -190,18 +189,7 @@ def test_plot_ticks_and_size():
 
 @pytest.fixture
 def weights(tmp_path):
-    directory = tmp_path / "w"
-    make_weights(directory)
-    sr = random_model(SMALL_CONFIG, seed=1)
-    save_weights(
-        sr,
-        directory,
-        "jpeg-sr-test",
-        trained=False,
-        make_default=False,
-        role="jpeg-sr-baseline",
-    )
-    return directory
+    return make_weights_with_jpeg_sr(tmp_path / "w")
 
 
 @pytest.fixture

@@ -76,6 +76,14 @@ class EncodeResult:
         return self.file_size * 8 / (self.full_size[0] * self.full_size[1])
 
 
+def _writable_destination(destination: str | Path, force: bool) -> Path:
+    """Checked before any slow work, so an existing output fails at once (never overwritten unasked)."""
+    destination = Path(destination)
+    if destination.exists() and not force:
+        raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
+    return destination
+
+
 class Codec:
     """Owns the device choice and the loaded models (one per weights file, loaded once)."""
 
@@ -110,9 +118,7 @@ class Codec:
         """Photo file -> HyperThumbnail file. The source is only read; the output is written
         atomically (a failure or cancel leaves no file). ``keep_exif=False`` writes no metadata of
         the source but its orientation (without which the photo would show turned)."""
-        destination = Path(destination)
-        if destination.exists() and not force:
-            raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
+        destination = _writable_destination(destination, force)
         if Path(source).resolve() == destination.resolve():
             raise CodecError("refusing to overwrite the source photo with its HyperThumbnail")
         photo = load_image(source)
@@ -144,9 +150,7 @@ class Codec:
     ) -> EncodeResult:
         """A loaded photo -> HyperThumbnail file, written atomically; ``cancelled`` is also asked
         once the encoder is done, so a cancel up to the write leaves no file."""
-        destination = Path(destination)
-        if destination.exists() and not force:
-            raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
+        destination = _writable_destination(destination, force)
         info = self.weights()
         model = self.model(info)
         thumb, luma, chroma = encode_thumbnail(

@@ -8,14 +8,19 @@ from pathlib import Path
 import numpy as np
 import piexif
 import pytest
+from codec_fixtures import make_weights
 from PIL import Image
 
 from app.codec.api import Codec
 from app.codec.document import open_image
 from app.codec.errors import ImageLoadError, NotHyperThumbnailError
-from app.codec.fileformat import FORMAT_VERSION, Marker, read_thumbnail, write_hyperthumbnail
+from app.codec.fileformat import (
+    FORMAT_VERSION,
+    Marker,
+    read_thumbnail,
+    write_hyperthumbnail,
+)
 from app.synthetic import photo_like
-from codec_fixtures import make_weights
 
 LUMA = [8] * 64
 CHROMA = [12] * 64

@@ -13,7 +13,12 @@ from PIL import Image, ImageCms
 
 from app import __version__
 from app.codec.atomic import atomic_output, atomic_write_bytes
-from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError, OutputExistsError
+from app.codec.errors import (
+    FormatError,
+    ImageLoadError,
+    NotHyperThumbnailError,
+    OutputExistsError,
+)
 from app.codec.fileformat import (
     FORMAT_VERSION,
     Marker,

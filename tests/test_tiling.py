@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from codec_fixtures import random_model
 
 from app.codec.color import rgb_to_ycbcr
 from app.codec.inference import Reconstructor, encode_thumbnail
 from app.codec.tiling import Box, Cancelled, tiles_in
 from app.synthetic import photo_like
-from codec_fixtures import random_model
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> int:

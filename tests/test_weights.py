@@ -3,10 +3,10 @@ import json
 
 import pytest
 import torch
+from codec_fixtures import SMALL_CONFIG, make_weights, random_model
 
 from app.codec.errors import WeightsError
 from app.codec.weights import find_weights, installed_weights_status, load_model
-from codec_fixtures import SMALL_CONFIG, make_weights, random_model
 
 
 def test_round_trip_restores_every_tensor(tmp_path):

@@ -5,7 +5,7 @@ row-major order (index = 8 * vertical_frequency + horizontal_frequency). Images 
 be padded to multiples of 8 (see ``pad_to_multiple``).
 """
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 BLOCK = 8
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dct_matrix_cpu() -> torch.Tensor:
     n = torch.arange(BLOCK, dtype=torch.float64)
     k = n.view(-1, 1)

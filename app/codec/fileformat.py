@@ -34,7 +34,13 @@ from PIL import Image
 from app import __version__
 from app.codec.atomic import atomic_write_bytes
 from app.codec.errors import FormatError, NotHyperThumbnailError
-from app.codec.imageio import Source, decode_pixels, open_pil, orientation_of, source_name
+from app.codec.imageio import (
+    Source,
+    decode_pixels,
+    open_pil,
+    orientation_of,
+    source_name,
+)
 
 FORMAT_NAME = "HyperThumbnail"
 FORMAT_VERSION = 1

@@ -69,7 +69,7 @@ def encode_thumbnail(
         if progress:
             progress(i + 1, len(tiles))
     luma, chroma = model.qpm(lr, rate_t)
-    as_int = lambda t: t[0].float().round().clamp(1, 255).cpu().numpy().astype(np.int64)  # noqa: E731
+    as_int = lambda t: t[0].float().round().clamp(1, 255).cpu().numpy().astype(np.int64)
     return _to_uint8(lr), as_int(luma), as_int(chroma)
 
 

@@ -81,7 +81,7 @@ def tiled_vs_untiled(model: HyperThumbnailModel, photo: np.ndarray, tile: int = 
     im.draft("YCbCr", im.size)
     rec = Reconstructor(model, np.asarray(im), luma, chroma, (width, height))
     one_piece = rec.decode(tile=1 << 16)
-    diff = lambda a, b: int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max())  # noqa: E731
+    diff = lambda a, b: int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max())
     return {"encode_max_diff": diff(whole, tiled), "decode_max_diff": diff(one_piece, rec.decode(tile=tile))}
 
 

@@ -4,8 +4,9 @@ A tile is computed on a context box (the tile grown by a margin at least the net
 receptive radius, clipped to the image) and cropped back, so tiled output equals untiled
 output; only the tile plus margin is ever on the device, which bounds peak memory.
 """
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 ProgressFn = Optional[Callable[[int, int], None]]
 CancelFn = Optional[Callable[[], bool]]

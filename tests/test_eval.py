@@ -302,6 +302,8 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
         assert plot.format == "PNG" and plot.size == SIZE
     ours = methods["hyperthumbnail"]
     assert "bd_psnr_vs_jpeg_sr_db" in ours and "bd_psnr_vs_jpeg_sr_in_preset_range_db" in ours
+    per_image = summary["per_image_bd_psnr_vs_anchor_db"]
+    assert set(per_image) == {"a.png", "b.png"} and set(per_image["a.png"]) == {"hyperthumbnail", "jpeg+sr"}
     markdown = (out / "summary.md").read_text()
     assert "| MEDIUM | 0.5 |" in markdown and "| jpeg+sr |" in markdown
     assert markdown.count("| bicubic+jpeg |") == 9  # one row per quality of the sweep

@@ -160,6 +160,12 @@ def summary_markdown(summary: dict) -> str:
                   "| --- | --- | --- |",
                   (f"| {HYPERTHUMBNAIL} | {_md(ours['bd_psnr_vs_jpeg_sr_db'], 2)} | "
                    f"{_md(ours['bd_psnr_vs_jpeg_sr_in_preset_range_db'], 2)} |")]  # fmt: skip
+    per_image = summary.get("per_image_bd_psnr_vs_anchor_db") or {}
+    if per_image:
+        lines += ["", f"| image | {HYPERTHUMBNAIL}: BD-PSNR vs {ANCHOR} (dB) | {JPEG_SR}: BD-PSNR vs {ANCHOR} (dB) |",
+                  "| --- | --- | --- |"]  # fmt: skip
+        for image, values in per_image.items():
+            lines.append(f"| {image} | {_md(values.get(HYPERTHUMBNAIL), 2)} | {_md(values.get(JPEG_SR), 2)} |")
     lines += ["", "| method | setting | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, method in summary["methods"].items():

@@ -82,6 +82,22 @@ def _finite_or_none(value):
     return value
 
 
+def per_image_bd(rows: list[ResultRow]) -> dict[str, dict[str, float | None]]:
+    """BD-PSNR vs the anchor of each method on each photo alone: where the gains are."""
+    by_image: dict[str, dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        by_image[row.image][row.method].append(row)
+    table = {}
+    for image, methods in by_image.items():
+        anchor = [{"bpp": r.bpp, "psnr_rgb": r.psnr_rgb} for r in sorted(methods.get(ANCHOR, []), key=lambda r: r.bpp)]
+        table[image] = {
+            name: _bd(anchor, [{"bpp": r.bpp, "psnr_rgb": r.psnr_rgb} for r in sorted(group, key=lambda r: r.bpp)])
+            for name, group in methods.items()
+            if name in (HYPERTHUMBNAIL, JPEG_SR) and anchor
+        }
+    return table
+
+
 def summarise(evaluation: Evaluation) -> dict:
     """The content of summary.json."""
     rows_by_method: dict[str, list[ResultRow]] = defaultdict(list)
@@ -128,5 +144,6 @@ def summarise(evaluation: Evaluation) -> dict:
         },
         "hyperthumbnail_marker_bytes": _mean(evaluation.marker_bytes),
         "methods": methods,
+        "per_image_bd_psnr_vs_anchor_db": per_image_bd(evaluation.rows),
     }
     return _finite_or_none(summary)

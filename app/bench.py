@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from app.codec.api import RATE_PRESETS, Codec
-from app.codec.errors import WeightsError
+from app.codec.errors import CodecError, WeightsError
 from app.codec.fileformat import Marker, read_thumbnail, write_hyperthumbnail
 from app.codec.inference import (
     DEFAULT_DECODE_TILE,
@@ -222,15 +222,18 @@ def half_precision_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS[
     from app.evaluation.images import find_images
     from app.evaluation.metrics import psnr
 
+    paths = find_images(folder)
+    if not paths:
+        raise CodecError(f"no images in {folder}")
     info = codec.weights()
     models = {dtype: load_model(info, codec.device, dtype) for dtype in (torch.float32, torch.float16)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path in find_images(folder):
+        for path in paths:
             photo = load_image(path).rgb
             h, w = photo.shape[:2]
             thumb, luma, chroma = encode_thumbnail(models[torch.float32], photo, rate)
-            marker = Marker(width=w, height=h, scale=4, model_id=info.model_id, weights_sha256=info.sha256, rate=rate)
+            marker = Marker(width=w, height=h, scale=info.config.scale, model_id=info.model_id, weights_sha256=info.sha256, rate=rate)
             file = Path(tmp) / "x.jpg"
             write_hyperthumbnail(file, thumb, luma, chroma, marker, force=True)
             thumbnail = read_thumbnail(file)

@@ -53,19 +53,19 @@ def test_bench_rejects_bad_arguments(tmp_path, capsys):
     assert code == 1 and "unknown scaling size '3K'" in err
 
 
-def test_time_stage_takes_the_median():
+def test_time_stage_takes_the_median(monkeypatch):
     import torch
 
-    durations = iter([0.0, 0.03, 0.01, 0.02])  # warm-up, then three timed runs
+    import app.bench
 
-    def sleep():
-        import time
-
-        time.sleep(next(durations))
-
-    stage = time_stage(sleep, torch.device("cpu"), repeat=3, warmup=1)
+    clock = iter([0.0, 0.030, 1.0, 1.010, 2.0, 2.020])  # three timed runs of 30, 10 and 20 ms
+    monkeypatch.setattr(app.bench.time, "perf_counter", lambda: next(clock))
+    calls = []
+    stage = time_stage(lambda: calls.append(1), torch.device("cpu"), repeat=3, warmup=1)
+    assert len(calls) == 4  # the warm-up is run but not timed
     assert stage["runs"] == 3
-    assert 19 <= stage["median_ms"] < 28 and 9 <= stage["min_ms"] < 18
+    assert stage["median_ms"] == pytest.approx(20.0) and stage["min_ms"] == pytest.approx(10.0)
+    assert stage["fps"] == pytest.approx(50.0)
 
 
 def test_viewport_is_centred_and_clipped():
@@ -93,3 +93,11 @@ def test_half_precision_check_compares_both_precisions(tmp_path, capsys):
         assert 15 < row["float16"] < 60 and row["loss_db"] == pytest.approx(row["float32"] - row["float16"])
     assert abs(result["mean_loss_db"]) < 0.5  # half precision is close, not identical
     assert run(capsys, "--weights", weights, "bench", "--half-check", tmp_path / "nope")[0] == 1
+
+
+def test_half_check_of_an_empty_folder_is_a_message(tmp_path, capsys):
+    weights = tmp_path / "w"
+    make_weights(weights)
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "--weights", weights, "bench", "--half-check", tmp_path / "empty")
+    assert code == 1 and "no images in" in err

@@ -37,7 +37,7 @@ def save_png(path: Path, rgb: np.ndarray) -> Path:
 @pytest.fixture
 def open_window(qtbot, monkeypatch):
     """Open a window on the given arguments, shown, active, with a known weights status."""
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda: "No trained weights are installed.")
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: "No trained weights are installed.")
 
     def opener(*arguments: str | Path) -> MainWindow:
         window = MainWindow(Playlist.from_arguments(arguments))
@@ -239,11 +239,11 @@ def test_resizing_keeps_a_fitted_photo_fitted(big_window, qtbot):
 
 def test_weights_status_in_the_status_bar(open_window, monkeypatch):
     window = open_window(SAMPLES / "garden.jpg")
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda: "No trained weights are installed.")
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: "No trained weights are installed.")
     window.check_weights()
     assert window.weights_label.text() == NO_WEIGHTS_SHORT and not window.weights_label.isHidden()
     assert window.weights_label.toolTip() == "No trained weights are installed."
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda: None)
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
     window.check_weights()
     assert window.weights_label.isHidden()
 
@@ -257,7 +257,7 @@ def test_texts():
 def test_main_opens_the_files_given(qapp, monkeypatch):
     """``main`` runs with the application's event loop swapped for a short local one: quitting
     the real application would stop every later test's event loops (Qt starts none after exit)."""
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda: None)
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
     titles = []
 
     def look_and_close() -> int:

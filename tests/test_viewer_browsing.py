@@ -83,7 +83,7 @@ def make_settings(path: Path) -> QSettings:
 @pytest.fixture
 def browse(qtbot, monkeypatch, settings_file, weights):
     """Open a window on the given arguments with its own settings file; shown and active."""
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda: None)
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
 
     def opener(*arguments, settings: QSettings | None = None, size=(900, 600)) -> MainWindow:
         window = MainWindow(Playlist.from_arguments(arguments), weights_dir=weights,
@@ -334,6 +334,17 @@ def test_the_document_cache_is_small_and_notices_changed_files(tmp_path):
     assert cache.get(paths[3]) is not None and cache.paths()[-1] == paths[3]
     solid(paths[4], (1, 2, 3), size=(50, 30))  # the file changes: its cached copy is stale
     assert cache.get(paths[4]) is None and paths[4] not in cache
+
+
+def test_a_late_result_for_a_file_left_behind_never_evicts_a_wanted_one(tmp_path):
+    from app.viewer.loader import file_signature, load
+
+    paths = [solid(tmp_path / f"{i}.png", COLOURS[i]) for i in range(4)]
+    cache = DocumentCache(items=3)
+    for path in paths[:3]:  # the current image and its neighbours
+        cache.put(load(path), file_signature(path))
+    cache.put(load(paths[3]), file_signature(paths[3]), wanted=False)  # an old request finishing late
+    assert cache.paths() == paths[:3]  # the late result went in as the oldest, and is the one dropped
 
 
 def test_rapid_stepping_ends_on_the_right_image(browse, qtbot, folder, tmp_path):

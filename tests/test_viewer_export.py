@@ -250,7 +250,7 @@ def test_missing_weights_and_bad_destinations_are_messages(qtbot, dialog, photo,
 @pytest.fixture
 def window(qtbot, monkeypatch, weights):
     def opener(path: Path, status: str | None = None) -> MainWindow:
-        monkeypatch.setattr("app.viewer.window.weights_status", lambda: status)
+        monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: status)
         made = MainWindow(Playlist.from_arguments([path]), weights_dir=weights)
         qtbot.addWidget(made)
         made.show()

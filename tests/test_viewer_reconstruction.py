@@ -113,7 +113,7 @@ def spy(monkeypatch) -> DecoderSpy:
 @pytest.fixture
 def viewer(qtbot, monkeypatch, weights):
     """Open a window on a path with the test weights; shown, but events not yet processed."""
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda: None)
+    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
 
     def opener(path: Path, wait: bool = True, **options) -> MainWindow:
         window = MainWindow(Playlist.from_arguments([path]), weights_dir=options.pop("weights_dir", weights), **options)

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation", help="validation photo folder (default: CACHE/validation)"
     )
     p.add_argument("--mode", choices=MODES, default="hyperthumb")
-    p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--steps", type=int, help=f"total steps (new run default {TrainConfig.steps}; a resumed run keeps its own)")
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--patch", type=int, default=TrainConfig.patch)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -114,12 +114,13 @@ def cmd_train(args) -> int:
     run = Path(args.run)
     saved = run / "config.json"
     if saved.is_file() and not args.no_resume:
-        config = TrainConfig(**json.loads(saved.read_text()))
-        config.steps = args.steps  # a resumed run may be extended
+        config = TrainConfig(**json.loads(saved.read_text()))  # a resumed run keeps its recipe ...
+        if args.steps is not None:
+            config.steps = args.steps  # ... but may be lengthened or shortened (the cosine follows)
     else:
         model = json.loads(args.model) if args.model else DEFAULT_MODEL.to_dict()
         ModelConfig.from_dict(model)  # validate early
-        config = TrainConfig(mode=args.mode, steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
+        config = TrainConfig(mode=args.mode, steps=args.steps or TrainConfig.steps, batch=args.batch, patch=args.patch, lr=args.lr,
                              seed=args.seed, validate_every=args.validate_every, model=model,
                              lambda_at_rate0=args.lambda_rate0, lambda_at_rate1=args.lambda_rate1,
                              thumb_weight=args.thumb_weight)  # fmt: skip

@@ -153,10 +153,10 @@ def training_loss(
         reconstruction, _ = jpeg_sr_forward(model, hr, qualities)
         loss = F.l1_loss(reconstruction, hr)
         return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr)}
-    rate = torch.rand(hr.shape[0], generator=None, device=hr.device)
+    rate = torch.rand(hr.shape[0]).to(hr.device)  # the CPU generator: its state is in the checkpoint
     out = model(hr, rate)
     recon = F.l1_loss(out.reconstruction, hr)
-    reference = downscale_bicubic(hr, config_scale(model))
+    reference = downscale_bicubic(hr, model.config.scale)
     thumb = F.l1_loss(out.thumbnail_decoded, reference)
     rate_term = (config.rate_lambda(rate) * out.bpp).mean()
     loss = recon + config.thumb_weight * thumb + rate_term
@@ -169,10 +169,6 @@ def training_loss(
         "thumb_psnr": psnr(out.thumbnail_decoded, reference),
     }
     return loss, stats
-
-
-def config_scale(model: HyperThumbnailModel) -> int:
-    return model.config.scale
 
 
 @torch.no_grad()

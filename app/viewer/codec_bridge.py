@@ -37,12 +37,13 @@ __all__ = [
 ]  # fmt: skip
 
 
-def weights_status() -> str | None:
-    """None when trained weights are installed, else one sentence saying why not."""
+def weights_status(weights_dir=None) -> str | None:
+    """None when trained weights are installed (in ``weights_dir``, default the project's), else one
+    sentence saying why not."""
     # imports torch: asked for after the window shows
     from app.codec.weights import installed_weights_status
 
-    return installed_weights_status()
+    return installed_weights_status(weights_dir)
 
 
 def preview_scale(document: ImageDocument) -> float:

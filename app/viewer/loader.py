@@ -104,10 +104,14 @@ class DocumentCache:
         self._entries.move_to_end(path)
         return entry[1]
 
-    def put(self, result: LoadResult, signature: tuple[int, int] | None) -> None:
+    def put(self, result: LoadResult, signature: tuple[int, int] | None, *, wanted: bool = True) -> None:
+        """Cache ``result``; one no longer ``wanted`` (the user moved on) goes in as the oldest, so
+        it is the first evicted and never pushes out the current image or its neighbours."""
         if result.path in self._entries:
             self._drop(result.path)
         self._entries[result.path] = (signature, result)
+        if not wanted:
+            self._entries.move_to_end(result.path, last=False)
         self.size += result_bytes(result)
         while len(self._entries) > KEEP_NEWEST and (len(self._entries) > self.items or self.size > self.max_bytes):
             self._drop(next(iter(self._entries)))
@@ -239,8 +243,9 @@ class DocumentLoader(QObject):
         """On the GUI thread: cache a worker's result; answer the request if it is the current one."""
         with self._lock:
             self._busy.discard(result.path)
-        self.cache.put(result, signature)
-        self._touch_wanted()  # a result for a file the user has left must not push these out
+        wanted = result.path == self._current or result.path in self._neighbours
+        self.cache.put(result, signature, wanted=wanted)  # a file the user has left must not push these out
+        self._touch_wanted()
         if result.path == self._current and not self._answered:
             self._answer(result)
             return

@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
 
     def check_weights(self) -> None:
         """Say in the status bar when reconstruction cannot work (the full sentence as tooltip)."""
-        status = weights_status()
+        status = weights_status(self.weights_dir)  # the folder this window decodes and exports with
         self.weights_label.setVisible(status is not None)
         self.weights_label.setText(NO_WEIGHTS_SHORT if status else "")
         self.weights_label.setToolTip(status or "")

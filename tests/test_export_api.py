@@ -133,3 +133,31 @@ def test_entropy_coded_length_is_the_scan():
     assert 0 < entropy_coded_length(small) == entropy_coded_length(with_exif) < len(small)
     with pytest.raises(ValueError):
         entropy_coded_length(b"\xff\xd8not a jpeg")
+
+
+def test_threads_asking_for_the_model_together_load_it_once(tmp_path, monkeypatch):
+    import threading
+
+    from codec_fixtures import make_weights
+
+    from app.codec import api
+    from app.codec.api import Codec
+
+    make_weights(tmp_path / "w")
+    codec = Codec(weights_dir=tmp_path / "w", device="cpu")
+    loads, real = [], api.load_model
+
+    def slow_load(*args, **kwargs):
+        loads.append(1)
+        threading.Event().wait(0.05)  # long enough for the other threads to arrive
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "load_model", slow_load)
+    info = codec.weights()
+    models = []
+    threads = [threading.Thread(target=lambda: models.append(codec.model(info))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and all(m is models[0] for m in models)

@@ -10,6 +10,7 @@
 
 Weights load lazily on first use, so opening and previewing files never waits for torch.
 """
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,15 +94,18 @@ class Codec:
         self.dtype = inference_dtype(self.device)
         self.tile = tile
         self._models: dict[str, HyperThumbnailModel] = {}
+        self._models_lock = threading.Lock()  # the viewer's decoder and export workers share a Codec
 
     def weights(self, sha256: str | None = None) -> WeightsInfo:
         """The default weights, or the ones whose hash a file's marker names."""
         return find_weights(self.weights_dir, sha256=sha256)
 
     def model(self, info: WeightsInfo) -> HyperThumbnailModel:
-        if info.sha256 not in self._models:
-            self._models[info.sha256] = load_model(info, self.device, self.dtype)
-        return self._models[info.sha256]
+        """The loaded model for these weights; loaded once even when worker threads ask together."""
+        with self._models_lock:
+            if info.sha256 not in self._models:
+                self._models[info.sha256] = load_model(info, self.device, self.dtype)
+            return self._models[info.sha256]
 
     def encode_file(
         self,

@@ -127,11 +127,10 @@ class DocumentCache:
 
 
 class DocumentLoader(QObject):
-    """Emits ``loaded(LoadResult)`` for the path last requested, once; ``preloaded(path)`` when a
-    background open (of a neighbour, or of a path the user has already left) lands in the cache."""
+    """Emits ``loaded(LoadResult)`` for the path last requested, once; background opens (of a
+    neighbour, or of a path the user has already left) land in the cache silently."""
 
     loaded = Signal(object)
-    preloaded = Signal(object)
     _finished = Signal(object, object)  # (LoadResult, signature) from a worker thread, queued
 
     def __init__(self, parent: QObject | None = None, *, cache: DocumentCache | None = None,
@@ -170,15 +169,6 @@ class DocumentLoader(QObject):
         self._touch_wanted()
         self._enqueue(([] if self._answered else [path]) + neighbours)
         return self._answered
-
-    def preload(self, paths: Iterable[Path]) -> None:
-        """Open ``paths`` in the background, replacing what was queued (the current file first)."""
-        current = [] if self._answered or self._current is None else [self._current]
-        self._enqueue(current + list(paths))
-
-    def is_loading(self, path: Path) -> bool:
-        with self._lock:
-            return path in self._busy or path in self._queue
 
     def idle(self) -> bool:
         """Nothing queued and nothing being opened (tests wait for this)."""
@@ -248,5 +238,3 @@ class DocumentLoader(QObject):
         self._touch_wanted()
         if result.path == self._current and not self._answered:
             self._answer(result)
-            return
-        self.preloaded.emit(result.path)

@@ -12,6 +12,7 @@ Peak host RSS is taken per stage (Linux: the kernel's high-water mark is reset b
 and peak GPU memory per stage on CUDA. Speed does not depend on the weights' values, so without
 trained weights the default architecture runs untrained, and the report says so.
 """
+import dataclasses
 import os
 import platform
 import statistics
@@ -33,10 +34,25 @@ from app.codec.inference import (
     Reconstructor,
     encode_thumbnail,
 )
+from app.codec.calibration import choose_runtime
 from app.codec.model import HyperThumbnailModel
+from app.codec.runtime import (
+    AUTO,
+    REFERENCE,
+    SPECS,
+    DecoderRuntime,
+    TorchRuntime,
+    available_runtimes,
+    build_runtime,
+    cpu_has_native_bf16,
+    onnxruntime_module,
+    unavailable_reason,
+)
 from app.codec.tiling import Box
+from app.codec.weights import WeightsInfo
 from app.synthetic import photo_like
 
+DECODER_STAGES = ("network", "end_to_end", "viewport")
 SCALING_WIDTHS = {"1K": 1024, "2K": 2048, "4K": 4096, "6K": 6144, "8K": 8192}
 
 
@@ -105,16 +121,32 @@ def time_stage(run: Callable[[], object], device: torch.device, repeat: int, war
     return result
 
 
-def _model(codec: Codec) -> tuple[HyperThumbnailModel, str, str, bool]:
+def _model(codec: Codec) -> tuple[HyperThumbnailModel, WeightsInfo]:
     """The default weights' model, or the default architecture untrained when none is installed."""
     try:
         info = codec.weights()
-        return codec.model(info), info.model_id, info.sha256, info.trained
+        return codec.model(info), info
     except WeightsError:
         from app.training.train import DEFAULT_MODEL
 
         model = HyperThumbnailModel(DEFAULT_MODEL).to(codec.device, codec.dtype).eval()
-        return model, "untrained-default-architecture", "0" * 64, False
+        return model, WeightsInfo("untrained-default-architecture", Path("-"), "0" * 64, DEFAULT_MODEL, False, {})
+
+
+def bench_runtimes(codec: Codec, info: WeightsInfo, requested: list[str] | None) -> list[str]:
+    """Which runtimes to time: the ones asked for, else auto, torch-fp32 and every other one available."""
+    if requested:
+        for name in requested:
+            if name != AUTO and (reason := unavailable_reason(name, info)) is not None:
+                raise CodecError(reason)
+        return list(dict.fromkeys(requested))
+    return [AUTO, REFERENCE] + [n for n in available_runtimes(info, codec.device.type) if n != REFERENCE]
+
+
+def _runtime(codec: Codec, model: HyperThumbnailModel, info: WeightsInfo, name: str, log) -> DecoderRuntime:
+    if name == AUTO:
+        return choose_runtime(model, info, AUTO, codec.device.type, log)[0]
+    return build_runtime(name, model, info)
 
 
 def _viewport_box(width: int, height: int, viewport: tuple[int, int]) -> Box:
@@ -139,61 +171,91 @@ def device_name(device: torch.device) -> str:
     return f"{cpu}, {os.cpu_count()} cores"
 
 
-def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None) -> dict:
-    """All four stages on one synthetic image; returns the report as a dict."""
+def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runtimes: list[str] | None = None) -> dict:
+    """Every stage on one synthetic image, the decoder stages once per runtime; returns the report.
+
+    ``stages`` holds the first runtime's decoder stages (auto's, by default) and the encoder;
+    ``runtimes`` holds each runtime's decoder stages and their speed-up over torch-fp32.
+    """
     device = codec.device
-    model, model_id, sha256, trained = _model(codec)
+    model, info = _model(codec)
+    names = bench_runtimes(codec, info, runtimes)
     tile = settings.tile or codec.tile or DEFAULT_DECODE_TILE
     w, h = settings.width, settings.height
     log(f"making a {w}x{h} photo-like image ...")
     photo = photo_like(w, h, seed=0)
+    stages = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jpg"
 
-        def encode() -> None:
-            thumb, luma, chroma = encode_thumbnail(model, photo, RATE_PRESETS["MEDIUM"], tile=DEFAULT_ENCODE_TILE)
-            marker = Marker(width=w, height=h, scale=model.config.scale, model_id=model_id,
-                            weights_sha256=sha256, rate=RATE_PRESETS["MEDIUM"])  # fmt: skip
+        def encode(autocast) -> None:
+            thumb, luma, chroma = encode_thumbnail(model, photo, RATE_PRESETS["MEDIUM"], tile=DEFAULT_ENCODE_TILE,
+                                                   autocast=autocast)  # fmt: skip
+            marker = Marker(width=w, height=h, scale=model.config.scale, model_id=info.model_id,
+                            weights_sha256=info.sha256, rate=RATE_PRESETS["MEDIUM"])  # fmt: skip
             write_hyperthumbnail(path, thumb, luma, chroma, marker, force=True)
 
-        stages = {}
-        log("encoder ...")
-        stages["encoder"] = time_stage(encode, device, settings.repeat, settings.warmup)
+        encoder_precision = codec.encoder_precision
+        log(f"encoder ({encoder_precision}) ...")
+        stages["encoder"] = time_stage(lambda: encode(codec.encoder_autocast()), device, settings.repeat, settings.warmup)
+        stages["encoder"]["precision"] = encoder_precision
+        if encoder_precision != "float32":
+            log("encoder (float32) ...")
+            stages["encoder_fp32"] = time_stage(lambda: encode(None), device, settings.repeat, settings.warmup)
         data = path.read_bytes()
 
-    def prepare() -> Reconstructor:
-        thumbnail = read_thumbnail(data)
-        return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h))
-
-    reconstructor = prepare()
-    log("decoder network ...")
-    stages["network"] = time_stage(lambda: reconstructor.decode_on_device(tile=tile), device, settings.repeat, settings.warmup)
-    log("end to end ...")
-    stages["end_to_end"] = time_stage(lambda: prepare().decode(tile=tile), device, settings.repeat, settings.warmup)
     viewport = _viewport_box(w, h, settings.viewport)
-    log("viewport ...")
-    stages["viewport"] = time_stage(lambda: reconstructor.decode(viewport, tile=tile), device, settings.repeat, settings.warmup)
+    table = {}
+    for name in names:
+        runtime = _runtime(codec, model, info, name, log)
+        label = f"{name} ({runtime.name})" if name == AUTO else name
+
+        def prepare(runtime=runtime) -> Reconstructor:
+            thumbnail = read_thumbnail(data)
+            return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h), runtime)
+
+        reconstructor = prepare()
+        row = {"runtime": runtime.name}
+        log(f"{label}: decoder network ...")
+        row["network"] = time_stage(lambda: reconstructor.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup)
+        log(f"{label}: end to end ...")
+        row["end_to_end"] = time_stage(lambda: prepare().decode(tile=tile), runtime.device, settings.repeat, settings.warmup)
+        log(f"{label}: viewport ...")
+        row["viewport"] = time_stage(lambda: reconstructor.decode(viewport, tile=tile), runtime.device, settings.repeat, settings.warmup)
+        table[name] = row
+    reference = table.get(REFERENCE)
+    for row in table.values():
+        if reference is not None:
+            row["speedup_vs_torch_fp32"] = {k: reference[k]["median_ms"] / row[k]["median_ms"] for k in DECODER_STAGES}
+    first = table[names[0]]
+    stages.update({k: first[k] for k in DECODER_STAGES})
     return {
         "device": str(device),
         "device_name": device_name(device),
         "torch": torch.__version__,
+        "onnxruntime": getattr(onnxruntime_module(), "__version__", None),
         "threads": torch.get_num_threads(),
+        "native_bf16": cpu_has_native_bf16(),
+        "runtime": first["runtime"],
         "precision": str(codec.dtype).replace("torch.", ""),
         "decode_tile": tile,
         "encode_tile": DEFAULT_ENCODE_TILE,
         "image": [w, h],
         "viewport": [viewport.width, viewport.height],
         "file_bytes": len(data),
-        "weights": {"model_id": model_id, "sha256": sha256, "trained": trained},
+        "weights": {"model_id": info.model_id, "sha256": info.sha256, "trained": info.trained},
         "repeat": settings.repeat,
         "warmup": settings.warmup,
         "stages": stages,
+        "runtimes": table,
     }
 
 
-def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lambda text: None) -> list[dict]:
-    """Network and end-to-end decode time at several sizes (3:2 photos), to show how cost grows."""
-    model = _model(codec)[0]
+def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lambda text: None,
+                runtime_name: str = AUTO) -> list[dict]:  # fmt: skip
+    """Network decode time at several sizes (3:2 photos) on one runtime, to show how cost grows."""
+    model, info = _model(codec)
+    runtime = _runtime(codec, model, info, runtime_name, log)
     tile = settings.tile or codec.tile or DEFAULT_DECODE_TILE
     rows = []
     for label in sizes:
@@ -205,20 +267,22 @@ def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lam
         ycbcr = np.full((thumb_h, thumb_w, 3), 128, np.uint8)
         ycbcr[..., 0] = np.linspace(16, 235, thumb_w, dtype=np.float32).astype(np.uint8)[None, :]
         luma = chroma = np.full(64, 8, np.int64)
-        reconstructor = Reconstructor(model, ycbcr, luma, chroma, (w, h))
-        network = time_stage(lambda r=reconstructor: r.decode_on_device(tile=tile), codec.device, settings.repeat, settings.warmup)
-        rows.append({"size": label, "image": [w, h], "megapixels": w * h / 1e6, "network": network})
+        reconstructor = Reconstructor(model, ycbcr, luma, chroma, (w, h), runtime)
+        network = time_stage(lambda r=reconstructor: r.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup)
+        rows.append({"size": label, "image": [w, h], "megapixels": w * h / 1e6, "runtime": runtime.name, "network": network})
     return rows
 
 
-def half_precision_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM"], log=lambda text: None) -> dict:
-    """PSNR of float16 vs float32 decoding of the same HyperThumbnails, on a folder of photos.
+def quality_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM"], log=lambda text: None,
+                  runtimes: list[str] | None = None) -> dict:  # fmt: skip
+    """PSNR cost of every fast path against torch-fp32, on a folder of photos, through real files.
 
-    Each photo is encoded once (float32, real file), then decoded by the same weights in both
-    precisions on ``codec.device`` (CPU float16 is slow but computes in half precision too).
+    Each photo is encoded once by the float32 encoder and decoded by each decoder runtime
+    available here (``runtimes``: default all of them), plus ``torch-fp16-cpu``: the CUDA path's
+    float16 arithmetic run on the CPU, so its cost is known without a GPU. The fast encoder
+    (bfloat16 where the CPU has it) is checked too: its file decoded by torch-fp32.
     """
     from app.codec.imageio import load_image
-    from app.codec.weights import load_model
     from app.evaluation.images import find_images
     from app.evaluation.metrics import psnr
 
@@ -226,33 +290,50 @@ def half_precision_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS[
     if not paths:
         raise CodecError(f"no images in {folder}")
     info = codec.weights()
-    models = {dtype: load_model(info, codec.device, dtype) for dtype in (torch.float32, torch.float16)}
+    model = codec.model(info)
+    names = [n for n in (runtimes or available_runtimes(info, codec.device.type)) if n != AUTO]
+    decoders = {name: build_runtime(name, model, info) for name in dict.fromkeys([REFERENCE, *names])}
+    cuda_like = dataclasses.replace(SPECS["torch-cuda-fp16"], name="torch-fp16-cpu", device_type="cpu")
+    decoders[cuda_like.name] = TorchRuntime(cuda_like, model, torch.device("cpu"))
+    encoders = {"float32": None}
+    if codec.encoder_precision != "float32":
+        encoders[codec.encoder_precision] = codec.encoder_autocast
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             photo = load_image(path).rgb
             h, w = photo.shape[:2]
-            thumb, luma, chroma = encode_thumbnail(models[torch.float32], photo, rate)
-            marker = Marker(width=w, height=h, scale=info.config.scale, model_id=info.model_id, weights_sha256=info.sha256, rate=rate)
-            file = Path(tmp) / "x.jpg"
-            write_hyperthumbnail(file, thumb, luma, chroma, marker, force=True)
-            thumbnail = read_thumbnail(file)
             scores = {}
-            for dtype, model in models.items():
-                rec = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h))
-                scores[str(dtype).replace("torch.", "")] = psnr(rec.decode(), photo)
-            log(f"{path.name}: float32 {scores['float32']:.3f} dB, float16 {scores['float16']:.3f} dB")
-            rows.append({"image": path.name, **scores, "loss_db": scores["float32"] - scores["float16"]})
-    losses = [r["loss_db"] for r in rows]
-    return {"device": str(codec.device), "rate": rate, "images": rows,
-            "mean_loss_db": float(np.mean(losses)), "max_loss_db": float(np.max(losses))}  # fmt: skip
+            for precision, autocast in encoders.items():
+                thumb, luma, chroma = encode_thumbnail(model, photo, rate, autocast=autocast() if autocast else None)
+                marker = Marker(width=w, height=h, scale=info.config.scale, model_id=info.model_id,
+                                weights_sha256=info.sha256, rate=rate)  # fmt: skip
+                file = Path(tmp) / "x.jpg"
+                write_hyperthumbnail(file, thumb, luma, chroma, marker, force=True)
+                thumbnail = read_thumbnail(file)
+                for name, runtime in decoders.items():
+                    if precision != "float32" and name != REFERENCE:
+                        continue
+                    rec = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h), runtime)
+                    key = name if precision == "float32" else f"encoder-{precision}"
+                    scores[key] = psnr(rec.decode(), photo)
+            reference = scores[REFERENCE]
+            row = {"image": path.name, "psnr": scores, "loss_db": {k: reference - v for k, v in scores.items() if k != REFERENCE}}
+            log(f"{path.name}: torch-fp32 {reference:.3f} dB; " + ", ".join(f"{k} {v:+.4f}" for k, v in row["loss_db"].items()))
+            rows.append(row)
+    paths_checked = list(rows[0]["loss_db"])
+    summary = {k: {"mean_loss_db": float(np.mean([r["loss_db"][k] for r in rows])),
+                   "max_loss_db": float(np.max([r["loss_db"][k] for r in rows]))} for k in paths_checked}  # fmt: skip
+    return {"device": str(codec.device), "rate": rate, "images": rows, "paths": summary}
 
 
 def format_report(report: dict, scaling: list[dict] | None = None) -> str:
     w, h = report["image"]
     lines = [
         (f"device     {report['device']} ({report['device_name']}), torch {report['torch']}, "
-         f"{report['threads']} threads, {report['precision']}, decode tile {report['decode_tile']}"),
+         f"onnxruntime {report.get('onnxruntime') or '-'}, {report['threads']} threads, "
+         f"native bf16 {'yes' if report.get('native_bf16') else 'no'}, decode tile {report['decode_tile']}"),
+        f"runtime    {report['runtime']} (stages below), encoder {report['stages']['encoder'].get('precision', 'float32')}",
         f"weights    {report['weights']['model_id']}" + ("" if report["weights"]["trained"] else " (untrained: speed only)"),
         (f"image      {w}x{h} photo-like, HyperThumbnail {report['file_bytes']} bytes; "
          f"median of {report['repeat']} after {report['warmup']} warm-up"),
@@ -262,15 +343,26 @@ def format_report(report: dict, scaling: list[dict] | None = None) -> str:
         "end_to_end": "JPEG bytes -> RGB",
         "viewport": f"viewport {report['viewport'][0]}x{report['viewport'][1]}",
         "encoder": "encoder -> file",
+        "encoder_fp32": "encoder fp32 -> file",
     }
     for key, label in names.items():
-        stage = report["stages"][key]
-        extra = f"{stage['fps']:8.2f} FPS" if key != "encoder" else " " * 12
+        stage = report["stages"].get(key)
+        if stage is None:
+            continue
+        extra = f"{stage['fps']:8.2f} FPS" if not key.startswith("encoder") else " " * 12
         rss = stage.get("peak_rss_mb")
         memory = f"peak RSS {rss:7.0f} MB" if rss is not None else ""
         if "peak_gpu_mb" in stage:
             memory += f", GPU {stage['peak_gpu_mb']:.0f} MB"
         lines.append(f"{label:<22} {stage['median_ms']:10.1f} ms {extra}  {memory}")
+    if len(report.get("runtimes", {})) > 1:
+        lines.append("runtime                 network ms  end-to-end ms  viewport ms   x torch-fp32 (net / e2e / viewport)")
+        for name, row in report["runtimes"].items():
+            label = f"{name} ({row['runtime']})" if name == AUTO else name
+            speed = row.get("speedup_vs_torch_fp32")
+            ratio = " / ".join(f"{speed[k]:.2f}" for k in DECODER_STAGES) if speed else "-"
+            lines.append(f"{label:<22} {row['network']['median_ms']:11.1f} {row['end_to_end']['median_ms']:14.1f} "
+                         f"{row['viewport']['median_ms']:12.1f}   {ratio}")  # fmt: skip
     for row in scaling or []:
         net = row["network"]
         lines.append(f"scaling {row['size']:>3} {row['image'][0]}x{row['image'][1]:<5} {row['megapixels']:5.1f} MP  "

@@ -57,6 +57,9 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+RUNTIME_HELP = "torch-fp32, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps (also HYPERTHUMB_RUNTIME)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperthumb", description="JPEG thumbnails that carry a full-resolution photo.")
     parser.add_argument("--weights", metavar="DIR", help="weights folder with manifest.json (default: model_weights/)")
@@ -68,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
     enc.add_argument("--strip-gps", action="store_true", help="drop GPS position from the carried-over EXIF")
     enc.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    enc.add_argument("--runtime", default=None, metavar="NAME", help="auto (default) or torch-fp32 (float32 encoder)")
     enc.add_argument("--tile", type=_positive, default=None, help="encoder tile size in thumbnail pixels")
     enc.add_argument("--force", action="store_true", help="overwrite the output if it exists")
 
@@ -77,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--region", type=_region, help="x,y,w,h in displayed full-resolution pixels")
     dec.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
     dec.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    dec.add_argument("--runtime", default=None, metavar="NAME",
+                     help="decoder engine: auto (default: the fastest measured here), " + RUNTIME_HELP)
     dec.add_argument("--force", action="store_true", help="overwrite the output if it exists")
 
     check = sub.add_parser("selfcheck", help="measure that this Pillow/libjpeg behaves as the codec assumes")
@@ -110,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     bench.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
     bench.add_argument("--scaling", metavar="LIST", help="also time the network at sizes, e.g. 1K,2K,4K,6K,8K")
-    bench.add_argument("--half-check", metavar="FOLDER",
-                       help="instead: PSNR cost of float16 vs float32 decoding on a folder of photos")  # fmt: skip
+    bench.add_argument("--runtime", metavar="LIST",
+                       help="runtimes to time, comma-separated (default: auto and every one available): " + RUNTIME_HELP)
+    bench.add_argument("--quality-check", "--half-check", dest="quality_check", metavar="FOLDER",
+                       help="instead: PSNR cost of every fast path vs torch-fp32 on a folder of photos")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -126,7 +134,7 @@ def cmd_encode(args) -> int:
     from app.progress import ProgressBar
 
     rate = parse_rate(args.rate)
-    codec = Codec(args.weights, args.device, args.tile)
+    codec = Codec(args.weights, args.device, args.tile, args.runtime)
     start = time.monotonic()
     result = codec.encode_file(args.input, args.output, rate=rate, strip_gps=args.strip_gps, force=args.force,
                                progress=ProgressBar("encoding"))  # fmt: skip
@@ -155,7 +163,7 @@ def cmd_decode(args) -> int:
         raise CodecError(f"output exists: {out_path} (use --force to overwrite)")
     if Image.registered_extensions().get(out_path.suffix.lower()) is None:
         raise CodecError(f"unknown output image type {out_path.suffix!r}: use .png, .tif, .jpg or .webp")
-    codec = Codec(args.weights, args.device, args.tile)
+    codec = Codec(args.weights, args.device, args.tile, args.runtime)
     thumbnail = read_thumbnail(args.input)
     reconstructor = codec.reconstructor(thumbnail)
     marker, orientation = thumbnail.marker, thumbnail.orientation
@@ -174,7 +182,7 @@ def cmd_decode(args) -> int:
     with atomic_output(out_path, force=args.force) as tmp:
         image.save(tmp, format=Image.registered_extensions()[out_path.suffix.lower()], **extra)
     _warn_if_untrained(codec.weights(marker.weights_sha256))
-    print(f"{out_path}: {image.width}x{image.height} reconstructed in {seconds:.1f}s on {codec.device.type}")
+    print(f"{out_path}: {image.width}x{image.height} reconstructed in {seconds:.1f}s on {reconstructor.runtime.name}")
     return EXIT_OK
 
 
@@ -327,21 +335,25 @@ def cmd_bench(args) -> int:
                              tile=args.tile)  # fmt: skip
     codec = Codec(args.weights, args.device, args.tile)
     log = (lambda text: None) if args.json else (lambda text: print(f"bench: {text}", file=sys.stderr))
-    if args.half_check:
-        from app.bench import half_precision_check
+    from app.codec.runtime import requested_runtime
 
-        folder = Path(args.half_check)
+    runtimes = [requested_runtime(n) for n in args.runtime.split(",")] if args.runtime else None
+    if args.quality_check:
+        from app.bench import quality_check
+
+        folder = Path(args.quality_check)
         if not folder.is_dir():
             raise CodecError(f"not a folder: {folder}")
-        result = half_precision_check(folder, codec, log=log)
+        result = quality_check(folder, codec, log=log, runtimes=runtimes)
         if args.json:
             print(json.dumps(result, indent=2))
         else:
-            print(f"float16 vs float32 on {len(result['images'])} photos ({result['device']}): "
-                  f"mean loss {result['mean_loss_db']:.4f} dB, max {result['max_loss_db']:.4f} dB")  # fmt: skip
+            print(f"PSNR cost vs torch-fp32 on {len(result['images'])} photos ({result['device']}):")
+            for name, row in result["paths"].items():
+                print(f"  {name:<18} mean {row['mean_loss_db']:+.4f} dB, max {row['max_loss_db']:+.4f} dB")
         return EXIT_OK
-    report = run_bench(settings, codec, log)
-    scaling = run_scaling(settings, codec, sizes, log) if sizes else None
+    report = run_bench(settings, codec, log, runtimes)
+    scaling = run_scaling(settings, codec, sizes, log, runtimes[0] if runtimes else "auto") if sizes else None
     if args.json:
         print(json.dumps({**report, "scaling": scaling}, indent=2))
     else:

@@ -23,8 +23,17 @@ def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThum
     return model.eval()
 
 
-def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, config=SMALL_CONFIG):
-    return save_weights(random_model(config, seed), directory, model_id, trained=False, training={"note": "test"})
+def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, config=SMALL_CONFIG, onnx: bool = False):
+    """A weights folder with one tiny untrained model; ``onnx``: also its exported ONNX decoder graph."""
+    info = save_weights(random_model(config, seed), directory, model_id, trained=False, training={"note": "test"})
+    if onnx:
+        from app.training.onnx_export import export_onnx
+
+        export_onnx(directory, model_id, log=lambda text: None)
+        from app.codec.weights import find_weights
+
+        info = find_weights(directory, model_id=model_id)
+    return info
 
 
 def make_weights_with_jpeg_sr(directory):

@@ -12,3 +12,4 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before anything imports Qt
 def _private_config_folder(tmp_path_factory):
     """QSettings (and anything else following XDG) writes under a temporary folder."""
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    os.environ["HYPERTHUMB_CACHE"] = str(tmp_path_factory.mktemp("cache"))  # runtime calibrations

@@ -74,30 +74,56 @@ def test_viewport_is_centred_and_clipped():
     assert BenchSettings().viewport == (1920, 1080)
 
 
-def test_half_precision_check_compares_both_precisions(tmp_path, capsys):
+def test_quality_check_measures_every_path_against_torch_fp32(tmp_path, capsys):
     from PIL import Image
 
     from app.synthetic import photo_like
 
     weights = tmp_path / "w"
-    make_weights(weights)
+    make_weights(weights, onnx=True)
     photos = tmp_path / "photos"
     photos.mkdir()
     for seed in range(2):
         Image.fromarray(photo_like(96, 64, seed=seed)).save(photos / f"p{seed}.png")
-    code, out, _ = run(capsys, "--weights", weights, "bench", "--half-check", photos, "--json")
+    code, out, _ = run(capsys, "--weights", weights, "bench", "--quality-check", photos, "--json")
     assert code == 0
     result = json.loads(out)
     assert [r["image"] for r in result["images"]] == ["p0.png", "p1.png"]
+    assert {"onnx-fp32", "torch-fp16-cpu"} <= set(result["paths"])  # the CUDA arithmetic, run on the CPU
     for row in result["images"]:
-        assert 15 < row["float16"] < 60 and row["loss_db"] == pytest.approx(row["float32"] - row["float16"])
-    assert abs(result["mean_loss_db"]) < 0.5  # half precision is close, not identical
-    assert run(capsys, "--weights", weights, "bench", "--half-check", tmp_path / "nope")[0] == 1
+        reference = row["psnr"]["torch-fp32"]
+        assert 10 < reference < 60
+        for name, loss in row["loss_db"].items():
+            assert loss == pytest.approx(reference - row["psnr"][name])
+            assert abs(loss) < 0.05, name  # every fast path is exact enough
+    assert run(capsys, "--weights", weights, "bench", "--quality-check", tmp_path / "nope")[0] == 1
 
 
-def test_half_check_of_an_empty_folder_is_a_message(tmp_path, capsys):
+def test_bench_times_every_runtime_side_by_side(tmp_path, capsys):
+    weights = tmp_path / "w"
+    make_weights(weights, onnx=True)
+    code, out, _ = run(capsys, "--weights", weights, "bench", "--size", "96x64", "--repeat", "1", "--warmup", "0",
+                       "--json")  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    table = report["runtimes"]
+    assert list(table)[:2] == ["auto", "torch-fp32"] and "onnx-fp32" in table
+    assert table["auto"]["runtime"] in table  # auto is one of the others, chosen by calibration
+    assert table["torch-fp32"]["speedup_vs_torch_fp32"]["network"] == pytest.approx(1.0)
+    for row in table.values():
+        for stage in ("network", "end_to_end", "viewport"):
+            assert row[stage]["median_ms"] > 0
+    assert report["stages"]["network"] == table["auto"]["network"]  # --json keeps stages.<stage>
+    code, out, _ = run(capsys, "--weights", weights, "bench", "--size", "64x64", "--repeat", "1", "--warmup", "0",
+                       "--runtime", "onnx-fp32")  # fmt: skip
+    assert code == 0 and "runtime    onnx-fp32" in out
+    code, _, err = run(capsys, "--weights", weights, "bench", "--size", "64x64", "--runtime", "tpu-int4")
+    assert code == 1 and "unknown runtime 'tpu-int4'" in err
+
+
+def test_quality_check_of_an_empty_folder_is_a_message(tmp_path, capsys):
     weights = tmp_path / "w"
     make_weights(weights)
     (tmp_path / "empty").mkdir()
-    code, _, err = run(capsys, "--weights", weights, "bench", "--half-check", tmp_path / "empty")
+    code, _, err = run(capsys, "--weights", weights, "bench", "--quality-check", tmp_path / "empty")
     assert code == 1 and "no images in" in err

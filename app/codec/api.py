@@ -10,13 +10,17 @@
 
 Weights load lazily on first use, so opening and previewing files never waits for torch.
 """
+import contextlib
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import piexif
+import torch
 
+from .calibration import Calibration, choose_runtime
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
 from .errors import CodecError, NotHyperThumbnailError, OutputExistsError
@@ -38,6 +42,7 @@ from .inference import (
     encode_thumbnail,
 )
 from .model import HyperThumbnailModel
+from .runtime import AUTO, SPECS, DecoderRuntime, cpu_has_native_bf16, requested_runtime
 from .tiling import CancelFn, ProgressFn, check_cancel
 from .weights import WeightsInfo, find_weights, load_model
 
@@ -86,15 +91,29 @@ def _writable_destination(destination: str | Path, force: bool) -> Path:
 
 
 class Codec:
-    """Owns the device choice and the loaded models (one per weights file, loaded once)."""
+    """Owns the device and runtime choice and the loaded models (one per weights file, loaded once).
 
-    def __init__(self, weights_dir=None, device: str | None = None, tile: int | None = None):
+    ``runtime``: ``auto`` (default; ``HYPERTHUMB_RUNTIME`` overrides) calibrates the fastest decoder
+    runtime on the device once per machine and weights; a name (``runtime.RUNTIME_NAMES``) forces
+    one, and also picks its device when ``device`` is not given.
+    """
+
+    def __init__(self, weights_dir=None, device: str | None = None, tile: int | None = None, runtime: str | None = None):
         self.weights_dir = weights_dir
+        self.runtime_name = requested_runtime(runtime)
+        if self.runtime_name != AUTO:
+            wanted = SPECS[self.runtime_name].device_type
+            if device is None and not os.environ.get("HYPERTHUMB_DEVICE"):
+                device = wanted
+            elif select_device(device).type != wanted:
+                raise CodecError(f"runtime {self.runtime_name} runs on {wanted}, not on {select_device(device).type}")
         self.device = select_device(device)
         self.dtype = inference_dtype(self.device)
         self.tile = tile
         self._models: dict[str, HyperThumbnailModel] = {}
+        self._runtimes: dict[str, tuple[DecoderRuntime, Calibration | None]] = {}
         self._models_lock = threading.Lock()  # the viewer's decoder and export workers share a Codec
+        self._runtimes_lock = threading.Lock()
 
     def weights(self, sha256: str | None = None) -> WeightsInfo:
         """The default weights, or the ones whose hash a file's marker names."""
@@ -106,6 +125,34 @@ class Codec:
             if info.sha256 not in self._models:
                 self._models[info.sha256] = load_model(info, self.device, self.dtype)
             return self._models[info.sha256]
+
+    def decoder_runtime(self, info: WeightsInfo, log=lambda text: None) -> DecoderRuntime:
+        """The runtime these weights decode with here: chosen (and calibrated) once per Codec."""
+        return self._runtime_entry(info, log)[0]
+
+    def calibration(self, info: WeightsInfo) -> Calibration | None:
+        """What the ``auto`` choice measured (None when a runtime was named)."""
+        return self._runtime_entry(info)[1]
+
+    def _runtime_entry(self, info: WeightsInfo, log=lambda text: None):
+        model = self.model(info)
+        with self._runtimes_lock:
+            if info.sha256 not in self._runtimes:
+                self._runtimes[info.sha256] = choose_runtime(model, info, self.runtime_name, self.device.type, log)
+            return self._runtimes[info.sha256]
+
+    @property
+    def encoder_precision(self) -> str:
+        """What the encoder network computes in: "bfloat16" on a CPU that has it natively (runtime
+        auto or torch-bf16), else "float32"; the QPM, the DCT and the tables are always float32."""
+        bf16 = self.device.type == "cpu" and cpu_has_native_bf16() and self.runtime_name in (AUTO, "torch-bf16")
+        return "bfloat16" if bf16 else "float32"
+
+    def encoder_autocast(self):
+        """The context the encoder network runs in (see ``encoder_precision``)."""
+        if self.encoder_precision == "bfloat16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def encode_file(
         self,
@@ -158,7 +205,8 @@ class Codec:
         info = self.weights()
         model = self.model(info)
         thumb, luma, chroma = encode_thumbnail(
-            model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=progress, cancelled=cancelled
+            model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=progress, cancelled=cancelled,
+            autocast=self.encoder_autocast(),
         )
         check_cancel(cancelled)
         height, width = photo.rgb.shape[:2]
@@ -186,7 +234,8 @@ class Codec:
         mosaic = sample_mosaic(photo.rgb, pixels=sample_pixels)
         pixels = photo.rgb if mosaic is None else mosaic
         tile = self.tile or DEFAULT_ENCODE_TILE
-        thumb, luma, chroma = encode_thumbnail(model, pixels, rate, tile=tile, cancelled=cancelled)
+        thumb, luma, chroma = encode_thumbnail(model, pixels, rate, tile=tile, cancelled=cancelled,
+                                               autocast=self.encoder_autocast())
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
@@ -207,8 +256,10 @@ class Codec:
             source = source.thumbnail
         thumbnail = source if isinstance(source, Thumbnail) else read_thumbnail(source)
         marker = thumbnail.marker
-        model = self.model(self.weights(sha256=marker.weights_sha256))
-        return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (marker.width, marker.height))
+        info = self.weights(sha256=marker.weights_sha256)
+        model, runtime = self.model(info), self.decoder_runtime(info)
+        return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
+                             (marker.width, marker.height), runtime)  # fmt: skip
 
     @property
     def default_decode_tile(self) -> int:

@@ -57,14 +57,55 @@ class Decoder(nn.Module):
     def frequency_features(self, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
         b, _, _, hb, wb = dequantized.shape
         x = self.freq_in(dequantized.reshape(b, 192, hb, wb) * COEFF_SCALE)
-        table_code = self.table_embed(torch.log(tables.to(x.dtype)) / 5.5)  # log(255) ~ 5.5
+        table_code = self.table_embed((torch.log(tables.float()) / 5.5).to(self.table_embed.weight.dtype))  # log(255) ~ 5.5
         x = torch.relu(x + table_code[:, :, None, None])
         return F.pixel_shuffle(self.freq_out(self.freq_body(x)), 8)
 
+    def phases(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+        """The photo before the final pixel shuffle: [B, 3 * scale^2, h, w], float32.
+
+        The networks run in their parameters' dtype (bf16/fp16 on fast paths); the bilinear base
+        they add to stays float32, since an 8-bit mantissa cannot hold a pixel to a grey level.
+        """
+        dtype = self.pixel_in.weight.dtype
+        freq = self.frequency_features(dequantized.to(dtype), tables)
+        x = torch.relu(self.pixel_in(lr.to(dtype) - 0.5))
+        x = torch.relu(self.fuse(torch.cat([x, freq.to(x.dtype)], dim=1)))
+        residual, base = self.tail(self.body(x)), bilinear_phases(lr.float(), self.scale)
+        if torch.is_grad_enabled():
+            return base + residual.float()
+        return base.add_(residual)  # inference: no new photo-sized buffer (fresh memory costs page faults)
+
     def forward(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-        freq = self.frequency_features(dequantized, tables)
-        x = torch.relu(self.pixel_in(lr - 0.5))
-        x = torch.relu(self.fuse(torch.cat([x, freq], dim=1)))
-        residual = F.pixel_shuffle(self.tail(self.body(x)), self.scale)
-        base = F.interpolate(lr, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        return base + residual
+        return F.pixel_shuffle(self.phases(lr, dequantized, tables), self.scale)
+
+
+def bilinear_phases(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """``F.interpolate(lr, scale_factor=scale, mode="bilinear")`` before its pixel shuffle, as a
+    fixed 3x3 convolution at thumbnail resolution: the same numbers at a fraction of the memory
+    traffic (the upscaled image is never written in float, and the network's residual is added
+    to it at LR). Edge replication matches interpolate's clamping at the image border."""
+    kernel = _bilinear_kernel(scale, lr.device, lr.dtype)
+    return F.conv2d(F.pad(lr, (1, 1, 1, 1), mode="replicate"), kernel, groups=lr.shape[1])
+
+
+def _bilinear_kernel(scale: int, device, dtype) -> torch.Tensor:
+    """[3 * scale^2, 1, 3, 3] weights: output channel c*s*s + i*s + j is colour c at sub-pixel (i, j)."""
+    taps = torch.zeros(scale, 3, dtype=torch.float64)
+    for i in range(scale):
+        offset = (i + 0.5) / scale - 0.5  # source position of sub-pixel i, relative to its LR pixel
+        if offset < 0:
+            taps[i, 0], taps[i, 1] = -offset, 1 + offset
+        else:
+            taps[i, 1], taps[i, 2] = 1 - offset, offset
+    kernel = taps[:, None, :, None] * taps[None, :, None, :]  # [i, j, ky, kx]
+    return kernel.reshape(scale * scale, 1, 3, 3).repeat(3, 1, 1, 1).to(device=device, dtype=dtype)
+
+
+def to_uint8_hwc(phases: torch.Tensor, scale: int) -> torch.Tensor:
+    """Decoder phases [B, 3 * s^2, h, w] -> uint8 photo [B, s*h, s*w, 3]: rounded while still at
+    LR layout, then shuffled as bytes (a quarter of the traffic of shuffling floats). ``phases``
+    is overwritten."""
+    b, _, h, w = phases.shape
+    q = phases.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)  # in place: phases is a scratch buffer
+    return q.view(b, 3, scale, scale, h, w).permute(0, 4, 2, 5, 3, 1).reshape(b, h * scale, w * scale, 3)

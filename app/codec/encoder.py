@@ -50,4 +50,4 @@ class Encoder(nn.Module):
         x = F.pixel_unshuffle(hr, self.scale)
         rate_map = rate.to(x.dtype).view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
         x = torch.relu(self.head(torch.cat([x, rate_map], dim=1)))
-        return base + self.tail(self.body(x))
+        return base + self.tail(self.body(x)).to(base.dtype)  # reduced-precision residual, exact base

@@ -4,6 +4,9 @@ These functions take and return numpy arrays (uint8, HxWx3, stored orientation);
 format and the Qt viewer never see a tensor. Geometry: an original W x H photo has a
 ceil(W/4) x ceil(H/4) thumbnail; reconstructions are cropped back to W x H.
 """
+import contextlib
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -12,10 +15,11 @@ from .dct import pad_to_multiple
 from .fileformat import thumbnail_size
 from .jpeg_sim import coefficients_from_ycbcr, table_tensor
 from .model import HyperThumbnailModel
+from .runtime import DecoderRuntime, TorchRuntime, SPECS
 from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 
 DEFAULT_ENCODE_TILE = 256  # thumbnail pixels per tile side (1024 photo pixels)
-DEFAULT_DECODE_TILE = 256
+DEFAULT_DECODE_TILE = 512  # with margins ~580x580: big enough that margins cost little
 
 
 def _to_tensor(pixels: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -43,11 +47,13 @@ def encode_thumbnail(
     tile: int = DEFAULT_ENCODE_TILE,
     progress: ProgressFn = None,
     cancelled: CancelFn = None,
+    autocast=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Photo (uint8 HxWx3) -> (thumbnail uint8 hxwx3, luma table, chroma table as int 64).
 
     The encoder runs on photo tiles with context; the QPM then sees the whole thumbnail,
-    because a file has one pair of tables.
+    because a file has one pair of tables. ``autocast`` (``Codec.encoder_autocast()``)
+    runs the encoder network in reduced precision where that is fast; the QPM stays float32.
     """
     device, dtype = next(model.parameters()).device, _model_dtype(model)
     scale = model.config.scale
@@ -63,7 +69,8 @@ def encode_thumbnail(
         hr_ctx = ctx.scaled(scale)
         crop = photo[hr_ctx.y0 : min(hr_ctx.y1, height), hr_ctx.x0 : min(hr_ctx.x1, width)]
         hr = pad_to_multiple(_to_tensor(crop, device, dtype) / 255.0, scale)
-        out = model.encoder(hr, rate_t)
+        with autocast or contextlib.nullcontext():
+            out = model.encoder(hr, rate_t)
         inner = box.relative_to(ctx)
         lr[..., box.y0 : box.y1, box.x0 : box.x1] = out[..., inner.y0 : inner.y1, inner.x0 : inner.x1]
         if progress:
@@ -71,6 +78,32 @@ def encode_thumbnail(
     luma, chroma = model.qpm(lr, rate_t)
     as_int = lambda t: t[0].float().round().clamp(1, 255).cpu().numpy().astype(np.int64)
     return _to_uint8(lr), as_int(luma), as_int(chroma)
+
+
+@torch.inference_mode()
+def decoder_inputs(
+    ycbcr: np.ndarray, luma_table: np.ndarray, chroma_table: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A thumbnail's decoded YCbCr samples and tables -> the decoder's float32 inputs (lr pixels
+    0..1, de-quantized coefficients, tables [1, 128]) on ``device``."""
+    ycc = pad_to_multiple(_to_tensor(ycbcr, device, torch.float32), 8)
+    luma = torch.as_tensor(np.asarray(luma_table), device=device, dtype=torch.float32)
+    chroma = torch.as_tensor(np.asarray(chroma_table), device=device, dtype=torch.float32)
+    quantized = coefficients_from_ycbcr(ycc, luma, chroma)
+    dequantized = quantized * table_tensor(luma, chroma)
+    tables = torch.cat([luma, chroma]).view(1, 128)
+    lr = ycbcr_to_rgb(ycc).round().clamp(0, 255) / 255.0
+    return lr, dequantized, tables
+
+
+def _model_runtime(model: HyperThumbnailModel) -> DecoderRuntime:
+    """The model's own decoder as a runtime (tools that hold a model but chose no runtime)."""
+    device, dtype = next(model.parameters()).device, _model_dtype(model)
+    spec = SPECS["torch-cuda-fp16" if dtype == torch.float16 and device.type == "cuda" else "torch-fp32"]
+    if device.type != spec.device_type or dtype != spec.dtype:
+        spec = dataclasses.replace(spec, name=f"torch-{device.type}-{str(dtype).replace('torch.', '')}",
+                                   device_type=device.type, dtype=dtype)  # fmt: skip
+    return TorchRuntime(spec, model, device)
 
 
 class Reconstructor:
@@ -87,19 +120,13 @@ class Reconstructor:
         luma_table: np.ndarray,
         chroma_table: np.ndarray,
         full_size: tuple[int, int],
+        runtime: DecoderRuntime | None = None,
     ):
         self.model = model
+        self.runtime = runtime or _model_runtime(model)
         self.scale = model.config.scale
         self.full_width, self.full_height = full_size
-        device, dtype = next(model.parameters()).device, _model_dtype(model)
-        with torch.inference_mode():
-            ycc = pad_to_multiple(_to_tensor(ycbcr, device, torch.float32), 8)
-            luma = torch.as_tensor(np.asarray(luma_table), device=device, dtype=torch.float32)
-            chroma = torch.as_tensor(np.asarray(chroma_table), device=device, dtype=torch.float32)
-            quantized = coefficients_from_ycbcr(ycc, luma, chroma)
-            self.dequantized = (quantized * table_tensor(luma, chroma)).to(dtype)
-            self.tables = torch.cat([luma, chroma]).view(1, 128).to(dtype)
-            self.lr = (ycbcr_to_rgb(ycc).round().clamp(0, 255) / 255.0).to(dtype)
+        self.lr, self.dequantized, self.tables = decoder_inputs(ycbcr, luma_table, chroma_table, self.runtime.device)
         self.lr_height, self.lr_width = self.lr.shape[-2:]
 
     def full_box(self) -> Box:
@@ -128,7 +155,7 @@ class Reconstructor:
             check_cancel(cancelled)
             ctx = box.expanded(margin, self.lr_height, self.lr_width)
             blocks = ctx.shrunk(8)
-            hr = self.model.decoder(
+            hr = self.runtime(
                 self.lr[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1],
                 self.dequantized[..., blocks.y0 : blocks.y1, blocks.x0 : blocks.x1],
                 self.tables,
@@ -137,8 +164,7 @@ class Reconstructor:
             if wanted is not None:
                 src = wanted.relative_to(ctx.scaled(s))
                 dst = wanted.relative_to(region)
-                pixels = hr[0, :, src.y0 : src.y1, src.x0 : src.x1].float().clamp(0, 1).mul(255.0).round()
-                out[dst.y0 : dst.y1, dst.x0 : dst.x1] = pixels.to(torch.uint8).permute(1, 2, 0)
+                out[dst.y0 : dst.y1, dst.x0 : dst.x1] = hr[src.y0 : src.y1, src.x0 : src.x1]
             if progress:
                 progress(i + 1, len(tiles))
         return out

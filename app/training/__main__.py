@@ -4,6 +4,7 @@ data    download the Debian wallpaper packages, unpack them into the cache, writ
         validation folder and the training pack (see ``data``)
 train   train or resume a run folder (see ``train``); ``--minutes`` pauses it cleanly
 export  write a run's model into a weights folder with its manifest entry
+onnx    export a model's decoder as an ONNX graph (ONNX Runtime's CPU path), listed in the manifest
 """
 
 import argparse
@@ -17,6 +18,7 @@ import torch
 
 from app.codec.device import select_device
 from app.codec.model import HyperThumbnailModel, ModelConfig
+from app.codec.errors import WeightsError
 from app.codec.weights import record_results, save_weights
 
 from . import data
@@ -101,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-default", action="store_true", help="do not make it the default model"
     )
     p.add_argument("--note", help="anything else the manifest should say about how it was trained")
+
+    p = sub.add_parser("onnx", help="export a model's decoder as an ONNX graph for ONNX Runtime (needs onnx)")
+    p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
+    p.add_argument("--id", help="model id (default: the manifest's default)")
 
     p = sub.add_parser("record-results", help="store an eval summary.json in a model's manifest entry")
     p.add_argument("summary", help="summary.json written by `hyperthumb eval`")
@@ -209,8 +215,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "record-results":
             return cmd_record_results(args)
+        if args.command == "onnx":
+            from .onnx_export import export_onnx
+
+            export_onnx(args.to, args.id)
+            return 0
         return cmd_export(args)
-    except data.DataError as exc:
+    except (data.DataError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

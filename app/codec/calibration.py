@@ -1,0 +1,215 @@
+"""Which decoder runtime is fastest on this machine: measured once, then remembered.
+
+Every candidate runs the same probe (a photo-like 256x256 thumbnail tile, margins included)
+and must agree with the torch-fp32 reference to ``AGREEMENT_DB``; the fastest of those wins. 58 dB of agreement (uint8 outputs) costs at most ~0.04 dB of PSNR on a reconstruction
+as good as 38 dB (the errors add as noise powers), within the 0.05 dB a fast path may cost.
+The choice is cached per machine (CPU, thread count, library versions) and weights in
+``$HYPERTHUMB_CACHE/runtime.json`` (default ``~/.cache/hyperthumb``); a damaged or unwritable cache
+only means calibrating again. Any runtime built for use, chosen or named, is checked against the
+reference on a small probe first, so a broken engine or graph never decodes a photo.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write_bytes
+from .color import rgb_to_ycbcr
+from .errors import CodecError
+from .inference import decoder_inputs
+from .model import HyperThumbnailModel
+from .runtime import AUTO, REFERENCE, SPECS, DecoderRuntime, available_runtimes, build_runtime, onnxruntime_module
+from .weights import WeightsInfo
+
+AGREEMENT_DB = 58.0
+CACHE_VERSION = 1
+CHECK_LR = 64  # thumbnail pixels a side of the load-time check (plus the decoder's margins)
+PROBE_LR = 256  # ... and of the timing probe: a few hundred ms per runtime, ranks them as a full tile does
+
+
+@dataclass
+class Calibration:
+    """What a calibration measured: per runtime its probe time and agreement with the reference."""
+
+    choice: str
+    device_type: str
+    probe: list[int]  # thumbnail pixels of the timing probe, [height, width]
+    rows: dict[str, dict] = field(default_factory=dict)  # name -> {"ms", "agreement_db", "ok", "error"?}
+    cached: bool = False
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "cached"}
+
+
+def cache_path() -> Path:
+    root = os.environ.get("HYPERTHUMB_CACHE")
+    if root:
+        return Path(root) / "runtime.json"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hyperthumb" / "runtime.json"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_key(weights_sha256: str, device_type: str) -> str:
+    """What a cached choice depends on: the hardware, the libraries, the threads and the weights."""
+    ort = onnxruntime_module()
+    parts = [
+        _cpu_model(), str(os.cpu_count()), platform.machine(), platform.system(), torch.__version__,
+        getattr(ort, "__version__", "-"), str(torch.get_num_threads()), device_type, weights_sha256, str(CACHE_VERSION),
+    ]  # fmt: skip
+    if device_type == "cuda" and torch.cuda.is_available():
+        parts.append(torch.cuda.get_device_name())
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def probe_inputs(lr_side: int, device: torch.device):
+    """Decoder inputs for a photo-like ``lr_side`` square thumbnail, deterministically."""
+    from app.synthetic import photo_like
+    from .tables import standard_tables
+
+    rgb = torch.from_numpy(photo_like(lr_side, lr_side, seed=7)).permute(2, 0, 1).float()
+    ycbcr = rgb_to_ycbcr(rgb).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    luma, chroma = standard_tables(60)
+    return decoder_inputs(ycbcr, luma, chroma, device)
+
+
+def agreement_db(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR of a runtime's uint8 output against the reference's."""
+    mse = (output.cpu().float() - reference.cpu().float()).pow(2).mean().item()
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def _reference_output(model: HyperThumbnailModel, side: int) -> torch.Tensor:
+    reference = build_runtime(REFERENCE, model, None)
+    return reference(*probe_inputs(side, reference.device))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_runtime(runtime: DecoderRuntime, inputs, repeat: int = 3) -> tuple[float, torch.Tensor]:
+    """(median ms after one warm-up run, the output) of ``runtime`` on ``inputs``."""
+    output = runtime(*inputs)
+    _sync(runtime.device)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        output = runtime(*inputs)
+        _sync(runtime.device)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), output
+
+
+def check_runtime(runtime: DecoderRuntime, model: HyperThumbnailModel) -> float:
+    """The runtime's agreement with torch-fp32 on a small probe; ``CodecError`` when too far off."""
+    side = CHECK_LR + 2 * model.config.decoder.margin()
+    if runtime.name == REFERENCE:
+        return float("inf")
+    output = runtime(*probe_inputs(side, runtime.device))
+    agreement = agreement_db(output, _reference_output(model, side))
+    if agreement < AGREEMENT_DB:
+        raise CodecError(f"runtime {runtime.name} disagrees with torch-fp32 ({agreement:.1f} dB < {AGREEMENT_DB} dB): "
+                         "not used")  # fmt: skip
+    return agreement
+
+
+def calibrate(model: HyperThumbnailModel, info: WeightsInfo, device_type: str, log=lambda text: None) -> Calibration:
+    """Time every runtime available on ``device_type`` on the probe; choose the fastest that agrees."""
+    side = PROBE_LR + 2 * model.config.decoder.margin()
+    candidates = available_runtimes(info, device_type)
+    if not candidates:
+        raise CodecError(f"no decoder runtime is available on {device_type}")
+    reference = None
+    result = Calibration(choice="", device_type=device_type, probe=[side, side])
+    for name in candidates:
+        try:
+            runtime = build_runtime(name, model, info)
+            ms, output = time_runtime(runtime, probe_inputs(side, runtime.device))
+            if reference is None:
+                reference = output if name == REFERENCE else _reference_output(model, side)
+            agreement = agreement_db(output, reference)
+            row = {"ms": round(ms, 2), "agreement_db": round(min(agreement, 999.0), 2), "ok": agreement >= AGREEMENT_DB}
+        except Exception as exc:  # noqa: BLE001 -- a candidate that cannot run is simply not chosen
+            row = {"ms": None, "agreement_db": None, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
+        result.rows[name] = row
+        log(f"calibration: {name}: {row}")
+    usable = [n for n, r in result.rows.items() if r["ok"]]
+    if not usable:
+        raise CodecError(f"no decoder runtime on {device_type} agrees with torch-fp32")
+    result.choice = min(usable, key=lambda n: result.rows[n]["ms"])
+    return result
+
+
+def _read_cache() -> dict:
+    try:
+        data = json.loads(cache_path().read_text())
+        return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached_calibration(info: WeightsInfo, device_type: str) -> Calibration | None:
+    entry = _read_cache().get("machines", {}).get(machine_key(info.sha256, device_type))
+    try:
+        calibration = Calibration(**entry)
+    except TypeError:
+        return None
+    if calibration.choice not in SPECS:
+        return None
+    calibration.cached = True
+    return calibration
+
+
+def store_calibration(info: WeightsInfo, calibration: Calibration) -> None:
+    data = _read_cache() or {"version": CACHE_VERSION, "machines": {}}
+    data.setdefault("machines", {})[machine_key(info.sha256, calibration.device_type)] = calibration.to_dict()
+    try:
+        path = cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode(), force=True)
+    except OSError:
+        pass  # an unwritable cache: calibrate again next time
+
+
+def choose_runtime(
+    model: HyperThumbnailModel, info: WeightsInfo, requested: str, device_type: str, log=lambda text: None
+) -> tuple[DecoderRuntime, Calibration | None]:
+    """The runtime to decode with: the one asked for by name, or for ``auto`` the calibrated
+    (cached) fastest on ``device_type``; checked against the reference before it is returned."""
+    if requested != AUTO:
+        runtime = build_runtime(requested, model, info)
+        check_runtime(runtime, model)
+        return runtime, None
+    calibration = cached_calibration(info, device_type)
+    if calibration is None or calibration.choice not in available_runtimes(info, device_type):
+        calibration = calibrate(model, info, device_type, log)
+        store_calibration(info, calibration)
+    runtime = build_runtime(calibration.choice, model, info)
+    try:
+        check_runtime(runtime, model)
+    except CodecError as exc:
+        log(str(exc))
+        runtime, calibration = build_runtime(REFERENCE, model, info), None
+    return runtime, calibration

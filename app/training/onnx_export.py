@@ -1,0 +1,93 @@
+"""``python -m app.training onnx``: the decoder as an ONNX graph, for ONNX Runtime's fast CPU path.
+
+The graph is made from the weights once, checked against PyTorch, committed next to them and
+listed in the manifest entry with its sha256 (``"onnx": {"file", "sha256", ...}``). Committing it
+(1.5 MB) instead of building it on the user's machine means users need only the small
+``onnxruntime`` package, not the exporter's ``onnx``; and what runs is byte for byte what was
+checked here. The thumbnail's tables are a graph input, like the pixels and coefficients: nothing
+of a file is baked into the graph. Needs ``pip install onnx`` (the ``export`` extra).
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import torch
+from torch import nn
+
+from app.codec.atomic import atomic_write_bytes
+from app.codec.decoder import to_uint8_hwc
+from app.codec.errors import WeightsError
+from app.codec.runtime import OnnxRuntime, SPECS, onnxruntime_module
+from app.codec.weights import MANIFEST_NAME, WeightsInfo, find_weights, load_model, read_manifest, sha256_file
+
+OPSET = 17
+INPUTS = ("lr", "dequantized", "tables")
+MAX_DIFFERENCE = 1  # grey level: ONNX Runtime vs PyTorch, both float32, may round a .5 the other way
+
+
+class _DecoderGraph(nn.Module):
+    """What the runtimes compute: float32 inputs -> uint8 [1, 4h, 4w, 3] photo."""
+
+    def __init__(self, decoder: nn.Module, scale: int):
+        super().__init__()
+        self.decoder, self.scale = decoder, scale
+
+    def forward(self, lr, dequantized, tables):
+        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables), self.scale)
+
+
+def export_decoder_bytes(info: WeightsInfo) -> bytes:
+    """The decoder of these weights as ONNX bytes (deterministic for the same weights and torch)."""
+    try:
+        import onnx  # noqa: F401 -- torch's exporter needs it; say so plainly
+    except ImportError:
+        raise WeightsError("exporting ONNX needs the onnx package: pip install onnx") from None
+    model = load_model(info)
+    side = 64 + 2 * info.config.decoder.margin()
+    inputs = (torch.rand(1, 3, side, side), torch.randn(1, 3, 64, side // 8, side // 8), torch.full((1, 128), 8.0))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter announces that it is legacy
+        torch.onnx.export(
+            _DecoderGraph(model.decoder, info.config.scale).eval(), inputs, buffer, dynamo=False, opset_version=OPSET,
+            input_names=list(INPUTS), output_names=["hr"],
+            dynamic_axes={"lr": {2: "h", 3: "w"}, "dequantized": {3: "hb", 4: "wb"}, "hr": {1: "H", 2: "W"}},
+        )  # fmt: skip
+    return buffer.getvalue()
+
+
+def max_difference(info: WeightsInfo, runtime: OnnxRuntime, side: int = 200) -> float:
+    """Largest |ONNX Runtime - PyTorch| in grey levels on a random non-square input."""
+    model = load_model(info)
+    g = torch.Generator().manual_seed(0)
+    lr = torch.rand(1, 3, side, side + 48, generator=g)
+    dq = torch.randn(1, 3, 64, side // 8, (side + 48) // 8, generator=g) * 30
+    tables = torch.randint(1, 80, (1, 128), generator=g).float()
+    with torch.inference_mode():
+        expected = to_uint8_hwc(model.decoder.phases(lr, dq, tables), info.config.scale)[0]
+    return float((runtime(lr, dq, tables).int() - expected.int()).abs().max())
+
+
+def export_onnx(weights_dir=None, model_id: str | None = None, log=print) -> dict:
+    """Write ``<model id>.decoder.onnx`` beside the weights, check it, and list it in the manifest."""
+    if onnxruntime_module() is None:
+        raise WeightsError("checking the exported graph needs onnxruntime: pip install onnxruntime")
+    info = find_weights(weights_dir, model_id=model_id)
+    data = export_decoder_bytes(info)
+    path = info.path.parent / f"{info.model_id}.decoder.onnx"
+    atomic_write_bytes(path, data, force=True)
+    entry = {"file": path.name, "sha256": sha256_file(path), "opset": OPSET, "inputs": list(INPUTS),
+             "exported_with": f"torch {torch.__version__}"}  # fmt: skip
+    checked = WeightsInfo(info.model_id, info.path, info.sha256, info.config, info.trained, {**info.entry, "onnx": entry})
+    difference = max_difference(checked, OnnxRuntime(SPECS["onnx-fp32"], checked))
+    if difference > MAX_DIFFERENCE:
+        path.unlink()
+        raise WeightsError(f"the exported graph differs from PyTorch by {difference:.2e} (> {MAX_DIFFERENCE}): not installed")
+    entry["max_difference_vs_torch"] = float(f"{difference:.3g}")
+    manifest = read_manifest(info.path.parent)
+    manifest["models"][info.model_id]["onnx"] = entry
+    atomic_write_bytes(info.path.parent / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode(), force=True)
+    log(f"{path}: {len(data)} bytes, sha256 {entry['sha256'][:12]}, max difference vs torch {difference:.2e}")
+    return entry

@@ -1,0 +1,196 @@
+"""Decoder runtimes: every engine decodes what torch-fp32 decodes, and auto picks by measurement."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from codec_fixtures import make_weights, random_model
+
+from app.codec import calibration
+from app.codec.api import Codec
+from app.codec.decoder import bilinear_phases, to_uint8_hwc
+from app.codec.errors import CodecError, WeightsError
+from app.codec.inference import Reconstructor
+from app.codec.runtime import (
+    REFERENCE,
+    RUNTIME_ENV,
+    SPECS,
+    TorchRuntime,
+    available_runtimes,
+    build_runtime,
+    requested_runtime,
+    unavailable_reason,
+)
+from app.codec.weights import find_weights, load_model
+from app.synthetic import photo_like
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    return make_weights(folder, onnx=True)
+
+
+def _thumbnail(width=136, height=88, seed=3):
+    rgb = torch.from_numpy(photo_like(width, height, seed=seed)).permute(2, 0, 1).float()
+    from app.codec.color import rgb_to_ycbcr
+
+    ycbcr = rgb_to_ycbcr(rgb).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return ycbcr, np.full(64, 6, np.int64), np.full(64, 9, np.int64)
+
+
+def _decode(model, runtime, full=(540, 350), tile=32):
+    ycbcr, luma, chroma = _thumbnail()
+    return Reconstructor(model, ycbcr, luma, chroma, full, runtime).decode(tile=tile).astype(np.int16)
+
+
+def test_bilinear_phases_are_interpolate_before_its_shuffle():
+    x = torch.rand(2, 3, 24, 40)
+    expected = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    assert torch.allclose(F.pixel_shuffle(bilinear_phases(x, 4), 4), expected, atol=1e-6)
+    photo = to_uint8_hwc(bilinear_phases(x, 4), 4)
+    assert photo.shape == (2, 96, 160, 3) and photo.dtype == torch.uint8
+    rounded = (expected.clamp(0, 1) * 255).round().permute(0, 2, 3, 1)
+    assert (photo.float() - rounded).abs().max() <= 1  # a .5 may round the other way
+
+
+def test_decoder_forward_is_the_trained_formula():
+    """The phases reformulation must not change what the trained weights compute."""
+    model = random_model()
+    d = model.decoder
+    lr, dq, tables = torch.rand(1, 3, 32, 48), torch.randn(1, 3, 64, 4, 6) * 20, torch.full((1, 128), 7.0)
+    with torch.no_grad():
+        freq = d.frequency_features(dq, tables)
+        x = torch.relu(d.pixel_in(lr - 0.5))
+        x = torch.relu(d.fuse(torch.cat([x, freq], dim=1)))
+        old = F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False) + F.pixel_shuffle(d.tail(d.body(x)), 4)
+        assert torch.allclose(d(lr, dq, tables), old, atol=1e-5)
+    with torch.inference_mode():  # the in-place inference branch computes the same
+        assert torch.allclose(d(lr, dq, tables), old, atol=1e-5)
+
+
+def test_every_available_runtime_decodes_what_torch_fp32_decodes(weights):
+    model = load_model(weights)
+    reference = _decode(model, build_runtime(REFERENCE, model, weights))
+    names = available_runtimes(weights, "cpu")
+    assert "onnx-fp32" in names  # onnxruntime is a dependency, and the fixture exported the graph
+    for name in names:
+        out = _decode(model, build_runtime(name, model, weights))
+        assert out.shape == reference.shape == (350, 540, 3)
+        assert calibration.agreement_db(torch.from_numpy(out), torch.from_numpy(reference)) >= calibration.AGREEMENT_DB, name
+    assert np.abs(_decode(model, build_runtime("onnx-fp32", model, weights)) - reference).max() <= 1
+
+
+def test_the_cuda_fp16_code_path_runs_on_the_cpu(weights):
+    """No GPU here: the CUDA runtime's own class and dtype, pointed at the CPU, cover its code."""
+    model = load_model(weights)
+    spec = dataclasses.replace(SPECS["torch-cuda-fp16"], device_type="cpu")
+    half = TorchRuntime(spec, model, torch.device("cpu"))
+    assert next(half.decoder.parameters()).dtype == torch.float16
+    assert next(model.decoder.parameters()).dtype == torch.float32  # the model's own decoder is untouched
+    out, reference = _decode(model, half), _decode(model, build_runtime(REFERENCE, model, weights))
+    assert calibration.agreement_db(torch.from_numpy(out), torch.from_numpy(reference)) > 45
+
+
+def test_unavailable_runtimes_say_why(weights, tmp_path):
+    bare = make_weights(tmp_path / "bare")  # no ONNX graph exported
+    assert "no ONNX decoder graph" in unavailable_reason("onnx-fp32", bare)
+    assert "onnx-fp32" not in available_runtimes(bare)
+    if not torch.cuda.is_available():
+        assert "CUDA" in unavailable_reason("torch-cuda-fp16", weights)
+        with pytest.raises(CodecError, match="CUDA"):
+            build_runtime("torch-cuda-fp16", load_model(weights), weights)
+    assert "unknown runtime" in unavailable_reason("tpu", weights)
+
+
+def test_a_tampered_onnx_graph_is_refused(weights, tmp_path):
+    import shutil
+
+    folder = tmp_path / "tampered"
+    shutil.copytree(weights.path.parent, folder)
+    graph = folder / json.loads((folder / "manifest.json").read_text())["models"]["test-untrained"]["onnx"]["file"]
+    data = bytearray(graph.read_bytes())
+    data[-10] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    info = find_weights(folder)
+    with pytest.raises(WeightsError, match="sha256"):
+        build_runtime("onnx-fp32", load_model(info), info)
+
+
+def test_requested_runtime_names_and_environment(monkeypatch):
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    assert requested_runtime(None) == "auto"
+    assert requested_runtime(" ONNX-FP32 ") == "onnx-fp32"
+    monkeypatch.setenv(RUNTIME_ENV, "torch-fp32")
+    assert requested_runtime(None) == "torch-fp32"
+    assert requested_runtime("onnx-fp32") == "onnx-fp32"  # the argument wins over the environment
+    with pytest.raises(CodecError, match="unknown runtime 'fast'"):
+        requested_runtime("fast")
+
+
+def test_codec_runtime_and_device_must_agree(weights, monkeypatch):
+    monkeypatch.delenv("HYPERTHUMB_DEVICE", raising=False)
+    assert Codec(weights.path.parent, runtime="onnx-fp32").device.type == "cpu"
+    with pytest.raises(CodecError):
+        Codec(weights.path.parent, device="cuda" if torch.cuda.is_available() else "cpu", runtime="torch-mps")
+
+
+def test_calibration_chooses_the_fastest_that_agrees_and_caches_it(weights, monkeypatch, tmp_path):
+    monkeypatch.setenv("HYPERTHUMB_CACHE", str(tmp_path / "cache"))
+    model = load_model(weights)
+    fake_ms = {"torch-fp32": 30.0, "torch-bf16": 5.0, "onnx-fp32": 10.0}
+    real_time = calibration.time_runtime
+    calls = []
+
+    def timed(runtime, inputs, repeat=3):
+        calls.append(runtime.name)
+        _, out = real_time(runtime, inputs, 1)
+        if runtime.name == "torch-bf16":
+            out = out.clone()
+            out[::2] = 255 - out[::2]  # a broken fast path: must never be chosen
+        return fake_ms[runtime.name], out
+
+    monkeypatch.setattr(calibration, "time_runtime", timed)
+    runtime, result = calibration.choose_runtime(model, weights, "auto", "cpu")
+    assert runtime.name == result.choice == "onnx-fp32"
+    if "torch-bf16" in result.rows:
+        assert result.rows["torch-bf16"]["ok"] is False
+    assert result.rows["torch-fp32"]["ok"] and result.rows["onnx-fp32"]["ms"] == 10.0
+    stored = json.loads((tmp_path / "cache" / "runtime.json").read_text())
+    assert [m["choice"] for m in stored["machines"].values()] == ["onnx-fp32"]
+    calls.clear()
+    runtime, again = calibration.choose_runtime(model, weights, "auto", "cpu")
+    assert runtime.name == "onnx-fp32" and again.cached and calls == []  # remembered, not measured again
+    (tmp_path / "cache" / "runtime.json").write_text("{ damaged")
+    runtime, fresh = calibration.choose_runtime(model, weights, "auto", "cpu")
+    assert not fresh.cached and calls  # a damaged cache only means calibrating again
+
+
+def test_a_named_runtime_that_disagrees_is_refused(weights, monkeypatch):
+    model = load_model(weights)
+    runtime = build_runtime("onnx-fp32", model, weights)
+    monkeypatch.setattr(type(runtime), "__call__", lambda self, lr, dq, t: torch.zeros(lr.shape[-2] * 4, lr.shape[-1] * 4, 3, dtype=torch.uint8))
+    with pytest.raises(CodecError, match="disagrees with torch-fp32"):
+        calibration.check_runtime(runtime, model)
+
+
+def test_cli_decode_names_its_runtime_and_matches_the_reference(weights, tmp_path, capsys):
+    from PIL import Image
+
+    from app.cli import main
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(photo_like(200, 120, seed=1)).save(photo)
+    folder = str(weights.path.parent)
+    assert main(["--weights", folder, "encode", str(photo), str(tmp_path / "t.jpg")]) == 0
+    outputs = {}
+    for name in ("torch-fp32", "onnx-fp32"):
+        out = tmp_path / f"{name}.png"
+        assert main(["--weights", folder, "decode", str(tmp_path / "t.jpg"), str(out), "--runtime", name]) == 0
+        assert f"on {name}" in capsys.readouterr().out
+        outputs[name] = np.asarray(Image.open(out)).astype(np.int16)
+    assert np.abs(outputs["torch-fp32"] - outputs["onnx-fp32"]).max() <= 1
+    assert main(["--weights", folder, "decode", str(tmp_path / "t.jpg"), str(tmp_path / "x.png"), "--runtime", "warp"]) == 1
+    assert "unknown runtime 'warp'" in capsys.readouterr().err

@@ -1,60 +1,82 @@
 """The ``hyperthumb`` command: encode, decode, inspect and evaluate HyperThumbnails.
 
-``main(argv)`` returns an exit code and never lets a user error escape as a traceback:
-0 success, 1 a user error (message on stderr), 2 bad usage, 130 interrupted.
+``main(argv)`` returns an exit code and never lets anything escape as a traceback: 0 success,
+1 an error (one line on stderr: the CodecError's sentence, or "internal error: ..." for a bug),
+2 bad usage, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Warnings are one line too.
 """
 import argparse
 import json
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from app.codec.errors import CodecError
+from app.codec.errors import CodecError, shorten
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+MESSAGE_LIMIT = 400  # characters of one error line; longer ones are cut in the middle
+MAX_TILE = 4096  # thumbnail pixels a side; the defaults are 256 (encode) and 512 (decode)
+
+
+def _integer(text: str, what: str, low: int, high: int | None = None) -> int:
+    """An integer argument in low..high, or a usage error that quotes at most 40 characters of it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {shorten(text)!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise argparse.ArgumentTypeError(f"{what} must be {bounds}, not {shorten(text)}")
+    return value
 
 
 def _region(text: str) -> tuple[int, int, int, int]:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError("region must be x,y,w,h (four integers)") from None
+        raise argparse.ArgumentTypeError(f"region must be x,y,w,h (four integers), not {shorten(text)!r}") from None
     if x < 0 or y < 0 or w <= 0 or h <= 0:
         raise argparse.ArgumentTypeError("region needs x,y >= 0 and w,h > 0")
     return x, y, w, h
 
 
 def _positive(text: str) -> int:
-    value = int(text)
-    if value < 8:
-        raise argparse.ArgumentTypeError("tile must be at least 8")
-    return value
+    return _integer(text, "tile", 8, MAX_TILE)
 
 
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError("size must look like 6144x4096") from None
+        raise argparse.ArgumentTypeError(f"size must look like 6144x4096, not {shorten(text)!r}") from None
     if width < 32 or height < 32:
         raise argparse.ArgumentTypeError("size must be at least 32x32")
+    from app.codec.limits import check_pixel_budget
+
+    try:
+        check_pixel_budget(width, height, "the bench image")
+    except CodecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return width, height
 
 
 def _crop(text: str) -> int:
-    value = int(text)
-    if value < 32:
-        raise argparse.ArgumentTypeError("crop must be at least 32")
-    return value
+    return _integer(text, "crop", 32)
 
 
 def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("limit must be at least 1")
-    return value
+    return _integer(text, "the number", 1)
+
+
+def _zoom(text: str) -> int:
+    return _integer(text, "zoom", -(2**31))  # its range is the compare command's to say
+
+
+def _warmup(text: str) -> int:
+    return _integer(text, "warmup", -(2**31))
 
 
 RUNTIME_HELP = "torch-fp32, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps (also HYPERTHUMB_RUNTIME)"
@@ -105,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("photo")
     cmp.add_argument("--region", required=True, metavar="X,Y,W,H", help="the region, in displayed pixels")
     cmp.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
-    cmp.add_argument("--zoom", type=int, default=2, help="enlargement of each panel, nearest-neighbour (default 2)")
+    cmp.add_argument("--zoom", type=_zoom, default=2, help="enlargement of each panel, nearest-neighbour (default 2)")
     cmp.add_argument("--out", default="compare.png", help="the PNG to write (default compare.png; replaced if it exists)")
     cmp.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
 
@@ -113,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     bench.add_argument("--size", type=_size, default=(6144, 4096), metavar="WxH", help="image size (default 6144x4096)")
     bench.add_argument("--repeat", type=_at_least_one, default=5, help="timed runs per stage; the median is reported")
-    bench.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    bench.add_argument("--warmup", type=_warmup, default=1, help="untimed runs first (default 1)")
     bench.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
     bench.add_argument("--scaling", metavar="LIST", help="also time the network at sizes, e.g. 1K,2K,4K,6K,8K")
     bench.add_argument("--runtime", metavar="LIST",
@@ -152,35 +174,41 @@ def cmd_decode(args) -> int:
     from PIL import Image
 
     from app.codec.api import Codec
-    from app.codec.atomic import atomic_output
+    from app.codec.atomic import atomic_output, check_target, refuse_source_as_output
     from app.codec.fileformat import read_thumbnail
     from app.codec.orientation import display_box_to_stored, display_size, to_display
+    from app.codec.outputs import check_output_size, output_format
     from app.codec.tiling import Box
     from app.progress import ProgressBar
 
     out_path = Path(args.output)
-    if out_path.exists() and not args.force:
-        raise CodecError(f"output exists: {out_path} (use --force to overwrite)")
-    if Image.registered_extensions().get(out_path.suffix.lower()) is None:
-        raise CodecError(f"unknown output image type {out_path.suffix!r}: use .png, .tif, .jpg or .webp")
+    refuse_source_as_output(args.input, out_path)  # before anything, --force or not
+    check_target(out_path, args.force)
+    out_format = output_format(out_path)
     codec = Codec(args.weights, args.device, args.tile, args.runtime)
     thumbnail = read_thumbnail(args.input)
     reconstructor = codec.reconstructor(thumbnail)
     marker, orientation = thumbnail.marker, thumbnail.orientation
     region = None
+    dw, dh = display_size(marker.width, marker.height, orientation)
     if args.region:
         x, y, w, h = args.region
-        dw, dh = display_size(marker.width, marker.height, orientation)
         if x + w > dw or y + h > dh:
-            raise CodecError(f"region {x},{y},{w},{h} lies outside the {dw}x{dh} image")
+            where = ",".join(shorten(v, 12) for v in args.region)
+            raise CodecError(f"region {where} lies outside the {dw}x{dh} image")
         region = display_box_to_stored(Box(y, y + h, x, x + w), marker.width, marker.height, orientation)
+        dw, dh = w, h
+    check_output_size(out_format, dw, dh, out_path)
     start = time.monotonic()
     pixels = reconstructor.decode(region, tile=codec.default_decode_tile, progress=ProgressBar("decoding"))
     seconds = time.monotonic() - start
     image = Image.fromarray(np.ascontiguousarray(to_display(pixels, orientation)))
     extra = {"icc_profile": thumbnail.icc_profile} if thumbnail.icc_profile else {}
     with atomic_output(out_path, force=args.force) as tmp:
-        image.save(tmp, format=Image.registered_extensions()[out_path.suffix.lower()], **extra)
+        try:
+            image.save(tmp, format=out_format, **extra)
+        except (ValueError, TypeError, KeyError) as exc:  # the encoder refused these pixels or options
+            raise CodecError(f"cannot write {shorten(out_path.name)} as {out_format}: {shorten(exc, 120)}") from None
     _warn_if_untrained(codec.weights(marker.weights_sha256))
     print(f"{out_path}: {image.width}x{image.height} reconstructed in {seconds:.1f}s on {reconstructor.runtime.name}")
     return EXIT_OK
@@ -365,17 +393,47 @@ COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfc
             "compare": cmd_compare, "bench": cmd_bench}  # fmt: skip
 
 
+def _say(kind: str, message: object) -> None:
+    """One line on stderr, however long or multi-line the message is."""
+    text = " ".join(str(message).split())
+    print(f"hyperthumb: {kind}: {shorten(text, MESSAGE_LIMIT)}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _say("warning", message)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug, not the user's doing: one line, and how to get the traceback for a report."""
+    if os.environ.get("HYPERTHUMB_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    detail = str(exc) or "no details"
+    _say("error", f"internal error: {type(exc).__name__}: {shorten(detail, 160)} "
+                  "(please report it; HYPERTHUMB_DEBUG=1 shows the traceback)")  # fmt: skip
+    return EXIT_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
+    from app.codec.atomic import Terminated, terminate_like_interrupt
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage message
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
-        return COMMANDS[args.command](args)
+        with terminate_like_interrupt():
+            return COMMANDS[args.command](args)
     except CodecError as exc:
-        print(f"hyperthumb: error: {exc}", file=sys.stderr)
+        _say("error", exc)
         return EXIT_ERROR
+    except Terminated:
+        print("hyperthumb: terminated; no output was written", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("\nhyperthumb: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -383,5 +441,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = None
         return EXIT_OK
     except OSError as exc:  # disk full, permission denied on the output folder, ...
-        print(f"hyperthumb: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        _say("error", f"{exc.strerror or exc}: {shorten(exc.filename or '', 200)}".rstrip(": "))
         return EXIT_ERROR
+    except MemoryError:
+        _say("error", "out of memory: the image is too large for this machine "
+                      "(a smaller --tile or a --region needs less)")  # fmt: skip
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 -- the promise: no traceback, ever
+        return _internal_error(exc)
+    finally:
+        warnings.showwarning = shown

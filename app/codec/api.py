@@ -23,7 +23,8 @@ import torch
 from .calibration import Calibration, choose_runtime
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
-from .errors import CodecError, NotHyperThumbnailError, OutputExistsError
+from .atomic import same_file
+from .errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
 from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_mosaic
 from .fileformat import (
     Marker,
@@ -60,7 +61,7 @@ def parse_rate(text: str | float) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise CodecError(f"rate must be LOW, MEDIUM, HIGH or a number in 0..1, not {text!r}") from None
+        raise CodecError(f"rate must be LOW, MEDIUM, HIGH or a number in 0..1, not {shorten(repr(text))}") from None
     if not 0.0 <= value <= 1.0:
         raise CodecError(f"rate must be between 0 and 1, got {value}")
     return value
@@ -169,9 +170,9 @@ class Codec:
         """Photo file -> HyperThumbnail file. The source is only read; the output is written
         atomically (a failure or cancel leaves no file). ``keep_exif=False`` writes no metadata of
         the source but its orientation (without which the photo would show turned)."""
-        destination = _writable_destination(destination, force)
-        if Path(source).resolve() == destination.resolve():
+        if same_file(source, destination):  # the same path, or a symlink or hard link to it
             raise CodecError("refusing to overwrite the source photo with its HyperThumbnail")
+        destination = _writable_destination(destination, force)
         photo = load_image(source)
         return self.encode_photo(photo, destination, rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
                                  force=force, progress=progress, cancelled=cancelled)  # fmt: skip

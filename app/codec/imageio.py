@@ -4,7 +4,9 @@ The codec works on uint8 RGB only, so every other pixel format is converted here
 and each conversion is recorded in ``notes`` so the user can see what happened to their
 photo. Pixels stay in STORED orientation: EXIF orientation is carried, never applied, so
 that the HyperThumbnail's pixels line up with the original's and its EXIF still applies.
-Every failure is an ``ImageLoadError`` with a one-line message naming the file.
+Every failure is an ``ImageLoadError`` with a one-line message naming the file, and every
+size a header claims is checked against the pixel budget (``limits.py``) before any pixel
+buffer exists.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ import piexif
 from PIL import Image, UnidentifiedImageError
 
 from app.codec.errors import ImageLoadError
+from app.codec.limits import check_jpeg_length, check_pixel_budget, max_pixels
 
-# Pillow's default (~89 MP) warns on ordinary large photos; 400 MP still stops real bombs.
-Image.MAX_IMAGE_PIXELS = 400_000_000
+# Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
+# two, its DecompressionBombWarning would print raw, but ``open_pil`` refuses those sizes with a
+# sentence right after the header is read. Pillow's complaints about damaged EXIF (it skips the
+# tag) are silenced too: metadata never stops a photo, and a warning is not a sentence.
+Image.MAX_IMAGE_PIXELS = max_pixels()
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+warnings.filterwarnings("ignore", message=r"(Possibly corrupt EXIF|Image appears to be a malformed MPO)",
+                        category=UserWarning, module=r"PIL\.")  # fmt: skip
 
 ORIENTATION_TAG = 0x0112
 Source = str | os.PathLike[str] | bytes
@@ -70,19 +80,63 @@ def open_pil(source: Source) -> Iterator[Image.Image]:
     if empty:
         raise ImageLoadError(f"empty file (zero bytes): {name}")
     try:
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())  # the budget may have grown
         im = Image.open(fp)
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"not an image Pillow can read: {name}") from exc
     except PermissionError as exc:
         raise ImageLoadError(f"permission denied: {name}") from exc
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"image is too large (over {2 * Image.MAX_IMAGE_PIXELS} pixels): {name}") from exc
-    except _DECODE_ERRORS as exc:
+        limit = f"{max_pixels() / 1e6:g}"
+        raise ImageLoadError(f"image is too large: {name} has over {2 * Image.MAX_IMAGE_PIXELS / 1e6:g} megapixels, "
+                             f"over the limit of {limit} (set HYPERTHUMB_MAX_PIXELS to allow more)") from exc  # fmt: skip
+    except (*_DECODE_ERRORS, RecursionError) as exc:
         raise ImageLoadError(f"image is truncated or corrupt: {name}") from exc
     with im:
         if im.width == 0 or im.height == 0:
             raise ImageLoadError(f"image has zero size: {name}")
+        check_pixel_budget(im.width, im.height, name)
+        if im.format in ("JPEG", "MPO") and _huffman_coded(source):
+            check_jpeg_length(im.width, im.height, _byte_length(source), name)
         yield im
+
+
+# SOFn markers: Huffman-coded frames (baseline, extended, progressive, lossless; 0xC4 is DHT).
+_HUFFMAN_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7})
+_ANY_SOF = _HUFFMAN_SOF | {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RST0..7, SOI: markers without a length
+
+
+def _byte_length(source: Source) -> int:
+    return len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+
+
+def _huffman_coded(source: Source) -> bool:
+    """Whether a JPEG's frame is Huffman-coded, read by walking its segment headers to the SOF
+    (a few reads and seeks: the length of each segment is skipped, not read)."""
+    with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
+        while True:
+            byte = f.read(1)
+            if byte != b"\xff":
+                return False  # end of file, or not at a marker: leave the verdict to libjpeg
+            marker = f.read(1)
+            while marker == b"\xff":  # fill bytes
+                marker = f.read(1)
+            if not marker:
+                return False
+            code = marker[0]
+            if code in _ANY_SOF:
+                return code in _HUFFMAN_SOF
+            if code in (0xD9, 0xDA):  # EOI or a scan before any frame header
+                return False
+            if code in _NO_LENGTH:
+                continue
+            length = f.read(2)
+            if len(length) < 2:
+                return False
+            f.seek(struct.unpack(">H", length)[0] - 2, io.SEEK_CUR)
 
 
 def decode_pixels(im: Image.Image, name: str) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_write_bytes
-from .errors import WeightsError
+from .atomic import atomic_output, atomic_write_bytes
+from .errors import WeightsError, shorten
 from .model import HyperThumbnailModel, ModelConfig
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "model_weights"
@@ -54,6 +54,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def normal_sha256(value: object) -> str:
+    """A sha256 as compared everywhere: lower-case hex, surrounding spaces dropped (a hand-edited
+    manifest or marker may spell it in capitals; ``hashlib`` gives lower case)."""
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
 def read_manifest(directory: str | os.PathLike | None = None) -> dict:
     path = weights_dir(directory) / MANIFEST_NAME
     if not path.is_file():
@@ -74,19 +80,21 @@ def find_weights(
     manifest = read_manifest(directory)
     models = manifest["models"]
     if sha256 is not None:
-        matches = [mid for mid, e in models.items() if e.get("sha256") == sha256]
+        sha256 = normal_sha256(sha256)
+        matches = [mid for mid, e in models.items() if isinstance(e, dict) and normal_sha256(e.get("sha256")) == sha256]
         if not matches:
             raise WeightsError(
-                f"this HyperThumbnail was made with weights {sha256[:12]}, which are not installed in {directory}"
+                f"this HyperThumbnail was made with weights {shorten(sha256[:12])}, which are not installed in {directory}"
             )
         model_id = matches[0]
     model_id = model_id or manifest.get("default")
-    if model_id not in models:
-        raise WeightsError(f"model {model_id!r} is not in {directory / MANIFEST_NAME}")
+    if not isinstance(model_id, str) or model_id not in models:
+        raise WeightsError(f"model {shorten(repr(model_id))} is not in {directory / MANIFEST_NAME}")
     entry = models[model_id]
     try:
         config = ModelConfig.from_dict(entry["architecture"])
-        return WeightsInfo(model_id, directory / entry["file"], entry["sha256"], config, bool(entry.get("trained")), entry)
+        sha = normal_sha256(entry["sha256"])
+        return WeightsInfo(model_id, directory / entry["file"], sha, config, bool(entry.get("trained")), entry)
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"manifest entry {model_id!r} is incomplete or invalid: {exc}") from None
 
@@ -132,9 +140,8 @@ def save_weights(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{model_id}.pt"
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    tmp = directory / f".{model_id}.pt.part"
-    torch.save({"config": model.config.to_dict(), "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, force=True) as tmp:
+        torch.save({"config": model.config.to_dict(), "state_dict": state}, tmp)
     manifest_path = directory / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
     manifest["models"][model_id] = {

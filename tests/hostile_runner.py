@@ -1,0 +1,67 @@
+"""Run ``hyperthumb`` commands and ``open_image`` on many files in ONE process, and report.
+
+Used by test_fuzz.py as ``python tests/hostile_runner.py JOBS.json RESULTS.json``: importing
+torch once and running every mutant here keeps a fuzz run of a hundred files under a minute,
+while the test itself stays outside (its memory and its files are not the tested process's).
+Each job is ``{"file", "argv"}`` (argv for ``app.cli.main``) or ``{"file", "open": true}``;
+each result has the exit code, stdout, stderr, and for ``open`` the outcome's type name. An
+exception escaping ``main`` is recorded with its traceback, so the test can show it; the results
+end with this process's peak RSS (``ru_maxrss``).
+"""
+
+import contextlib
+import faulthandler
+import io
+import json
+import resource
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+faulthandler.enable()
+
+
+def run_main(argv: list[str]) -> dict:
+    from app.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except BaseException:  # noqa: BLE001 -- exactly what must never happen
+            code, err_text = -1, traceback.format_exc()
+            err.write(err_text)
+    return {"code": code, "stdout": out.getvalue()[-2000:], "stderr": err.getvalue()[-4000:]}
+
+
+def run_open(path: str) -> dict:
+    from app.codec.document import open_image
+    from app.codec.errors import CodecError
+
+    with warnings.catch_warnings(record=True) as caught:  # the codec's own filters still apply
+        try:
+            doc = open_image(path)
+            outcome = {"outcome": "opened", "hyperthumbnail": doc.is_hyperthumbnail,
+                       "preview": list(doc.preview.shape), "full_size": list(doc.full_size)}  # fmt: skip
+        except CodecError as exc:
+            outcome = {"outcome": "CodecError", "message": str(exc)[:500]}
+        except BaseException as exc:  # noqa: BLE001
+            outcome = {"outcome": type(exc).__name__, "traceback": traceback.format_exc()[-4000:]}
+    outcome["warnings"] = [str(w.message)[:200] for w in caught]
+    return outcome
+
+
+def main() -> None:
+    jobs = json.loads(Path(sys.argv[1]).read_text())
+    results = []
+    for job in jobs:
+        result = run_open(job["file"]) if job.get("open") else run_main(job["argv"])
+        results.append({**job, **result})
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path(sys.argv[2]).write_text(json.dumps({"results": results, "peak_rss_kb": peak_kb}))
+
+
+if __name__ == "__main__":
+    main()

@@ -233,6 +233,7 @@ def describe(path: str) -> dict:
             format_version=m.version, scale=m.scale, model_id=m.model_id, weights_sha256=m.weights_sha256,
             rate=m.rate, bits_per_pixel=doc.bits_per_pixel,
             luma_table=[int(v) for v in thumbnail.luma_table], chroma_table=[int(v) for v in thumbnail.chroma_table],
+            payload_bytes=m.payload_length, payload_problem=thumbnail.payload_problem,
         )  # fmt: skip
     if doc.notes:
         report["notes"] = doc.notes
@@ -251,6 +252,8 @@ def cmd_info(args) -> int:
     w, h = report["full_size"]
     if not report["hyperthumbnail"]:
         print(f"{report['file']}: not a HyperThumbnail (a plain image, {w}x{h}, {report['file_size']} bytes)")
+        for note in report.get("notes", []):  # e.g. why a marked file is shown as a plain image
+            print(f"  note: {note}")
         return EXIT_OK
     pw, ph = report["preview_size"]
     lines = [
@@ -259,6 +262,9 @@ def cmd_info(args) -> int:
         f"  file size      {report['file_size']} bytes, {report['bits_per_pixel']:.4f} bits per full-size pixel",
         f"  model          {report['model_id']} (weights {report['weights_sha256'][:12]})",
         f"  rate           {report['rate']}",
+        *([f"  payload        {report['payload_bytes']} bytes" + (f" (unusable: {report['payload_problem']})"
+                                                                if report.get("payload_problem") else "")]
+          if report.get("payload_bytes") is not None else []),
         f"  orientation    {report['orientation']}",
         "  luma table (natural order)", *_table_lines(report["luma_table"]),
         "  chroma table (natural order)", *_table_lines(report["chroma_table"]),

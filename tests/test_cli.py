@@ -47,7 +47,7 @@ def test_encode_info_decode_round_trip(tmp_path, weights, photo, capsys):
     code, stdout, _ = run(capsys, "info", thumb, "--json")
     assert code == 0 and json.loads(stdout)["model_id"] == "test-untrained"
     code, stdout, _ = run(capsys, "info", thumb)
-    assert "HyperThumbnail v1" in stdout and "301x203" in stdout
+    assert "HyperThumbnail v2" in stdout and "301x203" in stdout
 
     code, stdout, err = run(capsys, "--weights", weights, "decode", thumb, out)
     assert code == 0, err

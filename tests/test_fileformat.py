@@ -19,10 +19,12 @@ from app.codec.errors import (
     NotHyperThumbnailError,
     OutputExistsError,
 )
+from app.codec import xmp
 from app.codec.fileformat import (
     FORMAT_VERSION,
     Marker,
-    build_exif,
+    build_metadata,
+    carry_exif,
     encode_jpeg,
     read_marker,
     read_thumbnail,
@@ -67,6 +69,16 @@ def _source_exif() -> bytes:
         "1st": {piexif.ImageIFD.Compression: 6},
         "thumbnail": _jpeg_bytes(_photo(16, 16)),
     })
+
+
+def _xmp(marker: Marker) -> bytes:
+    return build_metadata(marker, marker.thumbnail_size).xmp
+
+
+def _v1_exif(marker: Marker) -> bytes:
+    """EXIF as format v1 wrote it: the marker as JSON in the UserComment."""
+    v1 = Marker(**{**marker.__dict__, "version": 1})
+    return piexif.dump({"Exif": {piexif.ExifIFD.UserComment: b"ASCII\x00\x00\x00HyperThumbnail " + v1.to_json().encode()}})
 
 
 def _jpeg_bytes(rgb: np.ndarray) -> bytes:
@@ -193,22 +205,29 @@ def test_round_trip(tmp_path: Path) -> None:
     assert exif["0th"][piexif.ImageIFD.Make] == b"Acme"
     assert exif["0th"][piexif.ImageIFD.Model] == b"Cam 9"
     assert exif["0th"][piexif.ImageIFD.Orientation] == 6
-    assert exif["0th"][piexif.ImageIFD.Software] == f"HyperThumbnail Viewer {__version__}".encode()
     assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"2024:05:06 07:08:09"
-    assert exif["Exif"][piexif.ExifIFD.PixelXDimension] == 251
-    assert exif["Exif"][piexif.ExifIFD.PixelYDimension] == 167
-    assert exif["Exif"][piexif.ExifIFD.UserComment].startswith(b"ASCII\x00\x00\x00HyperThumbnail {")
+    assert piexif.ExifIFD.UserComment not in exif["Exif"]  # v2: the marker is in XMP, not EXIF
     assert exif["GPS"][piexif.GPSIFD.GPSLatitudeRef] == b"N"  # kept by default
     assert exif["thumbnail"] is None and not exif["1st"]  # source's EXIF thumbnail dropped
+    source = _source_exif()
+    assert len(t.exif) < len(source)  # the preview was the block's tail: cut off ...
+    changed = [i for i, (a, b) in enumerate(zip(t.exif, source)) if a != b]
+    assert len(changed) <= 4  # ... and unlinked (IFD0's next-IFD offset): every other byte as it was
+    props = xmp.read_properties(t.xmp)
+    assert props["Width"] == "1001" and props["WeightsSha256"] == SHA
+    assert props["CreatorTool"] == f"HyperThumbnail Viewer {__version__}"
 
 
-def test_container_is_baseline_444(tmp_path: Path) -> None:
-    data = _write(tmp_path).read_bytes()
+def test_container_is_444_with_two_tables_and_entropy_optimised(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    data = path.read_bytes()
     im = Image.open(io.BytesIO(data))
-    assert b"\xff\xc0" in data[: data.index(b"\xff\xda")]  # SOF0: baseline
-    assert not im.info.get("progressive")
     assert [(h, v) for _, h, v, _ in im.layer] == [(1, 1)] * 3
     assert sorted(im.quantization) == [0, 1]
+    plain = encode_jpeg(_photo(251, 167), LUMA, CHROMA, xmp_packet=Image.open(path).info["xmp"])
+    if im.info.get("progressive"):  # mozjpeg re-coded it: fewer bytes, the very same pixels
+        assert len(data) < len(plain)
+        assert np.array_equal(np.asarray(im), np.asarray(Image.open(io.BytesIO(plain))))
 
 
 def test_strip_gps(tmp_path: Path) -> None:
@@ -218,42 +237,78 @@ def test_strip_gps(tmp_path: Path) -> None:
     assert exif["0th"][piexif.ImageIFD.Make] == b"Acme"
 
 
-def test_build_exif_survives_garbage_source() -> None:
+def test_damaged_source_exif_is_dropped_but_orientation_kept() -> None:
     for source in (b"Exif\x00\x00garbage", b"\x00" * 40, b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff"):
-        exif = build_exif(source, _marker(), (251, 167), strip_gps=False)
-        assert piexif.load(exif)["Exif"][piexif.ExifIFD.PixelXDimension] == 251
+        exif, notes = carry_exif(source, (251, 167), strip_gps=False, orientation=6)
+        assert piexif.load(exif)["0th"][piexif.ImageIFD.Orientation] == 6 and "damaged" in notes[0]
+        assert carry_exif(source, (251, 167), strip_gps=False)[0] is None
 
 
-def test_build_exif_drops_tags_piexif_cannot_write() -> None:
+def test_exif_is_carried_byte_for_byte_with_tags_piexif_cannot_write() -> None:
     source = Image.Exif()
     source[0x010F] = "Acme"  # Make
     exif_ifd = source.get_ifd(0x8769)
     exif_ifd[0xA301] = 1  # SceneType written as SHORT: piexif loads an int it cannot dump
-    exif_ifd[0x9003] = "2024:01:01 00:00:00"  # DateTimeOriginal
+    exif_ifd[0xA002] = 4000  # PixelXDimension: patched in place to the thumbnail's
+    data = source.tobytes()
     with pytest.raises(ValueError):
-        piexif.dump(piexif.load(source.tobytes()))
-    loaded = piexif.load(build_exif(source.tobytes(), _marker(), (251, 167), strip_gps=False))
-    assert loaded["0th"][piexif.ImageIFD.Make] == b"Acme"
-    assert loaded["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"2024:01:01 00:00:00"
-    assert piexif.ExifIFD.SceneType not in loaded["Exif"]
-    assert loaded["Exif"][piexif.ExifIFD.PixelXDimension] == 251
+        piexif.dump(piexif.load(data))
+    carried, notes = carry_exif(data, (251, 167), strip_gps=False)
+    assert notes == [] and len(carried) == len(data)  # Pillow's bytes already start with Exif\0\0
+    reread = Image.Exif()
+    reread.load(carried)
+    assert reread[0x010F] == "Acme" and reread.get_ifd(0x8769)[0xA301] == 1
+    assert reread.get_ifd(0x8769)[0xA002] == 251
 
 
-def test_build_exif_drops_oversized_makernote() -> None:
+def test_exif_too_big_for_a_segment_is_rewritten_without_makernote() -> None:
     source = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Acme"},
-                          "Exif": {piexif.ExifIFD.MakerNote: b"x" * 65400}})
-    exif = build_exif(source, _marker(), (251, 167), strip_gps=False)
-    assert len(exif) <= 65533
+                          "Exif": {piexif.ExifIFD.MakerNote: b"x" * 65600}})
+    exif, notes = carry_exif(source, (251, 167), strip_gps=False)
+    assert len(exif) <= 65533 and "MakerNote" in notes[0]
     loaded = piexif.load(exif)
     assert loaded["0th"][piexif.ImageIFD.Make] == b"Acme"
     assert piexif.ExifIFD.MakerNote not in loaded["Exif"]
 
 
 def test_marker_from_bytes() -> None:
-    data = encode_jpeg(_photo(251, 167), LUMA, CHROMA,
-                       exif=build_exif(None, _marker(), (251, 167), strip_gps=False))
+    data = encode_jpeg(_photo(251, 167), LUMA, CHROMA, xmp_packet=_xmp(_marker()))
     assert read_marker(data) == _marker()
     assert read_thumbnail(data).marker == _marker()
+
+
+def test_version_1_files_still_read() -> None:
+    data = encode_jpeg(_photo(251, 167), LUMA, CHROMA, exif=_v1_exif(_marker()))
+    assert read_marker(data) == Marker(**{**_marker().__dict__, "version": 1})
+    assert read_thumbnail(data).marker.version == 1
+
+
+def test_source_xmp_is_kept_and_our_old_marker_replaced() -> None:
+    source = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/>'
+              b"</rdf:RDF></x:xmpmeta>")
+    first = build_metadata(_marker(), (251, 167), source_xmp=source).xmp
+    again = build_metadata(_marker(w=1000), (250, 167), source_xmp=first).xmp  # re-encoding a HyperThumbnail
+    assert b'xmp:Rating="4"' in again and again.count(xmp.NAMESPACE.encode()) == 1
+    assert xmp.read_properties(again)["Width"] == "1000"
+    hostile = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
+    meta = build_metadata(_marker(), (251, 167), source_xmp=hostile)
+    assert b"ENTITY" not in meta.xmp and "dropped" in meta.notes[0]
+
+
+def test_payload_round_trip_and_damage(tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 400  # 100 kB: two APP11 segments
+    path = _write(tmp_path, payload=payload)
+    t = read_thumbnail(path)
+    assert t.payload == payload and t.payload_problem is None
+    assert t.marker.payload_length == len(payload)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"HyperThumbnail-payload") + 40] ^= 1
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(bytes(data))
+    t = read_thumbnail(damaged)
+    assert t.payload is None and "checksum" in t.payload_problem
+    assert t.marker.width == 1001  # the thumbnail itself is still usable
 
 
 def test_write_refuses_wrong_geometry(tmp_path: Path) -> None:
@@ -296,9 +351,18 @@ def test_truncated_hyperthumbnail(tmp_path: Path) -> None:
 
 
 def _rewrite_comment(path: Path, comment: bytes) -> None:
-    exif = piexif.load(str(path))
-    exif["Exif"][piexif.ExifIFD.UserComment] = comment
-    piexif.insert(piexif.dump(exif), str(path))
+    """Make ``path`` a v1 file whose UserComment is ``comment`` (v2 XMP removed)."""
+    im = Image.open(path)
+    exif = piexif.dump({"Exif": {piexif.ExifIFD.UserComment: comment}})
+    Image.fromarray(np.asarray(im)).save(path, "JPEG", qtables=[LUMA, CHROMA], subsampling=0, exif=exif)
+
+
+def _rewrite_xmp(path: Path, **changes: str) -> None:
+    """Rewrite ``path``'s v2 XMP marker with some properties changed."""
+    im = Image.open(path)
+    props = {**xmp.read_properties(im.info["xmp"]), **changes}
+    Image.fromarray(np.asarray(im)).save(path, "JPEG", qtables=[LUMA, CHROMA], subsampling=0,
+                                         xmp=xmp.build_packet(props)[0])
 
 
 def test_damaged_marker_json(tmp_path: Path) -> None:
@@ -308,6 +372,28 @@ def test_damaged_marker_json(tmp_path: Path) -> None:
         read_marker(path)
     with pytest.raises(FormatError, match="damaged"):
         read_thumbnail(path)
+
+
+def test_damaged_and_newer_xmp_markers(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    _rewrite_xmp(path, Width="1" * 4000)
+    with pytest.raises(FormatError, match="damaged") as info:
+        read_marker(path)
+    assert len(str(info.value)) < 200  # a 4000-digit width is not echoed whole
+    _rewrite_xmp(path, Width="1001", Scale="8")
+    with pytest.raises(FormatError, match="scale 8 is not supported"):
+        read_marker(path)
+    _rewrite_xmp(path, Scale="4", Version=str(FORMAT_VERSION + 1))
+    with pytest.raises(FormatError, match="newer"):
+        read_thumbnail(path)
+    assert Image.open(path).size == (251, 167)  # still an ordinary JPEG
+
+
+def test_deeply_nested_v1_marker_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    _rewrite_comment(path, b"ASCII\x00\x00\x00HyperThumbnail " + b"[" * 5000)
+    with pytest.raises(FormatError, match="damaged"):
+        read_marker(path)
 
 
 def test_newer_version_file(tmp_path: Path) -> None:
@@ -321,8 +407,7 @@ def test_newer_version_file(tmp_path: Path) -> None:
 
 def test_wrong_geometry_file(tmp_path: Path) -> None:
     path = tmp_path / "g.jpg"
-    data = encode_jpeg(_photo(250, 167), LUMA, CHROMA,
-                       exif=build_exif(None, _marker(), (250, 167), strip_gps=False))
+    data = encode_jpeg(_photo(250, 167), LUMA, CHROMA, xmp_packet=_xmp(_marker()))
     path.write_bytes(data)
     with pytest.raises(FormatError, match="251x167"):
         read_thumbnail(path)
@@ -330,16 +415,16 @@ def test_wrong_geometry_file(tmp_path: Path) -> None:
 
 def test_subsampled_jpeg_with_marker_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.jpg"
-    exif = build_exif(None, _marker(), (251, 167), strip_gps=False)
-    Image.fromarray(_photo(251, 167)).save(path, "JPEG", subsampling=2, exif=exif)
+    Image.fromarray(_photo(251, 167)).save(path, "JPEG", subsampling=2, xmp=_xmp(_marker()))
     with pytest.raises(FormatError, match="4:4:4"):
         read_thumbnail(path)
 
 
-def test_progressive_jpeg_with_marker_is_refused(tmp_path: Path) -> None:
+def test_progressive_is_allowed_in_v2_only(tmp_path: Path) -> None:
     path = tmp_path / "p.jpg"
-    exif = build_exif(None, _marker(), (251, 167), strip_gps=False)
-    Image.fromarray(_photo(251, 167)).save(path, "JPEG", subsampling=0, progressive=True, exif=exif)
+    Image.fromarray(_photo(251, 167)).save(path, "JPEG", subsampling=0, progressive=True, xmp=_xmp(_marker()))
+    assert read_thumbnail(path).marker.version == 2
+    Image.fromarray(_photo(251, 167)).save(path, "JPEG", subsampling=0, progressive=True, exif=_v1_exif(_marker()))
     with pytest.raises(FormatError, match="baseline"):
         read_thumbnail(path)
 

@@ -41,7 +41,7 @@ def fixed_batch_loss(model, config: TrainConfig, hr: torch.Tensor) -> tuple[floa
     torch.manual_seed(1)
     with torch.no_grad():
         loss, stats = training_loss(model.train(), config, hr, random.Random(1))
-    return loss.item(), stats.get("l1", stats["loss"])
+    return loss.item(), stats.get("recon", stats["loss"])
 
 
 # Per mode: (steps, lr, required fall of the fixed-batch loss, of its reconstruction L1). The

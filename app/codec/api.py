@@ -29,7 +29,8 @@ from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_
 from .fileformat import (
     Marker,
     Thumbnail,
-    build_exif,
+    build_metadata,
+    minimal_exif,
     read_marker,
     read_thumbnail,
     thumbnail_size,
@@ -212,11 +213,12 @@ class Codec:
         check_cancel(cancelled)
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
+        notes = list(photo.notes)
         size = write_hyperthumbnail(
-            destination, thumb, luma, chroma, marker,
-            source_exif=_exif_to_keep(photo, keep_exif), icc_profile=photo.icc_profile, strip_gps=strip_gps, force=force,
+            destination, thumb, luma, chroma, marker, **_metadata_to_keep(photo, keep_exif),
+            strip_gps=strip_gps, force=force, notes=notes,
         )  # fmt: skip
-        return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, photo.notes)
+        return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, notes)
 
     def estimate_size(
         self,
@@ -240,8 +242,10 @@ class Codec:
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
-        exif = build_exif(_exif_to_keep(photo, keep_exif), marker, thumbnail_size(width, height, scale), strip_gps=strip_gps)
-        return estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=exif,
+        kept = _metadata_to_keep(photo, keep_exif)
+        meta = build_metadata(marker, thumbnail_size(width, height, scale), source_exif=kept["source_exif"],
+                              source_xmp=kept["source_xmp"], strip_gps=strip_gps, orientation=photo.orientation)  # fmt: skip
+        return estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=meta.exif, xmp_packet=meta.xmp,
                                     icc_profile=photo.icc_profile, exact=mosaic is None)  # fmt: skip
 
     @staticmethod
@@ -267,10 +271,10 @@ class Codec:
         return self.tile or DEFAULT_DECODE_TILE
 
 
-def _exif_to_keep(photo: LoadedImage, keep_exif: bool) -> bytes | None:
-    """The source EXIF to carry over: all of it, or only the orientation the pixels need."""
+def _metadata_to_keep(photo: LoadedImage, keep_exif: bool) -> dict:
+    """The source metadata to carry over (``write_hyperthumbnail`` keywords): all of it, or only
+    the orientation the pixels need."""
+    kept = {"icc_profile": photo.icc_profile, "orientation": photo.orientation, "dpi": getattr(photo, "dpi", None)}
     if keep_exif:
-        return photo.exif
-    if photo.orientation == 1:
-        return None
-    return piexif.dump({"0th": {piexif.ImageIFD.Orientation: photo.orientation}})
+        return kept | {"source_exif": photo.exif, "source_xmp": getattr(photo, "xmp", None)}
+    return kept | {"source_exif": minimal_exif(photo.orientation), "source_xmp": None}

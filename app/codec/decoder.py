@@ -10,6 +10,7 @@ Two branches meet at thumbnail (LR) resolution:
 Fully convolutional, so it runs on tiles (see ``tiling``) with a margin of
 ``DecoderConfig.margin()`` LR pixels.
 """
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -54,30 +55,79 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*[ResBlock(c) for _ in range(config.blocks)])
         self.tail = zero_init(nn.Conv2d(c, 3 * scale * scale, 3, padding=1))
 
-    def frequency_features(self, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-        b, _, _, hb, wb = dequantized.shape
-        x = self.freq_in(dequantized.reshape(b, 192, hb, wb) * COEFF_SCALE)
-        table_code = self.table_embed((torch.log(tables.float()) / 5.5).to(self.table_embed.weight.dtype))  # log(255) ~ 5.5
-        x = torch.relu(x + table_code[:, :, None, None])
-        return F.pixel_shuffle(self.freq_out(self.freq_body(x)), 8)
+    def adaptable_layers(self) -> list[tuple[str, nn.Module]]:
+        """The layers whose biases a file may offset (per-image adaptation, see ``adaptation``),
+        in the order of the flat offsets vector: every conv and linear layer of both branches."""
+        return [(name, m) for name, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None]
 
-    def phases(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    def offsets_size(self) -> int:
+        return sum(m.bias.numel() for _, m in self.adaptable_layers())
+
+    def split_offsets(self, flat: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+        """A flat offsets vector [N] -> {layer name: bias offset}; None stays None."""
+        if flat is None:
+            return None
+        flat = flat.reshape(-1)
+        if flat.numel() != self.offsets_size():
+            raise ValueError(f"expected {self.offsets_size()} bias offsets, got {flat.numel()}")
+        out, at = {}, 0
+        for name, m in self.adaptable_layers():
+            out[name] = flat[at : at + m.bias.numel()]
+            at += m.bias.numel()
+        return out
+
+    def frequency_features(self, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None) -> torch.Tensor:
+        b, _, _, hb, wb = dequantized.shape
+        x = _run(self.freq_in, dequantized.reshape(b, 192, hb, wb) * COEFF_SCALE, offsets, "freq_in")
+        log_tables = (torch.log(tables.float()) / 5.5).to(self.table_embed.weight.dtype)  # log(255) ~ 5.5
+        table_code = _run(self.table_embed, log_tables, offsets, "table_embed")
+        x = torch.relu(x + table_code[:, :, None, None])
+        x = _blocks(self.freq_body, x, offsets, "freq_body")
+        return F.pixel_shuffle(_run(self.freq_out, x, offsets, "freq_out"), 8)
+
+    def phases(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None) -> torch.Tensor:
         """The photo before the final pixel shuffle: [B, 3 * scale^2, h, w], float32.
 
         The networks run in their parameters' dtype (bf16/fp16 on fast paths); the bilinear base
         they add to stays float32, since an 8-bit mantissa cannot hold a pixel to a grey level.
+        ``offsets`` (a flat [N] tensor or ``split_offsets``' dict) shift the layers' biases: a
+        file's per-image adaptation.
         """
+        if offsets is not None and not isinstance(offsets, dict):
+            offsets = self.split_offsets(offsets)
         dtype = self.pixel_in.weight.dtype
-        freq = self.frequency_features(dequantized.to(dtype), tables)
-        x = torch.relu(self.pixel_in(lr.to(dtype) - 0.5))
-        x = torch.relu(self.fuse(torch.cat([x, freq.to(x.dtype)], dim=1)))
-        residual, base = self.tail(self.body(x)), bilinear_phases(lr.float(), self.scale)
+        freq = self.frequency_features(dequantized.to(dtype), tables, offsets)
+        x = torch.relu(_run(self.pixel_in, lr.to(dtype) - 0.5, offsets, "pixel_in"))
+        x = torch.relu(_run(self.fuse, torch.cat([x, freq.to(x.dtype)], dim=1), offsets, "fuse"))
+        x = _blocks(self.body, x, offsets, "body")
+        residual, base = _run(self.tail, x, offsets, "tail"), bilinear_phases(lr.float(), self.scale)
         if torch.is_grad_enabled():
             return base + residual.float()
         return base.add_(residual)  # inference: no new photo-sized buffer (fresh memory costs page faults)
 
-    def forward(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(self.phases(lr, dequantized, tables), self.scale)
+    def forward(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None) -> torch.Tensor:
+        return F.pixel_shuffle(self.phases(lr, dequantized, tables, offsets), self.scale)
+
+
+def _run(layer: nn.Module, x: torch.Tensor, offsets: dict | None, name: str) -> torch.Tensor:
+    """``layer(x)``, its bias shifted by ``offsets[name]`` when given (no extra pass over x)."""
+    delta = None if offsets is None else offsets.get(name)
+    if delta is None:
+        return layer(x)
+    bias = layer.bias + delta.to(layer.bias.dtype)
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, layer.weight, bias)
+    return F.conv2d(x, layer.weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+def _blocks(blocks: nn.Sequential, x: torch.Tensor, offsets: dict | None, prefix: str) -> torch.Tensor:
+    for i, block in enumerate(blocks):
+        if offsets is None:
+            x = block(x)
+        else:
+            x = x + _run(block.conv2, block.act(_run(block.conv1, x, offsets, f"{prefix}.{i}.conv1")), offsets,
+                         f"{prefix}.{i}.conv2")  # fmt: skip
+    return x
 
 
 def bilinear_phases(lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -86,11 +136,19 @@ def bilinear_phases(lr: torch.Tensor, scale: int) -> torch.Tensor:
     traffic (the upscaled image is never written in float, and the network's residual is added
     to it at LR). Edge replication matches interpolate's clamping at the image border."""
     kernel = _bilinear_kernel(scale, lr.device, lr.dtype)
-    return F.conv2d(F.pad(lr, (1, 1, 1, 1), mode="replicate"), kernel, groups=lr.shape[1])
+    with torch.autocast(lr.device.type, enabled=False):  # a pixel needs more than bf16's 8-bit mantissa
+        return F.conv2d(F.pad(lr, (1, 1, 1, 1), mode="replicate"), kernel, groups=lr.shape[1])
 
 
+@functools.lru_cache(maxsize=16)
 def _bilinear_kernel(scale: int, device, dtype) -> torch.Tensor:
-    """[3 * scale^2, 1, 3, 3] weights: output channel c*s*s + i*s + j is colour c at sub-pixel (i, j)."""
+    """[3 * scale^2, 1, 3, 3] weights: output channel c*s*s + i*s + j is colour c at sub-pixel (i, j).
+    Made outside inference mode, so the cached tensor also serves training graphs."""
+    with torch.inference_mode(False):
+        return _bilinear_taps(scale).to(device=device, dtype=dtype)
+
+
+def _bilinear_taps(scale: int) -> torch.Tensor:
     taps = torch.zeros(scale, 3, dtype=torch.float64)
     for i in range(scale):
         offset = (i + 0.5) / scale - 0.5  # source position of sub-pixel i, relative to its LR pixel
@@ -99,7 +157,7 @@ def _bilinear_kernel(scale: int, device, dtype) -> torch.Tensor:
         else:
             taps[i, 1], taps[i, 2] = 1 - offset, offset
     kernel = taps[:, None, :, None] * taps[None, :, None, :]  # [i, j, ky, kx]
-    return kernel.reshape(scale * scale, 1, 3, 3).repeat(3, 1, 1, 1).to(device=device, dtype=dtype)
+    return kernel.reshape(scale * scale, 1, 3, 3).repeat(3, 1, 1, 1)
 
 
 def to_uint8_hwc(phases: torch.Tensor, scale: int) -> torch.Tensor:

@@ -46,7 +46,8 @@ class Encoder(nn.Module):
         self.tail = zero_init(nn.Conv2d(c, 3, 3, padding=1))
 
     def forward(self, hr: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-        base = downscale_bicubic(hr, self.scale)
+        with torch.autocast(hr.device.type, enabled=False):  # the preview's base stays exact under autocast
+            base = downscale_bicubic(hr.float(), self.scale)
         x = F.pixel_unshuffle(hr, self.scale)
         rate_map = rate.to(x.dtype).view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
         x = torch.relu(self.head(torch.cat([x, rate_map], dim=1)))

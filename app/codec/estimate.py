@@ -76,10 +76,10 @@ def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[in
 
 def estimate_from_sample(
     thumb: np.ndarray, luma, chroma, full_size: tuple[int, int], scale: int, *,
-    exif: bytes | None, icc_profile: bytes | None, exact: bool,
+    exif: bytes | None, icc_profile: bytes | None, exact: bool, xmp_packet: bytes | None = None,
 ) -> SizeEstimate:  # fmt: skip
-    """Encode the (sample's) thumbnail with the file's EXIF and ICC profile, and scale it up."""
-    data = encode_jpeg(thumb, luma, chroma, exif=exif, icc_profile=icc_profile)
+    """Encode the (sample's) thumbnail with the file's EXIF, XMP and ICC profile, and scale it up."""
+    data = encode_jpeg(thumb, luma, chroma, exif=exif, icc_profile=icc_profile, xmp_packet=xmp_packet)
     full_thumb = thumbnail_size(*full_size, scale)
     sample_thumb = (thumb.shape[1], thumb.shape[0])
     if exact:

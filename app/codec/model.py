@@ -57,12 +57,24 @@ class HyperThumbnailModel(nn.Module):
         self.qpm = QuantizationPredictor(config.qpm)
         self.decoder = Decoder(config.decoder, config.scale)
 
-    def forward(self, hr: torch.Tensor, rate: torch.Tensor) -> TrainOutput:
-        """HR crops [B, 3, H, W] (H, W multiples of 32) and rate knobs [B] -> training outputs."""
-        lr = self.encoder(hr, rate)
+    def forward(self, hr: torch.Tensor, rate: torch.Tensor, autocast: torch.dtype | None = None) -> TrainOutput:
+        """HR crops [B, 3, H, W] (H, W multiples of 32) and rate knobs [B] -> training outputs.
+
+        ``autocast`` (e.g. bfloat16) runs the encoder and decoder networks in that precision; the
+        JPEG simulation, the DCT, the QPM's tables and the rate estimate always run in float32
+        (bf16's 8-bit mantissa cannot hold a DCT coefficient to its rounding step).
+        """
+        lr = self._networks(autocast, self.encoder, hr, rate).float()
         luma, chroma = self.qpm(lr, rate)
         sim = simulate_jpeg(lr, luma, chroma, rounding="ste")
         bpp = bits_per_pixel(quantize(sim.scaled, "noise"), self.config.scale)
         tables = torch.cat([luma, chroma], dim=1)
-        reconstruction = self.decoder(sim.decoded, sim.dequantized, tables)
+        reconstruction = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables).float()
         return TrainOutput(reconstruction, lr, sim.decoded, bpp, luma, chroma)
+
+    @staticmethod
+    def _networks(autocast: torch.dtype | None, network: nn.Module, *inputs):
+        if autocast is None:
+            return network(*inputs)
+        with torch.autocast(inputs[0].device.type, dtype=autocast):
+            return network(*inputs)

@@ -21,7 +21,7 @@ from app.codec.api import RATE_PRESETS, Codec
 from app.codec.errors import WeightsError
 from app.codec.fileformat import (
     Marker,
-    build_exif,
+    build_metadata,
     read_thumbnail,
     write_hyperthumbnail,
 )
@@ -66,11 +66,10 @@ class Method(Protocol):
 
 
 def marker_segment_bytes(marker: Marker) -> int:
-    """Bytes the file spends on the EXIF segment carrying the marker (a source without EXIF):
+    """Bytes the file spends on the XMP segment carrying the marker (a source without metadata):
     a fixed cost per file that weighs heavily on small crops."""
-    app1_marker_and_length = 4
-    exif = build_exif(None, marker, marker.thumbnail_size, strip_gps=False)
-    return len(exif) + app1_marker_and_length
+    app1_marker_length_and_identifier = 4 + 29
+    return len(build_metadata(marker, marker.thumbnail_size).xmp) + app1_marker_length_and_identifier
 
 
 class HyperThumbnailMethod:

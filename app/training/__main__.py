@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="bpp weight at HIGH",
     )
     p.add_argument("--thumb-weight", type=float, default=TrainConfig.thumb_weight)
+    p.add_argument("--loss", choices=("l1", "mse"), default=TrainConfig.loss, help="reconstruction distortion")
+    p.add_argument("--precision", choices=("bf16", "fp32"), default=TrainConfig.precision,
+                   help="bf16: networks under bfloat16 autocast where the device has it natively (JPEG model, DCT, "
+                        "rate stay float32)")  # fmt: skip
     p.add_argument(
         "--model",
         help="architecture as JSON (ModelConfig.to_dict); default: the recipe's",
@@ -81,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="pause after this long (checkpointed; run again to resume)",
     )
+    p.add_argument("--snapshot", metavar="FILE",
+                   help="also write the model (no optimizer state) and its step here at every checkpoint: the file to commit")
+    p.add_argument("--resume-from", metavar="FILE",
+                   help="continue a --snapshot file (its recipe and step) in a run folder without a checkpoint")
     p.add_argument(
         "--no-resume",
         action="store_true",
@@ -119,7 +127,11 @@ def cmd_train(args) -> int:
     cache = data.cache_dir(None)
     run = Path(args.run)
     saved = run / "config.json"
-    if saved.is_file() and not args.no_resume:
+    if args.resume_from and not saved.is_file():
+        config = TrainConfig(**torch.load(args.resume_from, map_location="cpu", weights_only=False)["config"])
+        if args.steps is not None:
+            config.steps = args.steps
+    elif saved.is_file() and not args.no_resume:
         config = TrainConfig(**json.loads(saved.read_text()))  # a resumed run keeps its recipe ...
         if args.steps is not None:
             config.steps = args.steps  # ... but may be lengthened or shortened (the cosine follows)
@@ -129,13 +141,14 @@ def cmd_train(args) -> int:
         config = TrainConfig(mode=args.mode, steps=args.steps or TrainConfig.steps, batch=args.batch, patch=args.patch, lr=args.lr,
                              seed=args.seed, validate_every=args.validate_every, model=model,
                              lambda_at_rate0=args.lambda_rate0, lambda_at_rate1=args.lambda_rate1,
-                             thumb_weight=args.thumb_weight)  # fmt: skip
+                             thumb_weight=args.thumb_weight, loss=args.loss, precision=args.precision)  # fmt: skip
     crops, weights = data.load_pack(args.pack or cache / "pack")
     val_folder = Path(args.validation or cache / "validation")
     validation = validation_crops(val_folder) if val_folder.is_dir() else None
     device = str(select_device(args.device))
     train(run, config, crops, weights, validation, device=device, resume=not args.no_resume,
-          init_from=args.init_from, stop_after_s=args.minutes * 60 if args.minutes else None)  # fmt: skip
+          init_from=args.init_from, stop_after_s=args.minutes * 60 if args.minutes else None,
+          snapshot=args.snapshot, resume_from=args.resume_from)  # fmt: skip
     return 0
 
 

@@ -1,0 +1,237 @@
+"""Read and edit a raw EXIF block without moving a single byte of it.
+
+Cameras write MakerNotes whose internal offsets point into the EXIF block; re-serialising the
+block (as piexif does) moves them and breaks the notes. So a HyperThumbnail carries the source's
+EXIF byte for byte, and the few edits it needs are made in place:
+
+- ``strip_gps``: the GPS pointer entry is removed from IFD0 (the entries after it move up
+  12 bytes inside IFD0's own table; no value moves) and every byte the GPS IFD owned is zeroed;
+- ``set_pixel_dimensions``: Exif PixelX/YDimension patched in their inline value fields;
+- ``drop_thumbnail``: the embedded preview unlinked, and cut off when it is the block's tail.
+
+Every read is bounds-checked against the block: a count larger than the data is an
+``ExifError``, never an allocation, so a 1 kB file cannot ask for gigabytes.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+EXIF_HEADER = b"Exif\x00\x00"
+TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+TAG_EXIF_IFD, TAG_GPS_IFD, TAG_INTEROP_IFD = 0x8769, 0x8825, 0xA005
+TAG_USER_COMMENT, TAG_PIXEL_X, TAG_PIXEL_Y = 0x9286, 0xA002, 0xA003
+TAG_ORIENTATION = 0x0112
+MAX_ENTRIES = 1000  # per IFD; real ones have tens
+
+
+class ExifError(ValueError):
+    """The EXIF block is malformed (a bound or an offset is outside the data)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    tag: int
+    type: int
+    count: int
+    at: int  # offset of the 12-byte entry in the TIFF data
+    value_at: int  # offset of the value (inline in the entry, or where its offset points)
+
+    @property
+    def size(self) -> int:
+        return TYPE_SIZES.get(self.type, 1) * self.count
+
+
+class TiffData:
+    """The TIFF structure inside an EXIF block (``Exif\\0\\0`` + TIFF header + IFDs)."""
+
+    def __init__(self, block: bytes):
+        self.prefix = len(EXIF_HEADER) if block.startswith(EXIF_HEADER) else 0
+        self.data = bytearray(block[self.prefix :])
+        order = bytes(self.data[:4])
+        if order == b"II*\x00":
+            self.endian = "<"
+        elif order == b"MM\x00*":
+            self.endian = ">"
+        else:
+            raise ExifError("not a TIFF header")
+        self.ifd0 = self._u32(4)
+
+    def block(self) -> bytes:
+        return (EXIF_HEADER if self.prefix else b"") + bytes(self.data)
+
+    def _u16(self, at: int) -> int:
+        self._need(at, 2)
+        return struct.unpack_from(self.endian + "H", self.data, at)[0]
+
+    def _u32(self, at: int) -> int:
+        self._need(at, 4)
+        return struct.unpack_from(self.endian + "I", self.data, at)[0]
+
+    def _need(self, at: int, size: int) -> None:
+        if at < 0 or size < 0 or at + size > len(self.data):
+            raise ExifError(f"offset {at} + {size} lies outside the {len(self.data)}-byte EXIF data")
+
+    def entries(self, ifd: int) -> list[Entry]:
+        count = self._u16(ifd)
+        if count > MAX_ENTRIES:
+            raise ExifError(f"an IFD claims {count} entries")
+        self._need(ifd + 2, 12 * count + 4)
+        out = []
+        for i in range(count):
+            at = ifd + 2 + 12 * i
+            tag, typ = struct.unpack_from(self.endian + "HH", self.data, at)
+            n = self._u32(at + 4)
+            size = TYPE_SIZES.get(typ, 1) * n
+            if size > len(self.data):
+                raise ExifError(f"tag 0x{tag:04x} claims {n} values, more than the block holds")
+            value_at = at + 8 if size <= 4 else self._u32(at + 8)
+            if size > 4:
+                self._need(value_at, size)
+            out.append(Entry(tag, typ, n, at, value_at))
+        return out
+
+    def find(self, ifd: int, tag: int) -> Entry | None:
+        return next((e for e in self.entries(ifd) if e.tag == tag), None)
+
+    def sub_ifd(self, tag: int) -> int | None:
+        """Offset of the Exif (0x8769) or GPS (0x8825) IFD that IFD0 points to, or None."""
+        entry = self.find(self.ifd0, tag)
+        if entry is None or entry.count != 1 or entry.type not in (4, 13):
+            return None
+        offset = self._u32(entry.value_at)
+        self._u16(offset)  # it must lie inside the block
+        return offset
+
+    def value(self, entry: Entry) -> bytes:
+        return bytes(self.data[entry.value_at : entry.value_at + entry.size])
+
+    def validate(self) -> None:
+        """Walk IFD0, the Exif and GPS IFDs (``ExifError`` if any is out of bounds), then IFD1 and
+        the Interop IFD, whose damage only clears ``complete``: the block is still carried byte
+        for byte, but never handed to a parser that trusts counts (piexif)."""
+        entries = self.entries(self.ifd0)
+        subs = [self.entries(o) for o in (self.sub_ifd(TAG_EXIF_IFD), self.sub_ifd(TAG_GPS_IFD)) if o is not None]
+        self.complete = True
+        try:
+            next_ifd = self._u32(self.ifd0 + 2 + 12 * len(entries))
+            if next_ifd:
+                self.entries(next_ifd)
+            for sub in subs:
+                interop = next((e for e in sub if e.tag == TAG_INTEROP_IFD and e.count == 1), None)
+                if interop is not None:
+                    self.entries(self._u32(interop.value_at))
+        except (ExifError, struct.error):
+            self.complete = False
+
+
+def parse(block: bytes | None) -> TiffData | None:
+    """The block's TIFF structure, checked; None when there is no block or it is malformed."""
+    if not block:
+        return None
+    try:
+        tiff = TiffData(block)
+        tiff.validate()
+        return tiff
+    except (ExifError, struct.error):
+        return None
+
+
+def user_comment(block: bytes | None) -> bytes | None:
+    """The Exif IFD's UserComment bytes (where format v1 kept its marker), or None."""
+    tiff = parse(block)
+    if tiff is None:
+        return None
+    exif_ifd = tiff.sub_ifd(TAG_EXIF_IFD)
+    entry = tiff.find(exif_ifd, TAG_USER_COMMENT) if exif_ifd is not None else None
+    return tiff.value(entry) if entry is not None else None
+
+
+def strip_gps(block: bytes) -> bytes:
+    """The block without GPS: IFD0's pointer entry removed in place, the GPS IFD zeroed."""
+    tiff = TiffData(block)
+    gps = tiff.sub_ifd(TAG_GPS_IFD)
+    if gps is not None:
+        for entry in tiff.entries(gps):
+            if entry.size > 4:
+                tiff.data[entry.value_at : entry.value_at + entry.size] = bytes(entry.size)
+        count = tiff._u16(gps)
+        tiff.data[gps : gps + 2 + 12 * count + 4] = bytes(2 + 12 * count + 4)
+    entries = tiff.entries(tiff.ifd0)
+    pointer = next((e for e in entries if e.tag == TAG_GPS_IFD), None)
+    if pointer is not None:
+        start, end = pointer.at, tiff.ifd0 + 2 + 12 * len(entries) + 4  # through the next-IFD offset
+        tiff.data[start : end - 12] = tiff.data[start + 12 : end]
+        tiff.data[end - 12 : end] = bytes(12)
+        struct.pack_into(tiff.endian + "H", tiff.data, tiff.ifd0, len(entries) - 1)
+    return tiff.block()
+
+
+def set_pixel_dimensions(block: bytes, width: int, height: int) -> bytes:
+    """PixelX/YDimension set to ``width`` x ``height`` where they exist and the value fits in
+    place (SHORT <= 65535 or LONG); everything else unchanged."""
+    tiff = TiffData(block)
+    exif_ifd = tiff.sub_ifd(TAG_EXIF_IFD)
+    if exif_ifd is None:
+        return block
+    for tag, value in ((TAG_PIXEL_X, width), (TAG_PIXEL_Y, height)):
+        entry = tiff.find(exif_ifd, tag)
+        if entry is None or entry.count != 1:
+            continue
+        if entry.type == 4:
+            struct.pack_into(tiff.endian + "I", tiff.data, entry.value_at, value)
+        elif entry.type == 3 and value <= 0xFFFF:
+            struct.pack_into(tiff.endian + "H", tiff.data, entry.value_at, value)
+    return tiff.block()
+
+
+def drop_thumbnail(block: bytes) -> bytes:
+    """The block without its embedded preview (IFD1 and its JPEG): unlinked from IFD0, and cut
+    off when it is the block's tail (where cameras put it), so it costs no bytes; otherwise
+    zeroed in place. A preview of the original is often as big as the whole HyperThumbnail."""
+    tiff = TiffData(block)
+    entries = tiff.entries(tiff.ifd0)
+    link = tiff.ifd0 + 2 + 12 * len(entries)
+    ifd1 = tiff._u32(link)
+    if not ifd1:
+        return block
+    try:
+        owned = [(ifd1, ifd1 + 2 + 12 * len(tiff.entries(ifd1)) + 4)]
+        values = {e.tag: e for e in tiff.entries(ifd1)}
+        owned += [(e.value_at, e.value_at + e.size) for e in values.values() if e.size > 4]
+        if 0x0201 in values and 0x0202 in values:
+            start, length = tiff._u32(values[0x0201].value_at), tiff._u32(values[0x0202].value_at)
+            tiff._need(start, length)
+            owned.append((start, start + length))
+    except (ExifError, struct.error):
+        return block  # a damaged preview: leave the block as it is
+    struct.pack_into(tiff.endian + "I", tiff.data, link, 0)
+    region_start, region_end = min(a for a, _ in owned), max(b for _, b in owned)
+    if region_end >= len(tiff.data) - 16 and region_start >= _end_of_other_data(tiff):
+        del tiff.data[region_start:]
+    else:
+        for a, b in owned:
+            tiff.data[a:b] = bytes(b - a)
+    return tiff.block()
+
+
+def _end_of_other_data(tiff: TiffData) -> int:
+    """Where the data of IFD0, the Exif, GPS and Interop IFDs ends (MakerNote included)."""
+    end = 8
+    ifds = [tiff.ifd0] + [o for o in (tiff.sub_ifd(TAG_EXIF_IFD), tiff.sub_ifd(TAG_GPS_IFD)) if o is not None]
+    for ifd in list(ifds):
+        entries = tiff.entries(ifd)
+        end = max(end, ifd + 2 + 12 * len(entries) + 4)
+        for e in entries:
+            end = max(end, e.value_at + e.size)
+            if e.tag == TAG_INTEROP_IFD and e.count == 1 and ifd != tiff.ifd0:
+                interop = tiff._u32(e.value_at)
+                ifds.append(interop)
+                end = max(end, interop + 2 + 12 * len(tiff.entries(interop)) + 4)
+                end = max([end] + [x.value_at + x.size for x in tiff.entries(interop)])
+    return end
+
+
+def has_gps(block: bytes | None) -> bool:
+    tiff = parse(block)
+    return tiff is not None and tiff.find(tiff.ifd0, TAG_GPS_IFD) is not None

@@ -237,15 +237,25 @@ def test_resizing_keeps_a_fitted_photo_fitted(big_window, qtbot):
 # --------------------------------------------------------------------------- status and start-up
 
 
-def test_weights_status_in_the_status_bar(open_window, monkeypatch):
+def test_weights_status_in_the_status_bar(open_window, monkeypatch, qtbot):
+    """The check runs off the GUI thread (it waits for the codec service); its answer lands in the status bar."""
+    import threading
+
     window = open_window(SAMPLES / "garden.jpg")
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: "No trained weights are installed.")
+    threads = []
+
+    def missing(weights_dir=None):
+        threads.append(threading.get_ident())
+        return "No trained weights are installed."
+
+    monkeypatch.setattr("app.viewer.window.weights_status", missing)
     window.check_weights()
-    assert window.weights_label.text() == NO_WEIGHTS_SHORT and not window.weights_label.isHidden()
+    qtbot.waitUntil(lambda: window.weights_label.text() == NO_WEIGHTS_SHORT, timeout=3000)
+    assert not window.weights_label.isHidden() and threading.get_ident() not in threads
     assert window.weights_label.toolTip() == "No trained weights are installed."
     monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
     window.check_weights()
-    assert window.weights_label.isHidden()
+    qtbot.waitUntil(window.weights_label.isHidden, timeout=3000)
 
 
 def test_texts():
@@ -271,8 +281,12 @@ def test_main_opens_the_files_given(qapp, monkeypatch):
         return 0
 
     monkeypatch.setattr(qapp, "exec", look_and_close)
+    from app.viewer import codec_bridge
+
+    codec_bridge.service().start()  # as the first decode would
     assert viewer_main.main(["hyperthumb-viewer", str(SAMPLES / "ladybird.jpg")]) == 0
     assert any("ladybird.jpg" in title for title in titles)
+    assert not codec_bridge.service().is_running()  # the codec service ends with the viewer
 
 
 def test_the_bundled_resources_exist():

@@ -1,11 +1,14 @@
 """Export as a user meets it: the dialog, its estimate, the worker, cancel, questions, errors, batch.
 
 Photos are tiny and the weights are the tiny untrained test weights, so every export takes a
-fraction of a second on a CPU; the codec itself says whether an output is a HyperThumbnail.
+fraction of a second on a CPU; the codec itself says whether an output is a HyperThumbnail. The
+encoder runs in the codec service's process: to cancel it at a known point, the tests hold it
+there with ``viewer_service_hooks`` (a gate of files), which that process imports.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -25,11 +28,53 @@ from app.viewer import batch_export, codec_bridge, export_dialog, export_worker
 from app.viewer.batch_export import plan_batch
 from app.viewer.export_dialog import ExportDialog, format_size
 from app.viewer.export_worker import ExportOptions
+from app.viewer.codec_service import PRELOAD_ENV
 from app.viewer.playlist import Playlist
 from app.viewer.window import MainWindow
+from viewer_service_hooks import GATE_ENV
 
 TIMEOUT_MS = 20000
 WIDTH, HEIGHT = 200, 136
+
+
+class EncoderGate:
+    """Holds the service's encoder before its next tile while ``hold``; ``holding()`` once it waits there."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def hold(self) -> None:
+        (self.folder / "encoding").unlink(missing_ok=True)
+        (self.folder / "hold-encode").touch()
+
+    def holding(self) -> bool:
+        return (self.folder / "encoding").exists()
+
+    def release(self) -> None:
+        (self.folder / "hold-encode").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def gate_folder(tmp_path_factory):
+    """A codec service that imports the gate: the running one (if any) is restarted with it."""
+    folder = tmp_path_factory.mktemp("gate")
+    saved = {name: os.environ.get(name) for name in (PRELOAD_ENV, GATE_ENV)}
+    os.environ[PRELOAD_ENV], os.environ[GATE_ENV] = "viewer_service_hooks", str(folder)
+    codec_bridge.stop_service()
+    yield folder
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    codec_bridge.stop_service()  # the next module's service starts without the gate
+
+
+@pytest.fixture
+def gate(gate_folder):
+    made = EncoderGate(gate_folder)
+    yield made
+    made.release()
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +98,11 @@ def photo(tmp_path) -> Path:
 
 
 class CodecSpy:
-    """Records which threads ran the codec's heavy calls (load, estimate, encode)."""
+    """Records which threads asked for the codec's heavy calls (load, estimate, encode)."""
 
     def __init__(self, monkeypatch):
         self.threads: set[int] = set()
         self.calls: list[str] = []
-        self.hold_encode: threading.Event | None = None  # set: the encoder waits after its last tile
-        self.encoding = threading.Event()
         for name in ("load_photo", "estimate_size", "encode_photo"):
             monkeypatch.setattr(codec_bridge, name, self._wrap(name, getattr(codec_bridge, name)))
 
@@ -67,16 +110,6 @@ class CodecSpy:
         def call(*args, **kwargs):
             self.threads.add(threading.get_ident())
             self.calls.append(name)
-            if name == "encode_photo" and self.hold_encode is not None:
-                progress, gate = kwargs.get("progress"), self.hold_encode
-
-                def held(done, total):
-                    self.encoding.set()
-                    gate.wait(TIMEOUT_MS / 1000)
-                    if progress:
-                        progress(done, total)
-
-                kwargs["progress"] = held
             return real(*args, **kwargs)
 
         return call
@@ -156,19 +189,20 @@ def test_keep_exif_off_and_the_slider(qtbot, dialog, photo):
     export_and_wait(qtbot, made)
     out = photo.parent / "plain.jpg"
     assert read_marker(out).rate == pytest.approx(0.3)
-    assert piexif.ImageIFD.Make not in piexif.load(Image.open(out).info["exif"])["0th"]
+    assert "exif" not in Image.open(out).info  # no EXIF of the source's (and its orientation is 1)
 
 
-def test_cancel_leaves_no_file(qtbot, dialog, photo, spy):
+def test_cancel_leaves_no_file(qtbot, dialog, photo, spy, gate):
     before = sorted(p.name for p in photo.parent.iterdir())
-    spy.hold_encode = threading.Event()
+    gate.hold()
     made = dialog(photo)
     qtbot.mouseClick(made.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(spy.encoding.is_set, timeout=TIMEOUT_MS)  # the encoder is on its last tile
+    qtbot.waitUntil(gate.holding, timeout=TIMEOUT_MS)  # the service's encoder waits after a tile
     assert made.progress.isVisible() and not made.export_button.isEnabled()
     with qtbot.waitSignal(made.worker.exportCancelled, timeout=TIMEOUT_MS):
         qtbot.mouseClick(made.cancel_button, Qt.MouseButton.LeftButton)
-        spy.hold_encode.set()
+        qtbot.wait(300)  # the cancel reaches the service while its encoder still waits
+        gate.release()
     assert sorted(p.name for p in photo.parent.iterdir()) == before  # no output, no temporary file
     assert made.isVisible() and "no file was written" in made.status_label.text()
     assert made.export_button.isEnabled()
@@ -255,7 +289,8 @@ def window(qtbot, monkeypatch, weights):
         qtbot.addWidget(made)
         made.show()
         qtbot.waitExposed(made)
-        made.check_weights()
+        made.check_weights()  # answered off the GUI thread
+        qtbot.waitUntil(lambda: "Checking" not in made.export_actions[0].toolTip(), timeout=TIMEOUT_MS)
         return made
 
     return opener
@@ -330,22 +365,23 @@ def test_batch_export_exports_skips_and_reports_failures(qtbot, window, mixed_fo
     assert run_batch(qtbot, made, monkeypatch, out) is None
 
 
-def test_batch_cancel_stops_and_leaves_no_partial_file(qtbot, window, tmp_path, spy, monkeypatch):
+def test_batch_cancel_stops_and_leaves_no_partial_file(qtbot, window, tmp_path, spy, monkeypatch, gate):
     folder = tmp_path / "three"
     folder.mkdir()
     for seed, name in enumerate("abc"):
         save_photo(folder / f"{name}.jpg", 64, 48, seed=seed)
     out = tmp_path / "out"
     out.mkdir()
-    spy.hold_encode = threading.Event()
+    gate.hold()
     made = window(folder / "a.jpg")
     monkeypatch.setattr(batch_export, "choose_batch_settings", lambda parent, f, count: (out, ExportOptions()))
     made.export_folder()
     run = made.batch_export
-    qtbot.waitUntil(spy.encoding.is_set, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(gate.holding, timeout=TIMEOUT_MS)
     assert "Exporting 1 of 3: a.jpg" in run.dialog.label.text()
     qtbot.mouseClick(run.dialog.cancel_button, Qt.MouseButton.LeftButton)
-    spy.hold_encode.set()
+    qtbot.wait(300)
+    gate.release()
     qtbot.waitUntil(lambda: run.summary is not None, timeout=TIMEOUT_MS)
     assert run.summary.cancelled and run.summary.not_exported == 3 and not run.summary.exported
     assert list(out.iterdir()) == []

@@ -1,16 +1,19 @@
 """The PySide6 desktop viewer.
 
 Modules, each with one job:
-  codec_bridge -- the only module that imports ``app.codec`` (open files, weights status, decoders)
+  codec_bridge -- the only door into ``app.codec``: opening files here; weights status, decoders, export in the service
+  service_client -- starts the codec service (a child process: the viewer's never imports torch), routes its answers
+  codec_service -- the child process's side: lanes of requests, decoders and loaded photos kept by number
+  service_wire -- the socket's frames: a pickled message, then raw pixel bytes
   playlist     -- which files next/previous steps through, in name order
   loader       -- opens documents on worker threads, preloads the neighbours, keeps a small LRU
   qimage       -- numpy RGB -> QImage, on the GUI thread
   orientation  -- EXIF orientation -> QTransform
   describe     -- the window title and status-bar texts for a document
   image_view   -- the zoomable, pannable view of one document at full-resolution geometry
-  tile_grid    -- which reconstructed tiles a view needs, nearest its centre first
+  tile_grid    -- which reconstructed tiles a view needs, grouped into pieces the decoder does in one go
   tile_cache   -- decoded tiles kept under a memory cap, least recently used dropped first
-  reconstruction_worker -- the decoder on a worker thread: one job at a time, newest wins
+  reconstruction_worker -- asks the service for pieces on a worker thread: one job at a time, newest wins
   reconstruction -- zoom-triggered reconstruction: what to decode, the cache, the status
   export_worker -- one photo's size estimates and export on a worker thread (a cancel leaves no file)
   export_dialog -- File > Export as HyperThumbnail / Save As: rate, estimated size, destination, EXIF
@@ -23,4 +26,5 @@ Modules, each with one job:
   window       -- the main window: menus, keys, navigation, docks, drops, full screen, status bar
   paths        -- where the bundled icon and samples are
   main         -- ``main(argv)``: the QApplication entry point
+  measure      -- ``python -m app.viewer.measure``: the viewer's decode time against the codec's, pixel transfer costs
 """

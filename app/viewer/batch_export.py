@@ -163,9 +163,12 @@ class BatchExporter(QObject):
         def progress(done: int, count: int) -> None:
             self.progressed.emit(int(1000 * (index + done / count) / total))
 
-        summary.exported.append(export_photo(photo, item.source, item.destination, options, force=overwrite,
-                                             weights_dir=self.weights_dir, progress=progress,
-                                             cancelled=self._cancelled))  # fmt: skip
+        try:
+            summary.exported.append(export_photo(photo, item.source, item.destination, options, force=overwrite,
+                                                 weights_dir=self.weights_dir, progress=progress,
+                                                 cancelled=self._cancelled))  # fmt: skip
+        finally:
+            photo.release()  # the service holds the pixels: free them before the next file
 
 
 # --------------------------------------------------------------------------- questions (tests replace these)

@@ -1,15 +1,18 @@
 """The viewer's only door into ``app.codec``: everything else in the viewer imports from here.
 
 Opening goes through ``app.codec.document`` (numpy and Pillow only), so showing a file never
-waits for torch; the weights check and the decoder import torch lazily, the decoder only on the
-reconstruction worker thread, so the GUI thread never pays for loading a network.
+waits for torch. Everything that needs torch (the weights check, decoders, the export encoder)
+runs in the codec service, a child process started after the first paint (``codec_service``,
+``service_client``): the viewer's process never imports torch, whose import alone holds the
+GIL for a quarter of a second. The functions marked "blocks" wait for the service: call them
+on a worker thread. Decoders and loaded photos live in the service; the viewer holds handles.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+import dataclasses
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,21 +32,43 @@ from app.codec.imageio import (
 )
 from app.codec.orientation import display_box_to_stored, display_size, to_display
 from app.codec.tiling import Box, CancelFn, Cancelled
+from app.viewer.service_client import ServiceClient, ServiceStopped
 
 __all__ = [
-    "Box", "Cancelled", "CodecError", "DocumentDecoder", "ImageDocument", "StripPreview", "display_box_to_stored",
-    "display_size", "exif_tags", "open_decoder", "open_image", "preview_scale", "quantization_tables",
-    "strip_preview", "weights_status",
+    "RATE_PRESETS", "Box", "Cancelled", "CodecError", "DocumentDecoder", "Encoded", "ImageDocument", "PhotoHandle",
+    "ServiceStopped", "StripPreview", "display_box_to_stored", "display_size", "encode_photo", "estimate_size",
+    "exif_tags", "is_loaded", "load_photo", "open_decoder", "open_image", "preview_scale", "quantization_tables",
+    "rate_presets", "service", "stop_service", "strip_preview", "weights_status",
 ]  # fmt: skip
+
+# The encoder's named rates, as ``app.codec.api.RATE_PRESETS`` (a copy: that module imports
+# torch; tests/test_viewer_service.py checks that the two agree).
+RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}
+
+# --------------------------------------------------------------------------- the service
+
+_service = ServiceClient()
+
+
+def service() -> ServiceClient:
+    """The codec service client this process uses (one child process for every window)."""
+    return _service
+
+
+def stop_service() -> None:
+    """End the codec service (the application is quitting); a later request starts it again."""
+    _service.stop()
 
 
 def weights_status(weights_dir=None) -> str | None:
     """None when trained weights are installed (in ``weights_dir``, default the project's), else one
-    sentence saying why not."""
-    # imports torch: asked for after the window shows
-    from app.codec.weights import installed_weights_status
+    sentence saying why not. Blocks (the service's first request also waits for its torch import);
+    once the weights are usable the service goes on to choose its decoder runtime."""
+    return _service.call("weights_status", weights_dir=_path(weights_dir))
 
-    return installed_weights_status(weights_dir)
+
+def _path(path) -> str | None:
+    return None if path is None else str(path)
 
 
 def preview_scale(document: ImageDocument) -> float:
@@ -60,39 +85,40 @@ def preview_scale(document: ImageDocument) -> float:
 class DocumentDecoder:
     """One HyperThumbnail's decoder as the viewer sees it: stored-coordinate boxes in, uint8 RGB out.
 
-    Making one loads the weights the file's marker names (once per weights file and process) and
-    prepares the file's decoder inputs, so it is made on the worker thread, once per document.
+    Making one blocks: the service loads the weights the file's marker names (once per weights
+    file) and prepares the file's decoder inputs; the decoder then lives in the service until
+    ``close`` (or until this object is collected).
     """
 
     def __init__(self, document: ImageDocument, weights_dir: str | Path | None = None):
-        codec = _codec(weights_dir)
-        self.device: str = codec.device.type  # "cpu", "cuda" or "mps": shown in the status bar
-        self._reconstructor = codec.reconstructor(document)
+        if document.thumbnail is None:
+            raise CodecError(f"not a HyperThumbnail: {document.path.name} is a plain image")
+        thumbnail = dataclasses.replace(document.thumbnail, rgb=np.empty((0, 0, 3), np.uint8))  # the service needs no preview
+        answer = _service.call("open_decoder", weights_dir=_path(weights_dir), thumbnail=thumbnail)
+        self.generation = _service.answered_by()
+        self.number: int = answer["decoder"]
+        self.device: str = answer["device"]  # "cpu", "cuda" or "mps"
+        self.runtime: str = answer["runtime"]  # e.g. "onnx-fp32": shown in the status bar with the device
+        self.last_seconds = 0.0  # how long the service's decoder took for the last ``decode``
+        self._finalizer = weakref.finalize(self, _service.post, self.generation, "close_decoder", decoder=self.number)
 
-    def decode(self, box: Box, cancelled: CancelFn = None) -> np.ndarray:
-        """The full-resolution pixels of ``box`` (stored orientation); raises ``Cancelled``."""
-        return self._reconstructor.decode(box, cancelled=cancelled)
+    def decode(self, box: Box, cancelled: CancelFn = None, *, tile: int | None = None) -> np.ndarray:
+        """The full-resolution pixels of ``box`` (stored orientation); raises ``Cancelled`` (at once:
+        the service stops at its next tile) or ``ServiceStopped``. Blocks."""
+        pixels, self.last_seconds = _service.call(
+            "decode", decoder=self.number, box=(box.y0, box.y1, box.x0, box.x1), tile=tile, cancelled=cancelled,
+            abandon=True, generation=self.generation,
+        )  # fmt: skip
+        return pixels
+
+    def close(self) -> None:
+        """Free the service's decoder now."""
+        self._finalizer()
 
 
 def open_decoder(document: ImageDocument, weights_dir: str | Path | None = None) -> DocumentDecoder:
-    """A decoder for ``document``; raises ``CodecError`` (e.g. its weights are not installed)."""
+    """A decoder for ``document``; raises ``CodecError`` (e.g. its weights are not installed). Blocks."""
     return DocumentDecoder(document, weights_dir)
-
-
-_codecs: dict[tuple[Path, str], object] = {}
-_codecs_lock = threading.Lock()
-
-
-def _codec(weights_dir: str | Path | None):
-    """One ``Codec`` per weights folder (and device setting), so models load once per process."""
-    from app.codec.api import Codec  # imports torch
-    from app.codec.weights import weights_dir as resolve
-
-    key = (resolve(weights_dir).resolve(), os.environ.get("HYPERTHUMB_DEVICE", ""))
-    with _codecs_lock:
-        if key not in _codecs:
-            _codecs[key] = Codec(weights_dir=key[0])
-        return _codecs[key]
 
 
 # --------------------------------------------------------------------------- thumbnail strip and metadata
@@ -178,42 +204,77 @@ def quantization_tables(document: ImageDocument) -> tuple[list[list[int]], list[
 
 
 # --------------------------------------------------------------------------- export
-# All of these but ``is_hyperthumbnail`` import torch and run networks: call them on a worker thread.
+# All of these but ``is_hyperthumbnail`` and ``rate_presets`` block on the service: call them on a worker thread.
 
 
 def is_hyperthumbnail(path: str | Path) -> bool:
     """Whether ``path`` carries the HyperThumbnail marker (reads the header only; no torch);
     raises ``CodecError`` for a file that is not a readable image."""
-    from app.codec.fileformat import read_marker as marker_of
-
-    return marker_of(path) is not None
+    return read_marker(path) is not None
 
 
 def rate_presets() -> dict[str, float]:
     """The encoder's named rates: {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}."""
-    from app.codec.api import RATE_PRESETS  # imports torch
-
     return dict(RATE_PRESETS)
 
 
-def load_photo(path: str | Path, weights_dir: str | Path | None = None, *, progress=None, cancelled: CancelFn = None):
-    """The photo to export (an opaque object for ``estimate_size`` and ``encode_photo``): a plain
-    image's pixels, or a HyperThumbnail's full-resolution reconstruction; raises ``CodecError``."""
-    return _codec(weights_dir).load_photo(path, progress=progress, cancelled=cancelled)
+class PhotoHandle:
+    """A photo loaded for export, kept in the service (a 6K photo is 75 MB: it never travels).
+
+    ``size`` is its stored (width, height); collected or ``release``d, the service drops it.
+    """
+
+    def __init__(self, answer: dict, generation: int):
+        self.generation = generation
+        self.number: int = answer["photo"]
+        self.size: tuple[int, int] = tuple(answer["size"])
+        self.orientation: int = answer["orientation"]
+        self.notes: list[str] = list(answer["notes"])
+        self._finalizer = weakref.finalize(self, _service.post, generation, "release_photo", photo=self.number)
+
+    def release(self) -> None:
+        self._finalizer()
 
 
-def estimate_size(photo, rate: float, weights_dir: str | Path | None = None, *, strip_gps: bool = False,
+def is_loaded(photo: PhotoHandle) -> bool:
+    """Whether the service still holds ``photo`` (not after a restart: load it again)."""
+    return photo._finalizer.alive and _service.is_running(photo.generation)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What ``encode_photo`` wrote."""
+
+    path: Path
+    file_size: int
+    full_size: tuple[int, int]  # (width, height), stored orientation
+    notes: list[str]
+
+
+def load_photo(path: str | Path, weights_dir: str | Path | None = None, *, progress=None,
+               cancelled: CancelFn = None) -> PhotoHandle:  # fmt: skip
+    """The photo to export, as a handle for ``estimate_size`` and ``encode_photo``: a plain
+    image's pixels, or a HyperThumbnail's full-resolution reconstruction; raises ``CodecError``. Blocks."""
+    answer = _service.call("load_photo", weights_dir=_path(weights_dir), path=str(path), progress=progress,
+                           cancelled=cancelled)  # fmt: skip
+    return PhotoHandle(answer, _service.answered_by())
+
+
+def estimate_size(photo: PhotoHandle, rate: float, weights_dir: str | Path | None = None, *, strip_gps: bool = False,
                   keep_exif: bool = True, sample_pixels: int | None = None, cancelled: CancelFn = None):  # fmt: skip
-    """About how large ``photo``'s HyperThumbnail will be (a ``SizeEstimate``: ``bytes``, ``exact``, ``sampled``)."""
-    options = {} if sample_pixels is None else {"sample_pixels": sample_pixels}
-    return _codec(weights_dir).estimate_size(photo, rate, strip_gps=strip_gps, keep_exif=keep_exif,
-                                             cancelled=cancelled, **options)  # fmt: skip
+    """About how large ``photo``'s HyperThumbnail will be (a ``SizeEstimate``: ``bytes``, ``exact``,
+    ``sampled``). Blocks; a cancel returns at once."""
+    return _service.call("estimate_size", weights_dir=_path(weights_dir), photo=photo.number, rate=rate,
+                         strip_gps=strip_gps, keep_exif=keep_exif, sample_pixels=sample_pixels, cancelled=cancelled,
+                         abandon=True, generation=photo.generation)  # fmt: skip
 
 
-def encode_photo(photo, destination: str | Path, weights_dir: str | Path | None = None, *, rate: float,
+def encode_photo(photo: PhotoHandle, destination: str | Path, weights_dir: str | Path | None = None, *, rate: float,
                  strip_gps: bool = False, keep_exif: bool = True, force: bool = False, progress=None,
-                 cancelled: CancelFn = None):  # fmt: skip
-    """Write ``photo``'s HyperThumbnail atomically (an ``EncodeResult``); raises ``Cancelled``,
-    ``OutputExistsError`` (unless ``force``) or another ``CodecError``."""
-    return _codec(weights_dir).encode_photo(photo, destination, rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
-                                            force=force, progress=progress, cancelled=cancelled)  # fmt: skip
+                 cancelled: CancelFn = None) -> Encoded:  # fmt: skip
+    """Write ``photo``'s HyperThumbnail atomically; raises ``Cancelled`` (once the service confirms
+    that no file was written), ``OutputExistsError`` (unless ``force``) or another ``CodecError``. Blocks."""
+    answer = _service.call("encode_photo", weights_dir=_path(weights_dir), photo=photo.number,
+                           destination=str(destination), rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
+                           force=force, progress=progress, cancelled=cancelled, generation=photo.generation)  # fmt: skip
+    return Encoded(Path(answer["path"]), answer["file_size"], tuple(answer["full_size"]), answer["notes"])

@@ -47,6 +47,13 @@ def zoom_text(zoom: float, fitted: bool) -> str:
     return f"{percent} (fit)" if fitted else percent
 
 
+def decoder_text(device: str, runtime: str) -> str:
+    """What decodes, for the status bar: "onnx-fp32 on cpu", or just "torch-cuda-fp16"."""
+    if not runtime:
+        return device
+    return runtime if device in runtime else f"{runtime} on {device}"
+
+
 @dataclass(frozen=True)
 class ReconstructionStatus:
     """Where reconstruction of the shown image stands; ``reconstruction`` fills it, this module words it.
@@ -58,7 +65,7 @@ class ReconstructionStatus:
     state: str = "none"
     percent: int = 0
     shown: bool = True  # False: the user flipped back to the upscaled preview (key C)
-    device: str | None = None
+    device: str | None = None  # what decodes: ``decoder_text``
     seconds: float | None = None  # how long the last visible region took to decode
     reason: str | None = None  # why reconstruction is unavailable
 

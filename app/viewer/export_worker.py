@@ -1,9 +1,10 @@
 """Exports one photo as a HyperThumbnail off the GUI thread: size estimates, then the export.
 
 The GUI thread only asks (``request_estimate``, ``export``, ``cancel``) and receives queued
-signals; loading the photo (for a HyperThumbnail source: reconstructing it), the encoder and
-every tensor live on the worker's one pool thread. The loaded photo is kept there between
-estimates and the export, so a HyperThumbnail is reconstructed once per dialog, not per question.
+signals; the worker's one pool thread waits on the codec service, where loading the photo (for
+a HyperThumbnail source: reconstructing it) and the encoder run. The loaded photo stays in the
+service between estimates and the export (the worker holds its handle), so a HyperThumbnail is
+reconstructed once per dialog, not per question, and its pixels never cross to the viewer.
 
 Files: the source is only read. The output is written by the codec to a hidden temporary file
 and renamed into place; a cancel, at any point up to that rename, leaves no file.
@@ -147,20 +148,28 @@ class ExportWorker(QObject):
         self._cancel_export = True
         self._pool.clear()
         self._pool.waitForDone()
-        self._photo = self._photo_key = None
+        self._release_photo()
 
     # ------------------------------------------------------------------ pool thread
 
     def _photo_for(self, progress=None, cancelled=None):
         """The source photo, loaded once (again only if the file changed since)."""
         key = _file_key(self.source)
-        if self._photo is None or key != self._photo_key:
-            self._photo = None
+        if not self._photo_ready(key):
+            self._release_photo()
             photo = codec_bridge.load_photo(self.source, self.weights_dir, progress=progress, cancelled=cancelled)
             self._photo, self._photo_key = photo, key
-            height, width = photo.rgb.shape[:2]
-            self.photoLoaded.emit(*codec_bridge.display_size(width, height, photo.orientation), list(photo.notes))
+            self.photoLoaded.emit(*codec_bridge.display_size(*photo.size, photo.orientation), list(photo.notes))
         return self._photo
+
+    def _photo_ready(self, key: tuple) -> bool:
+        """Loaded, from this version of the file, and still held by the codec service."""
+        return self._photo is not None and key == self._photo_key and codec_bridge.is_loaded(self._photo)
+
+    def _release_photo(self) -> None:
+        if self._photo is not None:
+            self._photo.release()
+        self._photo = self._photo_key = None
 
     def _estimate(self, request: int, options: ExportOptions) -> None:
         stale = lambda: self._closing or request != self._estimate_request
@@ -182,7 +191,7 @@ class ExportWorker(QObject):
     def _export(self, destination: Path, options: ExportOptions, overwrite: bool) -> None:
         cancelled = lambda: self._closing or self._cancel_export
         try:
-            loaded = self._photo is not None and self._photo_key == _file_key(self.source)
+            loaded = self._photo_ready(_file_key(self.source))
             reconstruct = not loaded and codec_bridge.is_hyperthumbnail(self.source)
             share = 50 if reconstruct else 0  # the reconstruction's part of the bar
             self.progressed.emit(0, "Reconstructing the photo\u2026" if reconstruct else "Reading the photo\u2026")

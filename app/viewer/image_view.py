@@ -148,6 +148,9 @@ class ImageView(QGraphicsView):
         if item is not None:
             self.scene().removeItem(item)
 
+    def has_tile(self, key: Hashable) -> bool:
+        return key in self._tiles
+
     def tile_keys(self) -> list[Hashable]:
         """The keys of the tiles drawn now (each names the document it belongs to)."""
         return list(self._tiles)

@@ -7,6 +7,7 @@ import sys
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from app.viewer import codec_bridge
 from app.viewer.describe import APP_NAME
 from app.viewer.paths import ICON_PNG, ICON_SVG, SAMPLES
 from app.viewer.playlist import Playlist
@@ -23,7 +24,8 @@ def app_icon() -> QIcon:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the viewer until its window closes; returns the exit status."""
+    """Run the viewer until its window closes; returns the exit status. The codec service
+    ends with the application (Ctrl+Q, or the last window closed)."""
     argv = list(sys.argv if argv is None else argv)
     app = QApplication.instance()
     if app is None:
@@ -33,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName("hyperthumbnail-viewer")
     app.setWindowIcon(app_icon())
-    window = MainWindow(Playlist.from_arguments(argv[1:] or [SAMPLES]))
-    trace_if_asked(window.view)
-    window.recent.add_all(argv[1:])  # files opened from a file manager show up in File > Open Recent
-    window.show()
-    return app.exec()
+    app.aboutToQuit.connect(codec_bridge.stop_service)  # first, so that workers waiting on it return at once
+    try:
+        window = MainWindow(Playlist.from_arguments(argv[1:] or [SAMPLES]))
+        trace_if_asked(window.view)
+        window.recent.add_all(argv[1:])  # files opened from a file manager show up in File > Open Recent
+        window.show()
+        return app.exec()
+    finally:
+        codec_bridge.stop_service()

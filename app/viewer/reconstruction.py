@@ -1,8 +1,11 @@
 """Zoom-triggered reconstruction: what to decode for the view, the cache, and the status.
 
 Once the photo is shown larger than its preview's native scale (one preview pixel over more than
-one device pixel), the tiles on screen are asked of the worker, nearest the centre first, then a
-ring around them; tiles come back one by one, go into the cache, and are drawn over the preview.
+one device pixel), the missing tiles on screen are asked of the worker, grouped into pieces that
+the decoder computes in one go (``TileGrid.pieces``), nearest the centre first, then a ring around
+them; each piece comes back cut into tiles, which go into the cache and are drawn over the preview.
+Only cached tiles in or near the view are drawn, so stepping back to a well-explored photo costs
+a screenful of pixmaps, not thousands.
 Tiles are decoded in stored coordinates and drawn in the view's stored-coordinate frame, so EXIF
 orientation is Qt's business. Every answer carries the document's token: anything for an image
 the user has left is dropped, so a tile can never appear on the wrong photo.
@@ -27,10 +30,10 @@ from app.viewer.image_view import ImageView
 from app.viewer.qimage import to_qimage
 from app.viewer.reconstruction_worker import ReconstructionWorker
 from app.viewer.tile_cache import TileCache
-from app.viewer.tile_grid import TILE_SIZE, TileGrid, TileKey
+from app.viewer.tile_grid import PIECE_LR, TILE_SIZE, TileGrid, TileKey
 
 SETTLE_MS = 40  # wait for a burst of wheel or key events to settle before asking for tiles
-PREFETCH_RING = 1  # tiles around the visible ones decoded afterwards, so small pans are instant
+PREFETCH_RING = 2  # tiles (256 photo pixels) around the visible ones decoded afterwards, so small pans are instant
 
 
 def document_key(document: ImageDocument) -> tuple:
@@ -58,7 +61,7 @@ class Reconstruction(QObject):
         self.cache = cache if cache is not None else TileCache()
         self.worker = ReconstructionWorker(weights_dir, self)
         self.worker.decoderReady.connect(self._decoder_ready)
-        self.worker.tileDecoded.connect(self._tile_decoded)
+        self.worker.tilesDecoded.connect(self._tiles_decoded)
         self.worker.failed.connect(self._failed)
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
         self._settle.timeout.connect(self.update)
@@ -73,6 +76,7 @@ class Reconstruction(QObject):
         self._visible: list[TileKey] = []
         self._received = 0  # tiles received for this token (the worker skips later ones it already sent)
         self._started: float | None = None  # when the visible region was first asked for
+        self._retry = False  # the last failure was the codec service stopping: the next look asks again
         self.status = ReconstructionStatus()
 
     # ------------------------------------------------------------------ requests from the window
@@ -82,7 +86,7 @@ class Reconstruction(QObject):
         the tiles already cached for this one, and ask for more once the view settles."""
         self.token += 1
         self.worker.cancel(self.token)
-        self._visible, self._received, self._started = [], 0, None
+        self._visible, self._received, self._started, self._retry = [], 0, None, False
         hyper = document is not None and document.is_hyperthumbnail
         self.document = document if hyper else None
         self._grid = TileGrid(*document.full_size, self.tile_size) if hyper else None
@@ -90,8 +94,9 @@ class Reconstruction(QObject):
         state = "none" if document is None else "preview" if hyper else "plain"
         self._publish(state=state, percent=0, reason=None, seconds=None)
         if hyper:
-            for key in self.cache.keys_of(self.key):
-                self._draw(key, self.cache.get(key))
+            area = self._visible_stored_box()
+            if area is not None:
+                self._draw_cached(self._keys(self._grid.covering(area, self.prefetch_ring)))
             self._settle.start()
 
     def set_shown(self, shown: bool) -> None:
@@ -109,7 +114,7 @@ class Reconstruction(QObject):
 
     def update(self) -> None:
         """Look at what the view shows now and ask the worker for the missing tiles."""
-        if self.document is None or self.status.state == "unavailable":
+        if self.document is None or (self.status.state == "unavailable" and not self._retry):
             return
         area = self._visible_stored_box()
         if area is None or self.view.screen_scale() * preview_scale(self.document) <= 1.0 + 1e-6:
@@ -117,20 +122,43 @@ class Reconstruction(QObject):
             self._visible, self._started = [], None
             self._publish(state="preview")
             return
-        self._visible = self._keys(self._grid.covering(area))
+        if self._retry:
+            self._retry = False
+            self._publish(state="reconstructing", reason=None)
+        visible = self._grid.covering(area)
+        near = self._grid.covering(area, self.prefetch_ring)
+        self._visible = self._keys(visible)
         self.cache.touch(self._visible)
-        wanted = self._visible + [k for k in self._keys(self._grid.covering(area, self.prefetch_ring)) if k not in self._visible]
-        missing = [(key, self._grid.box(key.row, key.col)) for key in wanted if key not in self.cache]
-        if missing:
+        self._draw_cached(self._keys(near))
+        shown = set(visible)
+        centre = ((area.y0 + area.y1) / 2, (area.x0 + area.x1) / 2)
+        most = max(1, round(PIECE_LR * preview_scale(self.document)) // self.tile_size)
+        pieces = []
+        for cells in ([c for c in visible if self._key(c) not in self.cache],
+                      [c for c in near if c not in shown and self._key(c) not in self.cache]):  # fmt: skip
+            for r0, r1, c0, c1 in self._grid.pieces(cells, most, centre):
+                pieces.append([(self._key((r, c)), self._grid.box(r, c)) for r in range(r0, r1) for c in range(c0, c1)])
+        if pieces:
             if self._started is None and any(key not in self.cache for key in self._visible):
                 self._started = time.perf_counter()
-            self.worker.submit(self.token, self.document, missing, self._received)
+            self.worker.submit(self.token, self.document, pieces, self._received)
         else:
             self.worker.cancel(self.token)
         self._publish_progress()
 
+    def _key(self, cell: tuple[int, int]) -> TileKey:
+        return TileKey(self.key, *cell)
+
     def _keys(self, cells: list[tuple[int, int]]) -> list[TileKey]:
         return [TileKey(self.key, row, col) for row, col in cells]
+
+    def _draw_cached(self, keys: list[TileKey]) -> None:
+        """Draw the tiles of ``keys`` that are cached but not drawn yet."""
+        for key in keys:
+            if not self.view.has_tile(key):
+                pixels = self.cache.get(key)
+                if pixels is not None:
+                    self._draw(key, pixels)
 
     def _visible_stored_box(self) -> Box | None:
         """The stored-coordinate pixels on screen (the view's area turned back by the orientation)."""
@@ -145,20 +173,24 @@ class Reconstruction(QObject):
     def _decoder_ready(self, token: int, device: str) -> None:
         self._publish(device=device)
 
-    def _tile_decoded(self, token: int, key: TileKey, pixels, seconds: float) -> None:
+    def _tiles_decoded(self, token: int, tiles: list, seconds: float) -> None:
         if token != self.token:
             return  # for an image the user has left
-        self._received += 1
-        for dropped in self.cache.put(key, pixels):
-            self.view.remove_tile(dropped)
-        self._draw(key, pixels)
+        self._received += len(tiles)
+        for key, pixels in tiles:
+            for dropped in self.cache.put(key, pixels):
+                self.view.remove_tile(dropped)
+            self._draw(key, pixels)
         self._publish_progress()
 
-    def _failed(self, token: int, message: str) -> None:
+    def _failed(self, token: int, message: str, retry: bool) -> None:
+        """The decoder cannot run for this document (``retry`` False: not asked again for it),
+        or the codec service stopped (``retry``: the next change of view asks again, restarting it)."""
         if token != self.token:
             return
         self.worker.cancel(self.token)
         self._started = None
+        self._retry = retry
         self._publish(state="unavailable", reason=message)
         self.failed.emit(message)
 

@@ -54,6 +54,13 @@ class TileCache:
             dropped.append(old)
         return dropped
 
+    def clear(self) -> list[Hashable]:
+        """Drop every tile; returns their keys."""
+        keys = list(self._tiles)
+        self._tiles.clear()
+        self.size = 0
+        return keys
+
     def keys_of(self, document: Hashable) -> list[Hashable]:
         """The cached keys whose ``document`` field is ``document`` (keys are ``TileKey``s)."""
         return [key for key in self._tiles if key.document == document]

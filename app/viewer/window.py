@@ -1,17 +1,20 @@
 """The main window: File and View menus, the keys, stepping through a playlist, the status bar.
 
 Reconstruction runs by itself (``reconstruction`` watches the view); the window tells it which
-document is shown, forwards key C, and puts what it reports into the status bar. Browsing: the
+document is shown, forwards key C, and puts what it reports into the status bar. After the first
+paint it asks the codec service (started then, in its own process) whether trained weights are
+installed, on a thread of its own: the answer arrives as a signal. Browsing: the
 loader opens files on a worker and preloads the neighbours, the thumbnail strip (key T) and the
 metadata panel (key I) are docks, drops and File > Open Recent go through ``open_paths``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -30,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.viewer.batch_export import start_folder_export
-from app.viewer.codec_bridge import weights_status
+from app.viewer.codec_bridge import CodecError, ServiceStopped, weights_status
 from app.viewer.describe import (
     NO_WEIGHTS_SHORT,
     ReconstructionStatus,
@@ -53,6 +56,28 @@ from app.viewer.thumbnails import ThumbnailStrip
 from app.viewer.tile_grid import TILE_SIZE
 
 OPEN_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
+UNAVAILABLE = "Reconstruction unavailable: "
+RECHECK_MS = 2000  # after the codec service stopped during the weights check, ask again once this late
+
+
+class WeightsCheck(QObject):
+    """Runs ``weights_status`` on a thread of its own (it waits for the codec service and its
+    torch import); ``done(status, error)`` arrives on the GUI thread."""
+
+    done = Signal(object, object)  # status (None or a sentence), error (None or a CodecError)
+
+    def start(self, weights_dir) -> None:
+        threading.Thread(target=self._run, args=(weights_dir,), daemon=True, name="weights-check").start()
+
+    def _run(self, weights_dir) -> None:
+        try:
+            status, error = weights_status(weights_dir), None
+        except CodecError as exc:
+            status, error = None, exc
+        try:
+            self.done.emit(status, error)
+        except RuntimeError:  # the window is gone
+            pass
 
 
 class MainWindow(QMainWindow):
@@ -95,7 +120,10 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self.resize(1100, 760)
         self.setWindowTitle(window_title(None, None))
-        call_after_first_paint(self.view.viewport(), self.check_weights)  # torch loads after the preview shows
+        self._weights_check = WeightsCheck(self)
+        self._weights_check.done.connect(self._show_weights_status)
+        self._rechecked = False
+        call_after_first_paint(self.view.viewport(), self.check_weights)  # the service starts after the preview shows
         self.show_current(wait=True)  # the first image is there when the window first shows
 
     def _make_docks(self) -> None:
@@ -247,6 +275,10 @@ class MainWindow(QMainWindow):
         self.zoom_label.setText(zoom_text(zoom, fitted))
 
     def _show_reconstruction(self, status: ReconstructionStatus) -> None:
+        if status.state in ("reconstructing", "full") and self.view.notice().startswith(UNAVAILABLE):
+            self.view.set_notice("")  # working again (the codec service restarted)
+            self.info_label.setText(self._summary)
+            self.info_label.setToolTip("")
         text, tooltip = reconstruction_text(status)
         self.reconstruction_label.setText(text)
         self.reconstruction_label.setToolTip(tooltip)
@@ -254,7 +286,7 @@ class MainWindow(QMainWindow):
 
     def _show_reconstruction_failure(self, message: str) -> None:
         """The decoder cannot run for this image: say why over the image and in the status bar."""
-        text = f"Reconstruction unavailable: {message}"
+        text = f"{UNAVAILABLE}{message}"
         self.view.set_notice(text)
         self.info_label.setText(f"{self._summary} \u2014 {text[0].lower()}{text[1:]}")
         self.info_label.setToolTip(text)
@@ -308,10 +340,19 @@ class MainWindow(QMainWindow):
         self.open_paths(paths)
 
     def check_weights(self) -> None:
+        """Ask (off the GUI thread) whether reconstruction can work; ``_show_weights_status`` says it."""
+        self._weights_check.start(self.weights_dir)  # the folder this window decodes and exports with
+
+    def _show_weights_status(self, status: str | None, error: CodecError | None = None) -> None:
         """Say in the status bar when reconstruction cannot work (the full sentence as tooltip)."""
-        status = weights_status(self.weights_dir)  # the folder this window decodes and exports with
+        if error is not None:
+            status = str(error)[0].upper() + str(error)[1:] + "."
+            if isinstance(error, ServiceStopped) and not self._rechecked:
+                self._rechecked = True
+                QTimer.singleShot(RECHECK_MS, self.check_weights)
         self.weights_label.setVisible(status is not None)
-        self.weights_label.setText(NO_WEIGHTS_SHORT if status else "")
+        short = NO_WEIGHTS_SHORT if error is None else "Reconstruction unavailable: the codec service failed"
+        self.weights_label.setText(short if status else "")
         self.weights_label.setToolTip(status or "")
         set_export_available(self.export_actions, status)
 

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("input")
     enc.add_argument("output")
     enc.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
+    enc.add_argument("--effort", choices=("fast", "best"), default="fast",
+                     help="fast (default): networks only; best: also fit the decoder to this photo (slower)")
     enc.add_argument("--strip-gps", action="store_true", help="drop GPS position from the carried-over EXIF")
     enc.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     enc.add_argument("--runtime", default=None, metavar="NAME", help="auto (default) or torch-fp32 (float32 encoder)")
@@ -158,7 +160,7 @@ def cmd_encode(args) -> int:
     rate = parse_rate(args.rate)
     codec = Codec(args.weights, args.device, args.tile, args.runtime)
     start = time.monotonic()
-    result = codec.encode_file(args.input, args.output, rate=rate, strip_gps=args.strip_gps, force=args.force,
+    result = codec.encode_file(args.input, args.output, rate=rate, strip_gps=args.strip_gps, force=args.force, effort=args.effort,
                                progress=ProgressBar("encoding"))  # fmt: skip
     for note in result.notes:
         print(f"hyperthumb: note: {note}", file=sys.stderr)
@@ -188,6 +190,8 @@ def cmd_decode(args) -> int:
     codec = Codec(args.weights, args.device, args.tile, args.runtime)
     thumbnail = read_thumbnail(args.input)
     reconstructor = codec.reconstructor(thumbnail)
+    for note in reconstructor.notes:
+        print(f"hyperthumb: note: {note}", file=sys.stderr)
     marker, orientation = thumbnail.marker, thumbnail.orientation
     region = None
     dw, dh = display_size(marker.width, marker.height, orientation)

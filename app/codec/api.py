@@ -20,6 +20,8 @@ import numpy as np
 import piexif
 import torch
 
+from . import adaptation
+from .adaptation import EFFORT_STEPS
 from .calibration import Calibration, choose_runtime
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
@@ -30,6 +32,8 @@ from .fileformat import (
     Marker,
     Thumbnail,
     build_metadata,
+    decoded_ycbcr,
+    encode_jpeg,
     minimal_exif,
     read_marker,
     read_thumbnail,
@@ -167,6 +171,7 @@ class Codec:
         force: bool = False,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
+        effort: str = "fast",
     ) -> EncodeResult:
         """Photo file -> HyperThumbnail file. The source is only read; the output is written
         atomically (a failure or cancel leaves no file). ``keep_exif=False`` writes no metadata of
@@ -176,7 +181,7 @@ class Codec:
         destination = _writable_destination(destination, force)
         photo = load_image(source)
         return self.encode_photo(photo, destination, rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
-                                 force=force, progress=progress, cancelled=cancelled)  # fmt: skip
+                                 force=force, progress=progress, cancelled=cancelled, effort=effort)  # fmt: skip
 
     def load_photo(self, source: str | Path, *, progress: ProgressFn = None, cancelled: CancelFn = None) -> LoadedImage:
         """The photo a file stands for, ready for ``encode_photo``: an ordinary image's pixels, or
@@ -200,9 +205,14 @@ class Codec:
         force: bool = False,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
+        effort: str = "fast",
     ) -> EncodeResult:
         """A loaded photo -> HyperThumbnail file, written atomically; ``cancelled`` is also asked
-        once the encoder is done, so a cancel up to the write leaves no file."""
+        once the encoder is done, so a cancel up to the write leaves no file. ``effort``: "fast"
+        (the networks only, the default) or "best" (also fit the decoder to this photo: see
+        ``adaptation``; the file carries the offsets when they are worth their bytes)."""
+        if effort not in EFFORT_STEPS:
+            raise CodecError(f"effort must be one of {', '.join(EFFORT_STEPS)}, not {shorten(repr(effort))}")
         destination = _writable_destination(destination, force)
         info = self.weights()
         model = self.model(info)
@@ -214,10 +224,21 @@ class Codec:
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         notes = list(photo.notes)
+        payload, adapted = None, None
+        if EFFORT_STEPS[effort]:
+            ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
+            autocast = torch.bfloat16 if self.encoder_precision == "bfloat16" else None
+            adapted = adaptation.fit(model, photo.rgb, ycbcr, luma, chroma, steps=EFFORT_STEPS[effort],
+                                     cancelled=cancelled, autocast=autocast)  # fmt: skip
+            payload = adapted.payload
+            check_cancel(cancelled)
         size = write_hyperthumbnail(
             destination, thumb, luma, chroma, marker, **_metadata_to_keep(photo, keep_exif),
-            strip_gps=strip_gps, force=force, notes=notes,
+            strip_gps=strip_gps, force=force, notes=notes, payload=payload,
         )  # fmt: skip
+        if adapted is not None:
+            notes.append(f"decoder adapted to this photo: {adapted.gain_db:+.2f} dB on held-out crops, "
+                         + (f"{adapted.payload_bytes} bytes kept" if payload else "not worth its bytes, left out"))
         return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, notes)
 
     def estimate_size(
@@ -263,8 +284,18 @@ class Codec:
         marker = thumbnail.marker
         info = self.weights(sha256=marker.weights_sha256)
         model, runtime = self.model(info), self.decoder_runtime(info)
-        return Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
-                             (marker.width, marker.height), runtime)  # fmt: skip
+        offsets, notes = None, []
+        if thumbnail.payload is not None:
+            try:
+                offsets = adaptation.dequantize(thumbnail.payload, adaptation.layer_sizes(model))
+            except ValueError as exc:
+                notes.append(f"the file's decoder adaptation is not used: {exc}")
+        elif thumbnail.payload_problem:
+            notes.append(f"the file's decoder adaptation is not used: {thumbnail.payload_problem}")
+        reconstructor = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
+                                      (marker.width, marker.height), runtime, offsets)  # fmt: skip
+        reconstructor.notes = notes
+        return reconstructor
 
     @property
     def default_decode_tile(self) -> int:

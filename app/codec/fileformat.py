@@ -579,6 +579,13 @@ def _check_container(im: Image.Image, marker: Marker, name: str) -> tuple[np.nda
     return luma, chroma
 
 
+def decoded_ycbcr(jpeg: bytes) -> np.ndarray:
+    """A JPEG's YCbCr samples as libjpeg decodes them (no colour conversion): the decoder's input."""
+    with Image.open(io.BytesIO(jpeg)) as im:
+        im.draft("YCbCr", im.size)
+        return np.array(im, dtype=np.uint8)
+
+
 def read_thumbnail(source: Source) -> Thumbnail:
     """Decode a HyperThumbnail, both as raw YCbCr (for the decoder) and as RGB (to show).
 

@@ -121,8 +121,11 @@ class Reconstructor:
         chroma_table: np.ndarray,
         full_size: tuple[int, int],
         runtime: DecoderRuntime | None = None,
+        offsets: np.ndarray | None = None,
     ):
         self.model = model
+        self.notes: list[str] = []  # e.g. why the file's decoder adaptation is not used
+        self.offsets = None if offsets is None else torch.as_tensor(np.asarray(offsets, np.float32))
         self.runtime = runtime or _model_runtime(model)
         self.scale = model.config.scale
         self.full_width, self.full_height = full_size
@@ -159,6 +162,7 @@ class Reconstructor:
                 self.lr[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1],
                 self.dequantized[..., blocks.y0 : blocks.y1, blocks.x0 : blocks.x1],
                 self.tables,
+                self.offsets,
             )
             wanted = box.scaled(s).intersect(region)
             if wanted is not None:

@@ -22,6 +22,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .decoder import to_uint8_hwc
@@ -157,8 +158,10 @@ class DecoderRuntime:
     def name(self) -> str:
         return self.spec.name
 
-    def __call__(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-        """float32 inputs of one tile (batch 1) -> its uint8 [4h, 4w, 3] photo."""
+    def __call__(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor,
+                 offsets: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """float32 inputs of one tile (batch 1) -> its uint8 [4h, 4w, 3] photo; ``offsets``: the
+        file's per-image bias offsets [N] (``adaptation``), if it carries them."""
         raise NotImplementedError
 
 
@@ -178,10 +181,12 @@ class TorchRuntime(DecoderRuntime):
         self.decoder = decoder.eval()
 
     @torch.inference_mode()
-    def __call__(self, lr, dequantized, tables):
+    def __call__(self, lr, dequantized, tables, offsets=None):
         if self.spec.channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
-        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables), self.scale)[0]
+        if offsets is not None:
+            offsets = offsets.to(self.device)
+        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets), self.scale)[0]
 
 
 class OnnxRuntime(DecoderRuntime):
@@ -210,13 +215,20 @@ class OnnxRuntime(DecoderRuntime):
         except Exception as exc:  # noqa: BLE001 -- any unloadable graph is a weights problem for the user
             raise WeightsError(f"ONNX decoder graph {path.name} cannot be loaded: {exc}") from None
         self._output = self.session.get_outputs()[0].name
+        offsets = next((i for i in self.session.get_inputs() if i.name == "offsets"), None)
+        self._zero_offsets = None if offsets is None else np.zeros(offsets.shape, np.float32)
 
-    def __call__(self, lr, dequantized, tables):
+    def __call__(self, lr, dequantized, tables, offsets=None):
         feeds = {
             "lr": lr.float().contiguous().numpy(),
             "dequantized": dequantized.float().contiguous().numpy(),
             "tables": tables.float().contiguous().numpy(),
         }
+        if self._zero_offsets is not None:
+            feeds["offsets"] = self._zero_offsets if offsets is None else offsets.float().contiguous().numpy()
+        elif offsets is not None:
+            raise CodecError("this ONNX decoder graph predates per-file adaptation: re-export it "
+                             "(python -m app.training onnx) or use a torch runtime")  # fmt: skip
         return torch.from_numpy(self.session.run([self._output], feeds)[0][0])
 
 

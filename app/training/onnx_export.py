@@ -4,8 +4,9 @@ The graph is made from the weights once, checked against PyTorch, committed next
 listed in the manifest entry with its sha256 (``"onnx": {"file", "sha256", ...}``). Committing it
 (1.5 MB) instead of building it on the user's machine means users need only the small
 ``onnxruntime`` package, not the exporter's ``onnx``; and what runs is byte for byte what was
-checked here. The thumbnail's tables are a graph input, like the pixels and coefficients: nothing
-of a file is baked into the graph. Needs ``pip install onnx`` (the ``export`` extra).
+checked here. The thumbnail's tables and the file's bias offsets (per-image adaptation; zeros
+for a file without them) are graph inputs, like the pixels and coefficients: nothing of a file
+is baked into the graph. Needs ``pip install onnx`` (the ``export`` extra).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from app.codec.runtime import OnnxRuntime, SPECS, onnxruntime_module
 from app.codec.weights import MANIFEST_NAME, WeightsInfo, find_weights, load_model, read_manifest, sha256_file
 
 OPSET = 17
-INPUTS = ("lr", "dequantized", "tables")
+INPUTS = ("lr", "dequantized", "tables", "offsets")
 MAX_DIFFERENCE = 1  # grey level: ONNX Runtime vs PyTorch, both float32, may round a .5 the other way
 
 
@@ -34,8 +35,8 @@ class _DecoderGraph(nn.Module):
         super().__init__()
         self.decoder, self.scale = decoder, scale
 
-    def forward(self, lr, dequantized, tables):
-        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables), self.scale)
+    def forward(self, lr, dequantized, tables, offsets):
+        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets), self.scale)
 
 
 def export_decoder_bytes(info: WeightsInfo) -> bytes:
@@ -46,7 +47,8 @@ def export_decoder_bytes(info: WeightsInfo) -> bytes:
         raise WeightsError("exporting ONNX needs the onnx package: pip install onnx") from None
     model = load_model(info)
     side = 64 + 2 * info.config.decoder.margin()
-    inputs = (torch.rand(1, 3, side, side), torch.randn(1, 3, 64, side // 8, side // 8), torch.full((1, 128), 8.0))
+    inputs = (torch.rand(1, 3, side, side), torch.randn(1, 3, 64, side // 8, side // 8), torch.full((1, 128), 8.0),
+              torch.zeros(model.decoder.offsets_size()))  # fmt: skip
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces that it is legacy
@@ -65,9 +67,10 @@ def max_difference(info: WeightsInfo, runtime: OnnxRuntime, side: int = 200) -> 
     lr = torch.rand(1, 3, side, side + 48, generator=g)
     dq = torch.randn(1, 3, 64, side // 8, (side + 48) // 8, generator=g) * 30
     tables = torch.randint(1, 80, (1, 128), generator=g).float()
+    offsets = torch.randn(model.decoder.offsets_size(), generator=g) * 0.01
     with torch.inference_mode():
-        expected = to_uint8_hwc(model.decoder.phases(lr, dq, tables), info.config.scale)[0]
-    return float((runtime(lr, dq, tables).int() - expected.int()).abs().max())
+        expected = to_uint8_hwc(model.decoder.phases(lr, dq, tables, offsets), info.config.scale)[0]
+    return float((runtime(lr, dq, tables, offsets).int() - expected.int()).abs().max())
 
 
 def export_onnx(weights_dir=None, model_id: str | None = None, log=print) -> dict:

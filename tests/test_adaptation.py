@@ -1,0 +1,61 @@
+"""Per-image decoder adaptation: fitted offsets help, travel in the payload, and every runtime applies them."""
+import numpy as np
+import pytest
+from codec_fixtures import make_weights
+from PIL import Image
+
+from app.codec import adaptation
+from app.codec.api import Codec
+from app.codec.fileformat import decoded_ycbcr, encode_jpeg, read_thumbnail
+from app.codec.inference import Reconstructor, encode_thumbnail
+from app.codec.runtime import build_runtime
+from app.codec.weights import load_model
+from app.synthetic import photo_like
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return make_weights(tmp_path_factory.mktemp("weights"), onnx=True)
+
+
+def test_quantised_offsets_round_trip_and_damage_is_refused(weights):
+    sizes = adaptation.layer_sizes(load_model(weights))
+    offsets = np.random.default_rng(0).normal(0, 0.01, sum(sizes)).astype(np.float32)
+    payload = adaptation.quantize(offsets, sizes)
+    restored = adaptation.dequantize(payload, sizes)
+    assert np.abs(restored - offsets).max() <= np.abs(offsets).max() / 127  # int8 per layer
+    with pytest.raises(ValueError):
+        adaptation.dequantize(payload, sizes[:-1])
+    with pytest.raises(ValueError):
+        adaptation.dequantize(b"HTA1" + b"\x00" * 20, sizes)
+
+
+def test_fitting_raises_psnr_on_held_out_crops(weights):
+    model = load_model(weights)
+    photo = photo_like(256, 192, seed=4)
+    thumb, luma, chroma = encode_thumbnail(model, photo, 0.5)
+    result = adaptation.fit(model, photo, decoded_ycbcr(encode_jpeg(thumb, luma, chroma)), luma, chroma,
+                            steps=30, side=32, lr=5e-3)  # fmt: skip
+    assert result.gain_db > 0.05 and result.payload_bytes < 4000
+
+
+def test_best_effort_file_carries_offsets_that_every_runtime_applies(weights, tmp_path, monkeypatch):
+    monkeypatch.setattr(adaptation, "DB_PER_BPP", -1e9)  # keep the payload whatever it buys
+    source = tmp_path / "p.png"
+    Image.fromarray(photo_like(160, 96, seed=2)).save(source)
+    codec = Codec(weights.path.parent, runtime="torch-fp32")
+    result = codec.encode_file(source, tmp_path / "t.jpg", effort="best")
+    assert any("decoder adapted" in n for n in result.notes)
+    thumbnail = read_thumbnail(tmp_path / "t.jpg")
+    assert thumbnail.payload is not None
+    model = load_model(weights)
+    rec = codec.reconstructor(thumbnail)
+    assert rec.offsets is not None
+    adapted = rec.decode().astype(int)
+    plain = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (160, 96)).decode()
+    assert np.abs(adapted - plain).max() > 0  # the offsets change the picture
+    onnx = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (160, 96),
+                         build_runtime("onnx-fp32", model, weights), rec.offsets.numpy())  # fmt: skip
+    assert np.abs(onnx.decode().astype(int) - adapted).max() <= 1
+    with pytest.raises(Exception, match="effort"):
+        codec.encode_file(source, tmp_path / "u.jpg", effort="huge")

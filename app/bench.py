@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from app.codec.api import RATE_PRESETS, Codec
+from app.codec.calibration import choose_runtime
 from app.codec.errors import CodecError, WeightsError
 from app.codec.fileformat import Marker, read_thumbnail, write_hyperthumbnail
 from app.codec.inference import (
@@ -34,7 +35,6 @@ from app.codec.inference import (
     Reconstructor,
     encode_thumbnail,
 )
-from app.codec.calibration import choose_runtime
 from app.codec.model import HyperThumbnailModel
 from app.codec.runtime import (
     AUTO,
@@ -217,11 +217,11 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
         reconstructor = prepare()
         row = {"runtime": runtime.name}
         log(f"{label}: decoder network ...")
-        row["network"] = time_stage(lambda: reconstructor.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup)
+        row["network"] = time_stage(lambda r=reconstructor: r.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup)
         log(f"{label}: end to end ...")
         row["end_to_end"] = time_stage(lambda: prepare().decode(tile=tile), runtime.device, settings.repeat, settings.warmup)
         log(f"{label}: viewport ...")
-        row["viewport"] = time_stage(lambda: reconstructor.decode(viewport, tile=tile), runtime.device, settings.repeat, settings.warmup)
+        row["viewport"] = time_stage(lambda r=reconstructor: r.decode(viewport, tile=tile), runtime.device, settings.repeat, settings.warmup)
         table[name] = row
     reference = table.get(REFERENCE)
     for row in table.values():

@@ -13,3 +13,13 @@ def _private_config_folder(tmp_path_factory):
     """QSettings (and anything else following XDG) writes under a temporary folder."""
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
     os.environ["HYPERTHUMB_CACHE"] = str(tmp_path_factory.mktemp("cache"))  # runtime calibrations
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A folder with tiny untrained test weights (test modules may define their own ``weights``)."""
+    from codec_fixtures import make_weights
+
+    directory = tmp_path_factory.mktemp("weights")
+    make_weights(directory)
+    return directory

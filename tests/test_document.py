@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,8 @@ import pytest
 from codec_fixtures import make_weights
 from PIL import Image
 
-from app.codec.api import Codec
 from app.codec import xmp
+from app.codec.api import Codec
 from app.codec.document import open_image
 from app.codec.errors import ImageLoadError, NotHyperThumbnailError
 from app.codec.fileformat import (

@@ -161,3 +161,19 @@ def test_threads_asking_for_the_model_together_load_it_once(tmp_path, monkeypatc
     for t in threads:
         t.join()
     assert len(loads) == 1 and all(m is models[0] for m in models)
+
+
+def test_source_xmp_and_density_survive_an_encode_and_a_re_encode(codec, tmp_path):
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta>')
+    source = tmp_path / "rated.jpg"
+    Image.fromarray(photo_like(160, 96, seed=5)).save(source, dpi=(300, 300), xmp=xmp)
+    first = codec.encode_file(source, tmp_path / "ht.jpg").path
+    again = codec.encode_photo(codec.load_photo(first), tmp_path / "again.jpg").path
+    for path in (first, again):
+        with Image.open(path) as im:
+            assert b'xmp:Rating="4"' in im.info["xmp"]
+            assert im.info["xmp"].count(b"https://hyperthumbnail.org/ns/1.0/") == 1
+        assert read_marker(path).width == 160
+    with Image.open(first) as im:
+        assert im.info.get("dpi") == (300, 300)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from app import __version__
+from app.codec import xmp
 from app.codec.atomic import atomic_output, atomic_write_bytes
 from app.codec.errors import (
     FormatError,
@@ -19,7 +20,6 @@ from app.codec.errors import (
     NotHyperThumbnailError,
     OutputExistsError,
 )
-from app.codec import xmp
 from app.codec.fileformat import (
     FORMAT_VERSION,
     Marker,

@@ -100,8 +100,8 @@ def exif_entries(data: bytes) -> list[int]:
         if marker == 0xE1 and data[at + 2 : at + 8] == b"Exif\x00\x00":
             tiff = at + 8
             order = "<" if data[tiff : tiff + 2] == b"II" else ">"
-            u16 = lambda o: struct.unpack(order + "H", data[o : o + 2])[0]  # noqa: E731
-            u32 = lambda o: struct.unpack(order + "I", data[o : o + 4])[0]  # noqa: E731
+            u16 = lambda o: struct.unpack(order + "H", data[o : o + 2])[0]
+            u32 = lambda o: struct.unpack(order + "I", data[o : o + 4])[0]
             entries, ifds = [], [u32(tiff + 4)]
             while ifds and len(entries) < 200:
                 ifd = tiff + ifds.pop()
@@ -556,10 +556,9 @@ def test_case8_no_overwrite_is_atomic_between_racing_writers(tmp_path):
     from app.codec.errors import OutputExistsError
 
     target = tmp_path / "out.png"
-    with pytest.raises(OutputExistsError):
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(b"mine")
-            target.write_bytes(b"theirs")  # another writer finished first
+    with pytest.raises(OutputExistsError), atomic_output(target) as tmp:
+        tmp.write_bytes(b"mine")
+        target.write_bytes(b"theirs")  # another writer finished first
     assert target.read_bytes() == b"theirs" and not list(tmp_path.glob("*.part"))
 
     race = tmp_path / "race.png"

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import piexif
 import pytest
-from codec_fixtures import make_weights
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
@@ -53,13 +52,6 @@ def folder(tmp_path) -> list[Path]:
     for i in reversed(range(len(paths))):
         solid(paths[i], COLOURS[i])
     return paths
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("weights")
-    make_weights(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

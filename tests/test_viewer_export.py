@@ -19,6 +19,7 @@ from codec_fixtures import make_weights
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from viewer_service_hooks import GATE_ENV
 
 from app.codec.api import Codec
 from app.codec.document import open_image
@@ -26,12 +27,11 @@ from app.codec.fileformat import read_marker
 from app.synthetic import photo_like
 from app.viewer import batch_export, codec_bridge, export_dialog, export_worker
 from app.viewer.batch_export import plan_batch
+from app.viewer.codec_service import PRELOAD_ENV
 from app.viewer.export_dialog import ExportDialog, format_size
 from app.viewer.export_worker import ExportOptions
-from app.viewer.codec_service import PRELOAD_ENV
 from app.viewer.playlist import Playlist
 from app.viewer.window import MainWindow
-from viewer_service_hooks import GATE_ENV
 
 TIMEOUT_MS = 20000
 WIDTH, HEIGHT = 200, 136

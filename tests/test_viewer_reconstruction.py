@@ -38,13 +38,6 @@ TIMEOUT_MS = 20000
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("weights")
-    make_weights(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
 def photos(tmp_path_factory, weights) -> dict[str, Path]:
     """a.jpg, b.jpg, c.jpg: three different HyperThumbnails in one folder, and turned.jpg (EXIF 6)."""
     folder = tmp_path_factory.mktemp("photos")

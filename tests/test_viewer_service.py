@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from codec_fixtures import make_weights
 from PIL import Image
 
 from app.codec.api import RATE_PRESETS, Codec
@@ -38,13 +37,6 @@ TIMEOUT_MS = 30000
 # over the start-up, the first tiles and the export estimate: scheduling, not the viewer (its
 # slots took under 7 ms). It was 1.7-2.1 s when torch was imported in the viewer's process.
 HEARTBEAT_BOUND_MS = 200
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("weights")
-    make_weights(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,13 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PySide6.QtCore import QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-from app.viewer import codec_bridge, export_worker  # noqa: E402
-from app.viewer.playlist import Playlist  # noqa: E402
-from app.viewer.startup_timing import GapMonitor, call_after_first_paint  # noqa: E402
-from app.viewer.window import MainWindow  # noqa: E402
+from app.viewer import codec_bridge, export_worker
+from app.viewer.playlist import Playlist
+from app.viewer.startup_timing import GapMonitor, call_after_first_paint
+from app.viewer.window import MainWindow
 
 TIMEOUT_S = 90
 

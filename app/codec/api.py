@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import piexif
 import torch
 
 from . import adaptation
 from .adaptation import EFFORT_STEPS
+from .atomic import same_file
 from .calibration import Calibration, choose_runtime
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
-from .atomic import same_file
 from .errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
 from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_mosaic
 from .fileformat import (
@@ -190,7 +189,7 @@ class Codec:
             return load_image(source)
         thumbnail = read_thumbnail(source)
         pixels = self.reconstructor(thumbnail).decode(tile=self.default_decode_tile, progress=progress, cancelled=cancelled)
-        return LoadedImage(rgb=pixels, exif=thumbnail.exif, icc_profile=thumbnail.icc_profile,
+        return LoadedImage(rgb=pixels, exif=thumbnail.exif, icc_profile=thumbnail.icc_profile, xmp=thumbnail.xmp,
                            orientation=thumbnail.orientation, source_format="HyperThumbnail",
                            notes=["re-encoded the reconstruction of a HyperThumbnail"])  # fmt: skip
 
@@ -305,7 +304,7 @@ class Codec:
 def _metadata_to_keep(photo: LoadedImage, keep_exif: bool) -> dict:
     """The source metadata to carry over (``write_hyperthumbnail`` keywords): all of it, or only
     the orientation the pixels need."""
-    kept = {"icc_profile": photo.icc_profile, "orientation": photo.orientation, "dpi": getattr(photo, "dpi", None)}
+    kept = {"icc_profile": photo.icc_profile, "orientation": photo.orientation, "dpi": photo.dpi}
     if keep_exif:
-        return kept | {"source_exif": photo.exif, "source_xmp": getattr(photo, "xmp", None)}
+        return kept | {"source_exif": photo.exif, "source_xmp": photo.xmp}
     return kept | {"source_exif": minimal_exif(photo.orientation), "source_xmp": None}

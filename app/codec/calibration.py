@@ -27,7 +27,15 @@ from .color import rgb_to_ycbcr
 from .errors import CodecError
 from .inference import decoder_inputs
 from .model import HyperThumbnailModel
-from .runtime import AUTO, REFERENCE, SPECS, DecoderRuntime, available_runtimes, build_runtime, onnxruntime_module
+from .runtime import (
+    AUTO,
+    REFERENCE,
+    SPECS,
+    DecoderRuntime,
+    available_runtimes,
+    build_runtime,
+    onnxruntime_module,
+)
 from .weights import WeightsInfo
 
 AGREEMENT_DB = 58.0
@@ -83,6 +91,7 @@ def machine_key(weights_sha256: str, device_type: str) -> str:
 def probe_inputs(lr_side: int, device: torch.device):
     """Decoder inputs for a photo-like ``lr_side`` square thumbnail, deterministically."""
     from app.synthetic import photo_like
+
     from .tables import standard_tables
 
     rgb = torch.from_numpy(photo_like(lr_side, lr_side, seed=7)).permute(2, 0, 1).float()

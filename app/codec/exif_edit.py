@@ -230,8 +230,3 @@ def _end_of_other_data(tiff: TiffData) -> int:
                 end = max(end, interop + 2 + 12 * len(tiff.entries(interop)) + 4)
                 end = max([end] + [x.value_at + x.size for x in tiff.entries(interop)])
     return end
-
-
-def has_gps(block: bytes | None) -> bool:
-    tiff = parse(block)
-    return tiff is not None and tiff.find(tiff.ifd0, TAG_GPS_IFD) is not None

@@ -39,7 +39,6 @@ from app import __version__
 from app.codec import exif_edit, xmp
 from app.codec.atomic import atomic_write_bytes
 from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError
-from app.codec.limits import check_pixel_budget
 from app.codec.imageio import (
     Source,
     decode_pixels,
@@ -47,8 +46,11 @@ from app.codec.imageio import (
     orientation_of,
     source_name,
 )
-from app.codec.payload import PayloadError, digest as payload_digest, segments as payload_segments
+from app.codec.limits import check_pixel_budget
+from app.codec.payload import PayloadError
 from app.codec.payload import assemble as assemble_payload
+from app.codec.payload import digest as payload_digest
+from app.codec.payload import segments as payload_segments
 
 FORMAT_NAME = "HyperThumbnail"
 FORMAT_VERSION = 2
@@ -219,7 +221,7 @@ class Marker:
 
 def _short(value: Any, limit: int = 40) -> str:
     """A value for an error message, never echoed whole when huge (a 4000-digit width)."""
-    text = repr(value) if not isinstance(value, str) else repr(value)
+    text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 12]}... ({len(text)} chars)"
 
 
@@ -303,10 +305,6 @@ def _try_dump(ifds: dict[str, dict[int, Any]]) -> bytes | None:
     except Exception:  # piexif raises ValueError, TypeError, struct.error... on odd values
         return None
     return data if len(data) <= _MAX_EXIF_BYTES else None
-
-
-def _merged(base: dict[str, dict[int, Any]], ours: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
-    return {name: {**base.get(name, {}), **ours.get(name, {})} for name in ("0th", "Exif", "GPS", "Interop")}
 
 
 def _rewritten_exif(source_exif: bytes) -> bytes | None:

@@ -56,6 +56,8 @@ class LoadedImage:
     orientation: int  # EXIF orientation 1..8 (1 if none)
     source_format: str  # Pillow's format name: 'JPEG', 'PNG', ...
     notes: list[str] = field(default_factory=list)  # conversions done, for the user
+    xmp: bytes | None = None  # the source's XMP packet (ratings, keywords...), carried into a HyperThumbnail
+    dpi: tuple[float, float] | None = None  # the source's pixel density (JFIF), carried too
 
 
 def source_name(source: Source) -> str:
@@ -264,4 +266,16 @@ def load_image(path: Source) -> LoadedImage:
             orientation=orientation,
             source_format=im.format or "unknown",
             notes=notes,
+            xmp=im.info.get("xmp") or None,
+            dpi=_dpi(im),
         )
+
+
+def _dpi(im: Image.Image) -> tuple[float, float] | None:
+    """The source's density when it states one in dots per inch (JFIF units 1 or 2, PNG pHYs)."""
+    dpi = im.info.get("dpi")
+    try:
+        x, y = float(dpi[0]), float(dpi[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (x, y) if 1 <= x <= 65535 and 1 <= y <= 65535 else None

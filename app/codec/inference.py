@@ -15,7 +15,7 @@ from .dct import pad_to_multiple
 from .fileformat import thumbnail_size
 from .jpeg_sim import coefficients_from_ycbcr, table_tensor
 from .model import HyperThumbnailModel
-from .runtime import DecoderRuntime, TorchRuntime, SPECS
+from .runtime import SPECS, DecoderRuntime, TorchRuntime
 from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 
 DEFAULT_ENCODE_TILE = 256  # thumbnail pixels per tile side (1024 photo pixels)

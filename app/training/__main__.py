@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from app.codec.device import select_device
-from app.codec.model import HyperThumbnailModel, ModelConfig
 from app.codec.errors import WeightsError
+from app.codec.model import HyperThumbnailModel, ModelConfig
 from app.codec.weights import record_results, save_weights
 
 from . import data

@@ -20,8 +20,15 @@ from torch import nn
 from app.codec.atomic import atomic_write_bytes
 from app.codec.decoder import to_uint8_hwc
 from app.codec.errors import WeightsError
-from app.codec.runtime import OnnxRuntime, SPECS, onnxruntime_module
-from app.codec.weights import MANIFEST_NAME, WeightsInfo, find_weights, load_model, read_manifest, sha256_file
+from app.codec.runtime import SPECS, OnnxRuntime, onnxruntime_module
+from app.codec.weights import (
+    MANIFEST_NAME,
+    WeightsInfo,
+    find_weights,
+    load_model,
+    read_manifest,
+    sha256_file,
+)
 
 OPSET = 17
 INPUTS = ("lr", "dequantized", "tables", "offsets")

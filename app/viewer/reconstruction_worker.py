@@ -17,7 +17,13 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from app.viewer import codec_bridge
-from app.viewer.codec_bridge import Box, Cancelled, CodecError, ImageDocument, ServiceStopped
+from app.viewer.codec_bridge import (
+    Box,
+    Cancelled,
+    CodecError,
+    ImageDocument,
+    ServiceStopped,
+)
 from app.viewer.describe import decoder_text
 from app.viewer.tile_grid import TileKey
 

@@ -1,8 +1,9 @@
 """Which decoder runtime is fastest on this machine: measured once, then remembered.
 
-Every candidate runs the same probe (a photo-like 256x256 thumbnail tile, margins included)
-and must agree with the torch-fp32 reference to ``AGREEMENT_DB``; the fastest of those wins. 58 dB of agreement (uint8 outputs) costs at most ~0.04 dB of PSNR on a reconstruction
-as good as 38 dB (the errors add as noise powers), within the 0.05 dB a fast path may cost.
+Every candidate runs the same probe (a photo-like thumbnail tile as large as the decode tile,
+margins included) and must agree with the torch-fp32 reference to ``AGREEMENT_DB``; the fastest
+of those wins. 58 dB of agreement (uint8 outputs) costs at most ~0.04 dB of PSNR on a
+reconstruction as good as 38 dB (the errors add as noise powers), within the 0.05 dB a fast path may cost.
 The choice is cached per machine (CPU, thread count, library versions) and weights in
 ``$HYPERTHUMB_CACHE/runtime.json`` (default ``~/.cache/hyperthumb``); a damaged or unwritable cache
 only means calibrating again. Any runtime built for use, chosen or named, is checked against the
@@ -25,7 +26,7 @@ import torch
 from .atomic import atomic_write_bytes
 from .color import rgb_to_ycbcr
 from .errors import CodecError
-from .inference import decoder_inputs
+from .inference import DEFAULT_DECODE_TILE, decoder_inputs
 from .model import HyperThumbnailModel
 from .runtime import (
     AUTO,
@@ -39,9 +40,10 @@ from .runtime import (
 from .weights import WeightsInfo
 
 AGREEMENT_DB = 58.0
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CHECK_LR = 64  # thumbnail pixels a side of the load-time check (plus the decoder's margins)
-PROBE_LR = 256  # ... and of the timing probe: a few hundred ms per runtime, ranks them as a full tile does
+PROBE_LR = DEFAULT_DECODE_TILE  # ... and of the timing probe: the tile decodes run at (a 256 probe ranked
+# ONNX Runtime above torch-fp32, while at the 512 tile torch-fp32 is 1.3x faster)
 
 
 @dataclass
@@ -77,9 +79,12 @@ def _cpu_model() -> str:
 
 
 def machine_key(weights_sha256: str, device_type: str) -> str:
-    """What a cached choice depends on: the hardware, the libraries, the threads and the weights."""
+    """What a cached choice depends on: the hardware, the libraries, the threads, the weights, the
+    app's version and which runtimes could run (so a newly available one is measured too)."""
+    from app import __version__
+
     ort = onnxruntime_module()
-    parts = [
+    parts = [__version__, ",".join(available_runtimes(None, device_type)),
         _cpu_model(), str(os.cpu_count()), platform.machine(), platform.system(), torch.__version__,
         getattr(ort, "__version__", "-"), str(torch.get_num_threads()), device_type, weights_sha256, str(CACHE_VERSION),
     ]  # fmt: skip

@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("input")
     enc.add_argument("output")
     enc.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
-    enc.add_argument("--effort", choices=("fast", "best"), default="fast",
-                     help="fast (default): networks only; best: also fit the decoder to this photo (slower)")
+    enc.add_argument("--effort", choices=("fast", "default", "best"), default="default",  # adaptation.EFFORT_STEPS
+                     help="fast: the networks only; default: also fit the decoder to this photo (seconds); "
+                          "best: fit it longer")
     enc.add_argument("--strip-gps", action="store_true", help="drop GPS position from the carried-over EXIF")
     enc.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     enc.add_argument("--runtime", default=None, metavar="NAME", help="auto (default) or torch-fp32 (float32 encoder)")
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rates", metavar="LIST", help="HyperThumbnail rates, comma-separated (default 0,0.25,0.5,0.75,1)")
     ev.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     ev.add_argument("--limit", type=_at_least_one, metavar="K", help="only the first K images")
+    ev.add_argument("--ablation", action="store_true",
+                    help="also run the codec without decoder adaptation, and without mozjpeg's re-coding")  # fmt: skip
 
     cmp = sub.add_parser("compare", help="one region side by side: original, baselines, HyperThumbnail, preview")
     cmp.add_argument("photo")
@@ -312,7 +315,7 @@ def cmd_eval(args) -> int:
 
     rates = sorted({parse_rate(r) for r in args.rates.split(",")}) if args.rates else None
     evaluation = evaluate_folder(Path(args.folder), weights_dir=args.weights, device=args.device,
-                                 crop=args.crop, rates=rates, limit=args.limit)  # fmt: skip
+                                 crop=args.crop, rates=rates, limit=args.limit, ablation=args.ablation)  # fmt: skip
     summary = summarise(evaluation)
     paths = write_report(evaluation, summary, Path(args.out))
     print_summary(summary, sys.stdout)

@@ -19,7 +19,11 @@ from app.codec.tables import standard_tables
 from app.evaluation import metrics, standard
 from app.evaluation.bjontegaard import bd_psnr
 from app.evaluation.images import centre_crop, crop_side
-from app.evaluation.methods import FULL_IMAGE_QUALITIES, THUMBNAIL_QUALITIES
+from app.evaluation.methods import (
+    AVIF_QUALITIES,
+    FULL_IMAGE_QUALITIES,
+    THUMBNAIL_QUALITIES,
+)
 from app.evaluation.plot import SIZE, draw_rd_plot, linear_ticks, log_ticks
 from app.synthetic import photo_like
 
@@ -221,6 +225,7 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
             str(out),
             "--crop",
             "64",
+            "--ablation",
         ]
     )
     stdout, stderr = capsys.readouterr()
@@ -239,10 +244,17 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
         "jpeg+sr": 9,
         "jpeg-full": 7,
         "webp-full": 7,
+        "avif-full": len(AVIF_QUALITIES),
+        "hyperthumbnail-no-adapt": 5,
+        "hyperthumbnail-no-adapt-no-moz": 5,
     }
     assert {method: len(r) for method, r in rows.items()} == {
         m: 2 * n for m, n in expected.items()
     }
+    for fast, plain in zip(rows["hyperthumbnail-no-adapt"], rows["hyperthumbnail-no-adapt-no-moz"], strict=True):
+        # the same coefficients: mozjpeg's re-coding changes bytes only, never pixels
+        assert int(fast["bytes"]) <= int(plain["bytes"]) and fast["psnr_rgb"] == plain["psnr_rgb"]
+        assert fast["payload_bytes"] == "0" and float(fast["encode_seconds"]) > 0
     for method_rows in rows.values():
         for row in method_rows:
             assert (
@@ -304,8 +316,16 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
     assert "bd_psnr_vs_jpeg_sr_db" in ours and "bd_psnr_vs_jpeg_sr_in_preset_range_db" in ours
     per_image = summary["per_image_bd_psnr_vs_anchor_db"]
     assert set(per_image) == {"a.png", "b.png"} and set(per_image["a.png"]) == {"hyperthumbnail", "jpeg+sr"}
+    preview = summary["preview_bd_psnr_vs_plain_jpeg_thumbnails"]
+    assert set(preview["per_image_db"]) == {"a.png", "b.png"}
+    present = [v for v in preview["per_image_db"].values() if v is not None]  # the untrained model may not overlap
+    assert preview["worst_image_db"] == (min(present) if present else None)
+    assert "overall_db" in preview and "preview (thumbnail) BD-PSNR" in stdout
+    assert set(summary["ablation"]) == {"hyperthumbnail", "hyperthumbnail-no-adapt", "hyperthumbnail-no-adapt-no-moz"}
+    assert summary["ablation"]["hyperthumbnail-no-adapt"]["medium_payload_bytes"] == 0
     markdown = (out / "summary.md").read_text()
     assert "| MEDIUM | 0.5 |" in markdown and "| jpeg+sr |" in markdown
+    assert "| hyperthumbnail-no-adapt-no-moz |" in markdown and "Preview: thumbnail BD-PSNR" in markdown
     assert markdown.count("| bicubic+jpeg |") == 9  # one row per quality of the sweep
 
 
@@ -339,6 +359,7 @@ def test_eval_without_a_jpeg_sr_model_skips_that_method(tmp_path, photos, capsys
         "bicubic+jpeg",
         "jpeg-full",
         "webp-full",
+        "avif-full",
     }
 
 

@@ -1,12 +1,13 @@
 """Per-image decoder adaptation: bias offsets fitted to the photo at export, carried in the file.
 
 The encoder may be slow; the decoder may not. So at export the encoder, which still has the
-original photo, fine-tunes only the decoder's biases (``Decoder.adaptable_layers``: ~2k numbers)
-on crops of it, decoding from the very thumbnail the file will hold. The offsets are quantised
-to int8 per layer, zlib-compressed and stored in the format-v2 payload; a decoder adds them to
-its biases, which costs nothing at decode time on any runtime (the ONNX graph takes them as an
-input). Whether a file carries them is decided by rate-distortion: the PSNR they add on held-out
-crops must be worth their bytes at ``DB_PER_BPP`` (the slope of the codec's own RD curve).
+original photo, fine-tunes biases of the decoder's pixel branch (``ADAPTED_LAYERS``, 432 numbers
+of the 1,904 in ``Decoder.adaptable_layers``) on crops of it, decoding from the very thumbnail the
+file will hold. The offsets are quantised per layer to ``LEVELS`` steps, zlib-compressed (~400
+bytes) and stored in the format-v2 payload; a decoder adds them to its biases, which costs nothing
+at decode time on any runtime (the ONNX graph takes them as an input). Whether a file carries them
+is decided by rate-distortion: the PSNR they add on held-out crops must be worth their bytes at
+the slope of the codec's own RD curve at the file's rate (``db_per_bpp``).
 """
 from __future__ import annotations
 
@@ -22,11 +23,20 @@ import torch.nn.functional as F
 
 from .inference import decoder_inputs
 from .model import HyperThumbnailModel
-from .tiling import CancelFn, check_cancel
+from .tiling import CancelFn, ProgressFn, check_cancel
 
 MAGIC = b"HTA1"  # adaptation payload, version 1
-DB_PER_BPP = 20.0  # what a bit per pixel buys on the RD curve near MEDIUM (docs/MODEL.md)
-EFFORT_STEPS = {"fast": 0, "best": 80}  # adaptation steps per export effort ("fast" is the default until fitting is cheap)
+# dB a bit per pixel buys on the codec's RD curve, by rate: the slope between neighbouring presets
+# in docs/MODEL.md's table (v1: LOW->MEDIUM 86 dB/bpp, MEDIUM->HIGH 23), taken at each preset.
+RD_SLOPES = {0.0: 86.0, 0.5: 50.0, 1.0: 23.0}
+# Only the pixel branch is adapted: on v2 its 432 biases carried all of the gain of the 1,904
+# (held-out crops: Storm +0.63 dB either way; the frequency branch's 1,472 added nothing), and
+# backpropagating through it alone is cheaper.
+ADAPTED_LAYERS = ("pixel_in", "fuse", "body", "tail")
+LEVELS = 15  # int values -15..15 per layer: same gain as -127..127 on v2, 1.4 kB -> see quantize
+TYPICAL_PAYLOAD_BYTES = 400  # with its APP11 segment header: what a size estimate adds
+MIN_PAYLOAD_BYTES, MAX_GAIN_DB = 300, 1.5  # bounds seen on the validation photos (see worth_trying)
+EFFORT_STEPS = {"fast": 0, "default": 80, "best": 240}  # adaptation steps per export effort
 
 
 @dataclass
@@ -42,15 +52,16 @@ def layer_sizes(model: HyperThumbnailModel) -> list[int]:
     return [m.bias.numel() for _, m in model.decoder.adaptable_layers()]
 
 
-def quantize(offsets: np.ndarray, sizes: list[int]) -> bytes:
-    """Offsets [N] -> payload: magic, layer count, per layer (u16 size, f32 scale, int8 values), zlib."""
+def quantize(offsets: np.ndarray, sizes: list[int], levels: int = LEVELS) -> bytes:
+    """Offsets [N] -> payload: magic, layer count, per layer (u16 size, f32 scale, int8 values
+    in -levels..levels), zlib. Fewer levels leave zlib fewer symbols: fewer bytes, coarser offsets."""
     body = bytearray(struct.pack(">H", len(sizes)))
     at = 0
     for size in sizes:
         values = offsets[at : at + size]
         at += size
-        scale = float(np.abs(values).max()) / 127.0 or 1.0
-        body += struct.pack(">Hf", size, scale) + np.round(values / scale).clip(-127, 127).astype(np.int8).tobytes()
+        scale = float(np.abs(values).max()) / levels or 1.0
+        body += struct.pack(">Hf", size, scale) + np.round(values / scale).clip(-levels, levels).astype(np.int8).tobytes()
     return MAGIC + zlib.compress(bytes(body), 9)
 
 
@@ -90,14 +101,16 @@ class _Crops:
         self.decoder, self.scale = decoder, model.config.scale
         self.margin = model.config.decoder.margin()
         self.lr, self.dq, self.tables = decoder_inputs(ycbcr, luma, chroma, torch.device("cpu"))
-        self.photo = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1).float().div(255.0)
+        self.photo = torch.from_numpy(photo if photo.flags.writeable else photo.copy()).permute(2, 0, 1)  # uint8: 6K in float is 300 MB
         self.side = min(side, self.lr.shape[-2] // 8 * 8, self.lr.shape[-1] // 8 * 8)
         self.usable = (min(self.lr.shape[-2], -(-photo.shape[0] // self.scale)) // 8 * 8,
                        min(self.lr.shape[-1], -(-photo.shape[1] // self.scale)) // 8 * 8)  # fmt: skip
 
-    def batch(self, corners: list[tuple[int, int]]):
-        """(lr, dq, tables, target, inner) for crops whose margins are cut to the image, padded to one size."""
-        m, s, side = self.margin, self.scale, self.side
+    def batch(self, corners: list[tuple[int, int]], margin: int | None = None):
+        """(lr, dq, tables, target, inner) for crops whose margins are cut to the image, padded to
+        one size. ``margin`` (LR pixels, a multiple of 8): context around each crop; the decoder's
+        full margin (the default) makes the crop exact, a smaller one is cheaper and nearly so."""
+        m, s, side = self.margin if margin is None else margin, self.scale, self.side
         lrs, dqs, targets, inners = [], [], [], []
         h, w = self.lr.shape[-2:]
         for y, x in corners:
@@ -107,7 +120,7 @@ class _Crops:
             dq = self.dq[0, :, :, y0 // 8 : y1 // 8, x0 // 8 : x1 // 8]
             pad = (side + 2 * m) // 8
             dqs.append(F.pad(dq, (0, pad - dq.shape[-1], 0, pad - dq.shape[-2])))
-            targets.append(self.photo[:, y * s : (y + side) * s, x * s : (x + side) * s])
+            targets.append(self.photo[:, y * s : (y + side) * s, x * s : (x + side) * s].float().div(255.0))
             inners.append((y - y0, x - x0))
         crop_h = min(t.shape[1] for t in targets)
         crop_w = min(t.shape[2] for t in targets)
@@ -128,41 +141,70 @@ def fit(
     luma: np.ndarray,
     chroma: np.ndarray,
     *,
+    rate: float = 0.5,
     steps: int = 80,
     batch: int = 4,
     side: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
-    held_out: int = 8,
+    held_out: int = 16,
+    margin: int | None = 8,
+    layers: tuple[str, ...] = ADAPTED_LAYERS,
+    levels: int = LEVELS,
+    progress: ProgressFn = None,
     cancelled: CancelFn = None,
     autocast: torch.dtype | None = None,
 ) -> AdaptationResult:
-    """Fit the decoder's bias offsets to ``photo`` (uint8 HxWx3, stored orientation) through
-    its real thumbnail (``ycbcr`` as decoded from the file, and the file's tables); decide by RD
-    whether they are worth their bytes. ``side``: LR pixels per crop side."""
+    """Fit bias offsets of the decoder's ``layers`` (name prefixes) to ``photo`` (uint8 HxWx3,
+    stored orientation) through its real thumbnail (``ycbcr`` as decoded from the file, and the
+    file's tables, coded at ``rate``); decide by RD whether they are worth their bytes.
+
+    ``side``: LR pixels per crop side; ``margin``: context around each training crop (None: the
+    decoder's full, exact margin, 40 px for the v2 decoder, which made a step 5x dearer; the
+    held-out check always uses the full margin). Offsets of other layers stay zero, so the
+    payload keeps the decoder's full offsets layout (and the ONNX graphs' input)."""
     start = time.perf_counter()
     decoder = copy.deepcopy(model.decoder).float().eval().requires_grad_(False)  # the shared model stays untouched
     crops = _Crops(model, decoder, photo, ycbcr, luma, chroma, side)
     rng = np.random.default_rng(seed)
     usable_h, usable_w = crops.usable
-    sizes = layer_sizes(model)
-    offsets = torch.zeros(sum(sizes), requires_grad=True)
-    optimizer = torch.optim.Adam([offsets], lr=lr)
+    named = [(name, m.bias.numel()) for name, m in decoder.adaptable_layers()]
+    chosen = {name: torch.zeros(size, requires_grad=True) for name, size in named if name.split(".")[0] in layers}
+    optimizer = torch.optim.Adam(list(chosen.values()), lr=lr)
     with torch.inference_mode(False), torch.enable_grad():
-        for _ in range(steps):
+        for step in range(steps):
             check_cancel(cancelled)
-            lr_b, dq_b, tb, target, inners = crops.batch(_crop_boxes(rng, usable_h, usable_w, crops.side, batch))
+            lr_b, dq_b, tb, target, inners = crops.batch(_crop_boxes(rng, usable_h, usable_w, crops.side, batch), margin)
             with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
-                rec = crops.reconstruct(lr_b, dq_b, tb, inners, offsets, target.shape[-2:])
+                rec = crops.reconstruct(lr_b, dq_b, tb, inners, chosen, target.shape[-2:])
             loss = F.mse_loss(rec.float(), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    payload = quantize(offsets.detach().numpy(), sizes)
+            if progress is not None:
+                progress(step + 1, steps)
+    flat = np.concatenate([chosen[name].detach().numpy() if name in chosen else np.zeros(size, np.float32)
+                           for name, size in named])  # fmt: skip
+    sizes = [size for _, size in named]
+    payload = quantize(flat, sizes, levels)
     gain = _held_out_gain(crops, dequantize(payload, sizes), np.random.default_rng(seed + 1), held_out)
     added_bpp = len(payload) * 8 / (photo.shape[0] * photo.shape[1])
-    worth = gain > DB_PER_BPP * added_bpp
+    worth = gain > db_per_bpp(rate) * added_bpp
     return AdaptationResult(payload if worth else None, gain, len(payload), time.perf_counter() - start, steps)
+
+
+def worth_trying(pixels: int, rate: float) -> bool:
+    """Whether a photo of ``pixels`` could pay for a payload at all: the smallest one seen
+    (``MIN_PAYLOAD_BYTES``) must cost less than the largest gain seen (``MAX_GAIN_DB``). Small
+    photos skip the fit: at MEDIUM, under about 80k pixels."""
+    return db_per_bpp(rate) * MIN_PAYLOAD_BYTES * 8 / max(1, pixels) < MAX_GAIN_DB
+
+
+def db_per_bpp(rate: float) -> float:
+    """What a bit per pixel buys at ``rate`` on the codec's RD curve: the price adaptation bytes
+    must beat. Interpolated between the slopes measured at the presets (``RD_SLOPES``)."""
+    rates, slopes = zip(*sorted(RD_SLOPES.items()))
+    return float(np.interp(rate, rates, slopes))
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@
 Weights load lazily on first use, so opening and previewing files never waits for torch.
 """
 import contextlib
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -81,10 +82,27 @@ class EncodeResult:
     chroma_table: np.ndarray
     weights: WeightsInfo
     notes: list[str]
+    adaptation: "adaptation.AdaptationResult | None" = None  # the fit, when the effort ran one
 
     @property
     def bits_per_pixel(self) -> float:
         return self.file_size * 8 / (self.full_size[0] * self.full_size[1])
+
+
+def _split_progress(progress: ProgressFn, fit_steps: int) -> tuple[ProgressFn, ProgressFn]:
+    """One progress bar for an export's two stages: the encoder, then (when the effort adapts the
+    decoder) the fit, which takes most of the time: reported as percent, the encoder's first 15."""
+    if progress is None or not fit_steps:
+        return progress, None
+    encoder_share = 15
+
+    def encoder(done: int, total: int) -> None:
+        progress(encoder_share * done // max(1, total), 100)
+
+    def fit(done: int, total: int) -> None:
+        progress(encoder_share + (100 - encoder_share) * done // max(1, total), 100)
+
+    return encoder, fit
 
 
 def _writable_destination(destination: str | Path, force: bool) -> Path:
@@ -170,7 +188,7 @@ class Codec:
         force: bool = False,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
-        effort: str = "fast",
+        effort: str = "default",
     ) -> EncodeResult:
         """Photo file -> HyperThumbnail file. The source is only read; the output is written
         atomically (a failure or cancel leaves no file). ``keep_exif=False`` writes no metadata of
@@ -204,41 +222,47 @@ class Codec:
         force: bool = False,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
-        effort: str = "fast",
+        effort: str = "default",
+        optimize_entropy: bool = True,
     ) -> EncodeResult:
         """A loaded photo -> HyperThumbnail file, written atomically; ``cancelled`` is also asked
         once the encoder is done, so a cancel up to the write leaves no file. ``effort``: "fast"
-        (the networks only, the default) or "best" (also fit the decoder to this photo: see
-        ``adaptation``; the file carries the offsets when they are worth their bytes)."""
+        (the networks only), "default" or "best" (also fit the decoder to this photo, 80 or 240
+        steps: see ``adaptation``; the file carries the offsets when they are worth their bytes).
+        ``optimize_entropy=False`` keeps libjpeg's baseline Huffman coding (for measuring what
+        mozjpeg's lossless re-coding saves, or for readers that cannot do progressive JPEG)."""
         if effort not in EFFORT_STEPS:
             raise CodecError(f"effort must be one of {', '.join(EFFORT_STEPS)}, not {shorten(repr(effort))}")
         destination = _writable_destination(destination, force)
         info = self.weights()
         model = self.model(info)
+        height, width = photo.rgb.shape[:2]
+        steps = EFFORT_STEPS[effort] if adaptation.worth_trying(width * height, rate) else 0
+        encoder_progress, fit_progress = _split_progress(progress, steps)
         thumb, luma, chroma = encode_thumbnail(
-            model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=progress, cancelled=cancelled,
-            autocast=self.encoder_autocast(),
+            model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=encoder_progress,
+            cancelled=cancelled, autocast=self.encoder_autocast(),
         )
         check_cancel(cancelled)
-        height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         notes = list(photo.notes)
         payload, adapted = None, None
-        if EFFORT_STEPS[effort]:
+        if steps:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
-            autocast = torch.bfloat16 if self.encoder_precision == "bfloat16" else None
-            adapted = adaptation.fit(model, photo.rgb, ycbcr, luma, chroma, steps=EFFORT_STEPS[effort],
-                                     cancelled=cancelled, autocast=autocast)  # fmt: skip
+            # float32 even where the encoder runs in bf16: bf16 gradients cost a third of the gain
+            adapted = adaptation.fit(model, photo.rgb, ycbcr, luma, chroma, rate=rate, steps=steps,
+                                     progress=fit_progress, cancelled=cancelled)  # fmt: skip
             payload = adapted.payload
             check_cancel(cancelled)
         size = write_hyperthumbnail(
             destination, thumb, luma, chroma, marker, **_metadata_to_keep(photo, keep_exif),
-            strip_gps=strip_gps, force=force, notes=notes, payload=payload,
+            strip_gps=strip_gps, force=force, notes=notes, payload=payload, optimize_entropy=optimize_entropy,
         )  # fmt: skip
         if adapted is not None:
             notes.append(f"decoder adapted to this photo: {adapted.gain_db:+.2f} dB on held-out crops, "
                          + (f"{adapted.payload_bytes} bytes kept" if payload else "not worth its bytes, left out"))
-        return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, notes)
+        return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, notes,
+                            adapted)  # fmt: skip
 
     def estimate_size(
         self,
@@ -249,6 +273,7 @@ class Codec:
         keep_exif: bool = True,
         sample_pixels: int = SAMPLE_PIXELS,
         cancelled: CancelFn = None,
+        effort: str = "default",
     ) -> SizeEstimate:
         """About how many bytes ``encode_photo`` would write: a small photo is encoded in memory
         (exact); a large one through a mosaic of ``sample_pixels`` taken evenly across it."""
@@ -265,8 +290,12 @@ class Codec:
         kept = _metadata_to_keep(photo, keep_exif)
         meta = build_metadata(marker, thumbnail_size(width, height, scale), source_exif=kept["source_exif"],
                               source_xmp=kept["source_xmp"], strip_gps=strip_gps, orientation=photo.orientation)  # fmt: skip
-        return estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=meta.exif, xmp_packet=meta.xmp,
-                                    icc_profile=photo.icc_profile, exact=mosaic is None)  # fmt: skip
+        estimate = estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=meta.exif,
+                                        xmp_packet=meta.xmp, icc_profile=photo.icc_profile, exact=mosaic is None)  # fmt: skip
+        if EFFORT_STEPS.get(effort) and adaptation.worth_trying(width * height, rate):
+            # the fit itself is too slow for an estimate: count the payload it usually keeps
+            estimate = dataclasses.replace(estimate, bytes=estimate.bytes + adaptation.TYPICAL_PAYLOAD_BYTES, exact=False)
+        return estimate
 
     @staticmethod
     def _marker(info: WeightsInfo, model: HyperThumbnailModel, width: int, height: int, rate: float) -> Marker:

@@ -474,9 +474,11 @@ def write_hyperthumbnail(
     dpi: tuple[float, float] | None = None,
     payload: bytes | None = None,
     notes: list[str] | None = None,
+    optimize_entropy: bool = True,
 ) -> int:
     """Write a HyperThumbnail atomically; returns the number of bytes written. What could not be
-    carried over from the source is appended to ``notes``."""
+    carried over from the source is appended to ``notes``. ``optimize_entropy``: losslessly
+    re-code with mozjpeg (``optimize_entropy_coding``)."""
     size = (thumbnail.shape[1], thumbnail.shape[0])
     if size != marker.thumbnail_size:
         raise ValueError(
@@ -489,7 +491,8 @@ def write_hyperthumbnail(
                        xmp_packet=meta.xmp, extra=meta.extra, dpi=dpi)  # fmt: skip
     if notes is not None:
         notes.extend(meta.notes)
-    data = optimize_entropy_coding(data)
+    if optimize_entropy:
+        data = optimize_entropy_coding(data)
     atomic_write_bytes(Path(path), data, force=force)
     return len(data)
 

@@ -6,10 +6,16 @@
                     JPEG thumbnails (the manifest entry with role "jpeg-sr-baseline")
     jpeg-full       the full-resolution photo as a standard JPEG (4:2:0)
     webp-full       the full-resolution photo as WebP
+    avif-full       the full-resolution photo as AVIF (libaom via Pillow, speed 6)
+
+With ``ablation``, the codec also runs without parts of its export, to measure what each adds:
+    hyperthumbnail-no-adapt          effort "fast": no per-image decoder adaptation
+    hyperthumbnail-no-adapt-no-moz   ... and libjpeg's baseline Huffman instead of mozjpeg's re-coding
 
 Thumbnail methods report the thumbnail a viewer shows, so its fidelity can be measured too.
 """
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +29,9 @@ from app.codec.fileformat import (
     Marker,
     build_metadata,
     read_thumbnail,
-    write_hyperthumbnail,
 )
-from app.codec.inference import DEFAULT_ENCODE_TILE, Reconstructor, encode_thumbnail
+from app.codec.imageio import LoadedImage
+from app.codec.inference import Reconstructor
 from app.codec.weights import WeightsInfo, find_weights, read_manifest
 
 from . import standard
@@ -34,6 +40,8 @@ JPEG_SR_ROLE = "jpeg-sr-baseline"
 DEFAULT_RATES = tuple(sorted({*RATE_PRESETS.values(), 0.25, 0.75}))
 THUMBNAIL_QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
 FULL_IMAGE_QUALITIES = (5, 10, 20, 30, 40, 50, 70)
+AVIF_QUALITIES = (0, 5, 10, 20, 30)  # quality 0 is already ~0.06 bpp on dense photos: AVIF goes no lower
+ABLATIONS = (("hyperthumbnail-no-adapt", "fast", True), ("hyperthumbnail-no-adapt-no-moz", "fast", False))
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Coded:
     num_bytes: int  # what would be stored or sent
     reconstruction: np.ndarray  # uint8, the photo's size
     thumbnail: np.ndarray | None = None  # the decoded thumbnail a viewer shows, if any
+    payload_bytes: int | None = None  # a HyperThumbnail's per-file decoder adaptation (0: none kept)
+    encode_seconds: float | None = None  # a HyperThumbnail's export time, adaptation included
 
 
 class Method(Protocol):
@@ -73,36 +83,33 @@ def marker_segment_bytes(marker: Marker) -> int:
 
 
 class HyperThumbnailMethod:
-    """Encode, write the .jpg file, read it back and reconstruct, as a user would."""
-
-    name = "hyperthumbnail"
+    """Encode, write the .jpg file, read it back and reconstruct, as a user would. ``effort``
+    and ``optimize_entropy`` are the export's settings: the ablation runs it without them."""
 
     def __init__(
-        self, codec: Codec, weights: WeightsInfo, rates: Sequence[float], workdir: Path
-    ):
+        self, codec: Codec, weights: WeightsInfo, rates: Sequence[float], workdir: Path, *,
+        name: str = "hyperthumbnail", effort: str = "default", optimize_entropy: bool = True,
+    ):  # fmt: skip
         self.codec, self.weights, self.settings = codec, weights, list(rates)
-        self.path = workdir / "hyperthumbnail.jpg"
+        self.name, self.effort, self.optimize_entropy = name, effort, optimize_entropy
+        self.path = workdir / f"{name}.jpg"
         self.marker_bytes: list[int] = []  # marker_segment_bytes of every file written
 
     def code(self, photo: Photo, rate: float) -> Coded:
-        model = self.codec.model(self.weights)
-        tile = self.codec.tile or DEFAULT_ENCODE_TILE
-        thumb, luma, chroma = encode_thumbnail(model, photo.rgb, rate, tile=tile)
         width, height = photo.size
-        marker = Marker(
-            width=width,
-            height=height,
-            scale=model.config.scale,
-            model_id=self.weights.model_id,
-            weights_sha256=self.weights.sha256,
-            rate=float(rate),
-        )
-        size = write_hyperthumbnail(self.path, thumb, luma, chroma, marker, force=True)
+        loaded = LoadedImage(rgb=photo.rgb, exif=None, icc_profile=None, orientation=1, source_format="PNG")
+        start = time.perf_counter()
+        result = self.codec.encode_photo(loaded, self.path, rate=rate, force=True, effort=self.effort,
+                                         optimize_entropy=self.optimize_entropy)  # fmt: skip
+        encode_seconds = time.perf_counter() - start
+        marker = Marker(width=width, height=height, scale=self.codec.model(self.weights).config.scale,
+                        model_id=self.weights.model_id, weights_sha256=self.weights.sha256, rate=float(rate))  # fmt: skip
         thumbnail = read_thumbnail(self.path)
         reconstructor = self.codec.reconstructor(thumbnail)
         reconstruction = reconstructor.decode(tile=self.codec.default_decode_tile)
         self.marker_bytes.append(marker_segment_bytes(marker))
-        return Coded(size, reconstruction, thumbnail.rgb)
+        payload = len(thumbnail.payload) if thumbnail.payload else 0
+        return Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload, encode_seconds=encode_seconds)
 
 
 class BicubicJpegMethod:
@@ -183,13 +190,14 @@ def jpeg_sr_weights(codec: Codec) -> tuple[WeightsInfo | None, str | None]:
 
 
 def build_methods(
-    codec: Codec, weights: WeightsInfo, rates: Sequence[float], workdir: Path
+    codec: Codec, weights: WeightsInfo, rates: Sequence[float], workdir: Path, ablation: bool = False
 ) -> tuple[list[Method], dict[str, str]]:
     """Every method that can run here, and the reasons for those that cannot."""
-    methods: list[Method] = [
-        HyperThumbnailMethod(codec, weights, rates, workdir),
-        BicubicJpegMethod(),
-    ]
+    methods: list[Method] = [HyperThumbnailMethod(codec, weights, rates, workdir)]
+    if ablation:
+        methods += [HyperThumbnailMethod(codec, weights, rates, workdir, name=name, effort=effort, optimize_entropy=moz)
+                    for name, effort, moz in ABLATIONS]  # fmt: skip
+    methods.append(BicubicJpegMethod())
     skipped: dict[str, str] = {}
     sr_weights, reason = jpeg_sr_weights(codec)
     if sr_weights is not None:
@@ -202,4 +210,5 @@ def build_methods(
     methods.append(
         FullImageMethod("webp-full", standard.encode_full_webp, FULL_IMAGE_QUALITIES)
     )
+    methods.append(FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES))
     return methods, skipped

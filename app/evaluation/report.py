@@ -130,6 +130,17 @@ def print_summary(summary: dict, stream: TextIO) -> None:
             f"  {name}: {p['bpp']:.3f} bpp, {psnr} dB, thumbnail {thumb} dB",
             file=stream,
         )
+    preview = summary.get("preview_bd_psnr_vs_plain_jpeg_thumbnails") or {}
+    if "overall_db" in preview:
+        print(f"\npreview (thumbnail) BD-PSNR vs plain JPEG thumbnails of the same bytes: {_signed_db(preview['overall_db'])}; "
+              f"worst photo {_signed_db(preview['worst_image_db'])}", file=stream)  # fmt: skip
+    if len(summary.get("ablation") or {}) > 1:
+        print("\nablation (preset bpp range; MEDIUM means):", file=stream)
+        for name, row in summary["ablation"].items():
+            print(f"  {name:<32} vs {ANCHOR} {_signed_db(row['bd_psnr_vs_anchor_in_preset_range_db'])}, "
+                  f"vs {JPEG_SR} {_signed_db(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'])}, "
+                  f"{_md(row['medium_bytes'], 0)} B, payload {_md(row['medium_payload_bytes'], 0)} B, "
+                  f"export {_md(row['medium_encode_seconds'], 1)} s", file=stream)  # fmt: skip
     for name, reason in summary["skipped_methods"].items():
         print(f"\nskipped {name}: {reason}", file=stream)
 
@@ -166,6 +177,7 @@ def summary_markdown(summary: dict) -> str:
                   "| --- | --- | --- |"]  # fmt: skip
         for image, values in per_image.items():
             lines.append(f"| {image} | {_md(values.get(HYPERTHUMBNAIL), 2)} | {_md(values.get(JPEG_SR), 2)} |")
+    lines += _preview_and_ablation_markdown(summary)
     lines += ["", "| method | setting | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, method in summary["methods"].items():
@@ -175,3 +187,25 @@ def summary_markdown(summary: dict) -> str:
     for name, reason in summary["skipped_methods"].items():
         lines.append(f"\nSkipped {name}: {reason}")
     return "\n".join(lines) + "\n"
+
+
+def _preview_and_ablation_markdown(summary: dict) -> list[str]:
+    """The preview's cost against plain JPEG thumbnails, per photo, and the ablation table."""
+    lines = []
+    preview = summary.get("preview_bd_psnr_vs_plain_jpeg_thumbnails") or {}
+    if preview.get("per_image_db"):
+        lines += ["", (f"Preview: thumbnail BD-PSNR vs plain JPEG thumbnails of the same bytes ({ANCHOR}'s), "
+                       f"overall {_md(preview.get('overall_db'), 2)} dB, worst photo {_md(preview.get('worst_image_db'), 2)} dB."),
+                  "", "| image | preview BD-PSNR vs plain JPEG thumbnail (dB) |", "| --- | --- |"]  # fmt: skip
+        lines += [f"| {image} | {_md(value, 2)} |" for image, value in preview["per_image_db"].items()]
+    table = summary.get("ablation") or {}
+    if len(table) > 1:
+        lines += ["", (f"| variant | BD-PSNR vs {ANCHOR}, preset range (dB) | BD-PSNR vs {JPEG_SR}, preset range (dB) | "
+                       "MEDIUM bytes | MEDIUM payload bytes (files with one) | MEDIUM export (s) |"),
+                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for name, row in table.items():
+            lines.append(f"| {name} | {_md(row['bd_psnr_vs_anchor_in_preset_range_db'], 2)} | "
+                         f"{_md(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'], 2)} | {_md(row['medium_bytes'], 0)} | "
+                         f"{_md(row['medium_payload_bytes'], 0)} ({row['medium_files_with_payload']}) | "
+                         f"{_md(row['medium_encode_seconds'], 1)} |")  # fmt: skip
+    return lines

@@ -48,6 +48,8 @@ class ResultRow:
     ssim_y: float
     thumb_psnr: float | None
     seconds: float
+    payload_bytes: int | None = None  # HyperThumbnails: the decoder adaptation kept in the file
+    encode_seconds: float | None = None  # HyperThumbnails: the export alone
 
 
 @dataclass
@@ -94,6 +96,8 @@ def measure(photo: Photo, method: Method, setting) -> ResultRow:
         ssim_y=metrics.ssim_y(coded.reconstruction, photo.rgb),
         thumb_psnr=thumb_psnr,
         seconds=seconds,
+        payload_bytes=coded.payload_bytes,
+        encode_seconds=coded.encode_seconds,
     )
 
 
@@ -131,6 +135,7 @@ def evaluate_folder(
     rates=None,
     limit: int | None = None,
     log: TextIO | None = None,
+    ablation: bool = False,
 ) -> Evaluation:
     """Evaluate every method on the photos in ``folder``; one progress line per photo on ``log``."""
     log = log or sys.stderr
@@ -142,11 +147,11 @@ def evaluate_folder(
     with tempfile.TemporaryDirectory(prefix="hyperthumb-eval-") as workdir:
         rates = list(rates) if rates else list(DEFAULT_RATES)
         methods, evaluation.skipped_methods = build_methods(
-            codec, weights, rates, Path(workdir)
+            codec, weights, rates, Path(workdir), ablation
         )
         evaluation.methods = {m.name: list(m.settings) for m in methods}
         for method in methods:
-            if isinstance(method, HyperThumbnailMethod):
+            if isinstance(method, HyperThumbnailMethod) and method.name == "hyperthumbnail":
                 evaluation.marker_bytes = method.marker_bytes
             elif isinstance(method, JpegSrMethod):
                 evaluation.baseline_weights = _describe_weights(method.weights)

@@ -60,15 +60,58 @@ def preset_bpp_range(presets: dict[str, dict]) -> tuple[float, float] | None:
     return (min(rates), max(rates)) if len(rates) >= 2 else None
 
 
-def _bd(anchor: list[dict], test: list[dict], within=None) -> float | None:
-    """BD-PSNR on RGB of two curves of averaged points, optionally within a bpp range."""
+def _bd(anchor: list[dict], test: list[dict], within=None, metric: str = "psnr_rgb") -> float | None:
+    """BD-PSNR of two curves of averaged points on ``metric``, optionally within a bpp range."""
+    anchor = [p for p in anchor if p.get(metric) is not None]
+    test = [p for p in test if p.get(metric) is not None]
     return bd_psnr(
         [p["bpp"] for p in anchor],
-        [p["psnr_rgb"] for p in anchor],
+        [p[metric] for p in anchor],
         [p["bpp"] for p in test],
-        [p["psnr_rgb"] for p in test],
+        [p[metric] for p in test],
         within,
     )
+
+
+def _points(rows: list[ResultRow]) -> list[dict]:
+    return [{"bpp": r.bpp, "psnr_rgb": r.psnr_rgb, "thumb_psnr": r.thumb_psnr} for r in sorted(rows, key=lambda r: r.bpp)]
+
+
+def preview_bd(rows: list[ResultRow]) -> dict:
+    """What the preview costs: the HyperThumbnail's thumbnail against plain JPEG thumbnails of the
+    same bytes (bicubic+jpeg's), both scored against the reference downscale; overall (averaged
+    curves) and per photo. Negative: the preview is worse than a plain thumbnail of its size."""
+    by_image: dict[str, dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        by_image[row.image][row.method].append(row)
+    per_image = {
+        image: _bd(_points(methods[ANCHOR]), _points(methods[HYPERTHUMBNAIL]), metric="thumb_psnr")
+        for image, methods in by_image.items()
+        if methods.get(ANCHOR) and methods.get(HYPERTHUMBNAIL)
+    }
+    present = [v for v in per_image.values() if v is not None]
+    return {"per_image_db": per_image, "worst_image_db": min(present) if present else None}
+
+
+def ablation(rows_by_method: dict[str, list[ResultRow]], curves: dict[str, list[dict]], bpp_range) -> dict:
+    """Each HyperThumbnail variant that ran: its BD-PSNR against the anchor and jpeg+sr, and at
+    the MEDIUM rate its mean payload bytes, file bytes and export seconds."""
+    table = {}
+    for name, points in curves.items():
+        if not name.startswith(HYPERTHUMBNAIL):
+            continue
+        medium = [r for r in rows_by_method[name] if r.setting == RATE_PRESETS["MEDIUM"]]
+        table[name] = {
+            "bd_psnr_vs_anchor_in_preset_range_db": None if bpp_range is None else _bd(curves.get(ANCHOR, []), points, bpp_range),
+            "bd_psnr_vs_jpeg_sr_in_preset_range_db": (
+                None if bpp_range is None or not curves.get(JPEG_SR) else _bd(curves[JPEG_SR], points, bpp_range)
+            ),
+            "medium_bytes": _mean([r.bytes for r in medium]),
+            "medium_payload_bytes": _mean([r.payload_bytes for r in medium]),
+            "medium_files_with_payload": sum(1 for r in medium if r.payload_bytes),
+            "medium_encode_seconds": _mean([r.encode_seconds for r in medium]),
+        }
+    return table
 
 
 def _finite_or_none(value):
@@ -127,6 +170,12 @@ def summarise(evaluation: Evaluation) -> dict:
         methods[HYPERTHUMBNAIL]["bd_psnr_vs_jpeg_sr_in_preset_range_db"] = (
             None if bpp_range is None else _bd(baseline, ours, bpp_range)
         )
+    preview = preview_bd(evaluation.rows)
+    if HYPERTHUMBNAIL in curves and anchor:
+        preview["overall_db"] = _bd(anchor, curves[HYPERTHUMBNAIL], metric="thumb_psnr")
+        preview["overall_in_preset_range_db"] = (
+            None if bpp_range is None else _bd(anchor, curves[HYPERTHUMBNAIL], bpp_range, metric="thumb_psnr")
+        )
     summary = {
         "folder": str(evaluation.folder),
         "images": evaluation.images,
@@ -145,5 +194,7 @@ def summarise(evaluation: Evaluation) -> dict:
         "hyperthumbnail_marker_bytes": _mean(evaluation.marker_bytes),
         "methods": methods,
         "per_image_bd_psnr_vs_anchor_db": per_image_bd(evaluation.rows),
+        "preview_bd_psnr_vs_plain_jpeg_thumbnails": preview,
+        "ablation": ablation(rows_by_method, curves, bpp_range),
     }
     return _finite_or_none(summary)

@@ -93,3 +93,16 @@ def test_best_effort_file_carries_offsets_that_every_runtime_applies(weights, tm
     assert np.abs(onnx.decode().astype(int) - adapted).max() <= 1
     with pytest.raises(Exception, match="effort"):
         codec.encode_file(source, tmp_path / "u.jpg", effort="huge")
+
+
+def test_adapter_study_prices_every_kind(weights, tmp_path, capsys):
+    from app.training.__main__ import main as training_main
+    from app.training.adapters import KINDS
+
+    source = tmp_path / "p.png"
+    Image.fromarray(photo_like(128, 96, seed=5)).save(source)
+    assert training_main(["adapters", str(source), "--weights", str(weights.path.parent), "--steps", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == list(KINDS) * 2  # the photo's rows, then the means
+    sizes = {line.split()[1]: int(line.split()[5]) for line in lines[:3]}
+    assert 0 < sizes["bias-pixel"] < sizes["bias-all"]  # the frequency branch's offsets cost bytes

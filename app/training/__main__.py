@@ -5,6 +5,7 @@ data    download the Debian wallpaper packages, unpack them into the cache, writ
 train   train or resume a run folder (see ``train``); ``--minutes`` pauses it cleanly
 export  write a run's model into a weights folder with its manifest entry
 onnx    export a model's decoder as an ONNX graph (ONNX Runtime's CPU path), listed in the manifest
+adapters  compare per-image decoder adapters (bytes, held-out gain, net of their price) on photos
 """
 
 import argparse
@@ -116,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
     p.add_argument("--id", help="model id (default: the manifest's default)")
 
+    p = sub.add_parser("adapters", help="which per-image decoder adapter pays best per byte, on some photos")
+    p.add_argument("photos", nargs="+", help="photo files")
+    p.add_argument("--weights", default="model_weights", help="weights folder (default: model_weights)")
+    p.add_argument("--snapshot", help="a training snapshot (.snapshot.pt) instead of installed weights")
+    p.add_argument("--rate", type=float, default=0.5)
+    p.add_argument("--steps", type=int, default=80)
+
     p = sub.add_parser("record-results", help="store an eval summary.json in a model's manifest entry")
     p.add_argument("summary", help="summary.json written by `hyperthumb eval`")
     p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
@@ -218,6 +226,36 @@ def cmd_record_results(args) -> int:
     return 0
 
 
+def cmd_adapters(args) -> int:
+    """One line per photo and adapter kind, then the means."""
+    import numpy as np
+
+    from app.codec.imageio import load_image
+    from app.codec.weights import find_weights, load_model
+
+    from .adapters import KINDS, score_adapters
+
+    torch.manual_seed(0)
+    if args.snapshot:
+        state = torch.load(args.snapshot, map_location="cpu", weights_only=False)
+        model = HyperThumbnailModel(ModelConfig.from_dict(state["config"]["model"]))
+        model.load_state_dict(state["model"])
+        model.eval()
+    else:
+        model = load_model(find_weights(args.weights))
+    totals: dict[str, list] = {kind: [] for kind in KINDS}
+    for path in args.photos:
+        photo = load_image(path).rgb
+        for score in score_adapters(model, photo, args.rate, args.steps):
+            totals[score.kind].append(score)
+            print(f"{Path(path).name:<28} {score.kind:<17} gain {score.gain_db:+.3f} dB  {score.payload_bytes:5d} B  "
+                  f"net {score.net_db:+.3f} dB", flush=True)  # fmt: skip
+    for kind, scores in totals.items():
+        print(f"{'mean':<28} {kind:<17} gain {np.mean([s.gain_db for s in scores]):+.3f} dB  "
+              f"{np.mean([s.payload_bytes for s in scores]):5.0f} B  net {np.mean([s.net_db for s in scores]):+.3f} dB")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -228,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "record-results":
             return cmd_record_results(args)
+        if args.command == "adapters":
+            return cmd_adapters(args)
         if args.command == "onnx":
             from .onnx_export import export_onnx
 

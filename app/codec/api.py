@@ -27,7 +27,7 @@ from .calibration import Calibration, choose_runtime
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
 from .errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
-from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_mosaic
+from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_strips
 from .fileformat import (
     Marker,
     Thumbnail,
@@ -276,17 +276,20 @@ class Codec:
         effort: str = "default",
     ) -> SizeEstimate:
         """About how many bytes ``encode_photo`` would write: a small photo is encoded in memory
-        (exact); a large one through a mosaic of ``sample_pixels`` taken evenly across it."""
+        (exact); a large one through strips of ``sample_pixels`` taken evenly across it, each
+        encoded in its context (``estimate.sample_strips``)."""
         info = self.weights()
         model = self.model(info)
-        mosaic = sample_mosaic(photo.rgb, pixels=sample_pixels)
-        pixels = photo.rgb if mosaic is None else mosaic
+        mosaic = sample_strips(photo.rgb, pixels=sample_pixels)
+        pixels = photo.rgb if mosaic is None else mosaic.pixels
         tile = self.tile or DEFAULT_ENCODE_TILE
         thumb, luma, chroma = encode_thumbnail(model, pixels, rate, tile=tile, cancelled=cancelled,
                                                autocast=self.encoder_autocast())
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
+        if mosaic is not None:
+            thumb = mosaic.crop(thumb, scale)  # the strips' own pixels, without the context around them
         kept = _metadata_to_keep(photo, keep_exif)
         meta = build_metadata(marker, thumbnail_size(width, height, scale), source_exif=kept["source_exif"],
                               source_xmp=kept["source_xmp"], strip_gps=strip_gps, orientation=photo.orientation)  # fmt: skip

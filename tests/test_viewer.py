@@ -109,7 +109,7 @@ def test_hyperthumbnail_is_laid_out_at_full_size(open_window, tmp_path):
     assert f"HyperThumbnail {width}x{height}" in window.windowTitle()
     assert "hyper.jpg" in window.windowTitle()
     bpp = path.stat().st_size * 8 / (width * height)
-    assert window.info_label.text() == f"HyperThumbnail \u2014 full size {width}x{height}, {bpp:.2f} bpp"
+    assert window.info_label.text() == f"HyperThumbnail \u2014 full size {width}x{height}, {bpp:.3f} bpp"
     assert window.view.image_size() == (width, height)
     window.view.set_zoom(1.0)
     assert near(colour_at(window, 50, 100), RED)

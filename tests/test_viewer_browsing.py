@@ -23,10 +23,11 @@ from app.codec.api import Codec
 from app.synthetic import photo_like
 from app.viewer import codec_bridge
 from app.viewer.loader import DocumentCache
-from app.viewer.metadata import exposure_text, file_size_text
+from app.viewer.metadata import exposure_text
 from app.viewer.playlist import Playlist
 from app.viewer.recent import RecentFiles
 from app.viewer.thumbnails import BADGE_COLOUR, ErrorRole, HyperRole
+from app.viewer.units import exact_size_text
 from app.viewer.window import MainWindow
 
 TIMEOUT_MS = 10000
@@ -550,8 +551,8 @@ def test_the_metadata_panel_shows_exif_highlights(browse, qtbot, tmp_path):
 
 
 def test_texts():
-    assert file_size_text(512) == "512 bytes"
-    assert file_size_text(280128) == "273.6 KB (280,128 bytes)"
+    assert exact_size_text(512) == "512 bytes"
+    assert exact_size_text(280128) == "280 kB (280,128 bytes)" and exact_size_text(999) == "999 bytes"
     assert exposure_text((1, 250)) == "1/250 s" and exposure_text((5, 2)) == "2.5 s" and exposure_text((0, 1)) is None
     assert codec_bridge.exif_tags(b"garbage") == {}
 

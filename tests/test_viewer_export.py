@@ -28,9 +28,10 @@ from app.synthetic import photo_like
 from app.viewer import batch_export, codec_bridge, export_dialog, export_worker
 from app.viewer.batch_export import plan_batch
 from app.viewer.codec_service import PRELOAD_ENV
-from app.viewer.export_dialog import ExportDialog, format_size
+from app.viewer.export_dialog import ExportDialog
 from app.viewer.export_worker import ExportOptions
 from app.viewer.playlist import Playlist
+from app.viewer.units import size_text as format_size
 from app.viewer.window import MainWindow
 
 TIMEOUT_MS = 20000

@@ -7,7 +7,8 @@ EXIF byte for byte, and the few edits it needs are made in place:
 - ``strip_gps``: the GPS pointer entry is removed from IFD0 (the entries after it move up
   12 bytes inside IFD0's own table; no value moves) and every byte the GPS IFD owned is zeroed;
 - ``set_pixel_dimensions``: Exif PixelX/YDimension patched in their inline value fields;
-- ``drop_thumbnail``: the embedded preview unlinked, and cut off when it is the block's tail.
+- ``drop_thumbnail``: the embedded preview unlinked, and cut off when it is the block's tail;
+- ``set_orientation``: IFD0's Orientation patched in its inline value field (the viewer's rotate).
 
 Every read is bounds-checked against the block: a count larger than the data is an
 ``ExifError``, never an allocation, so a 1 kB file cannot ask for gigabytes.
@@ -182,6 +183,17 @@ def set_pixel_dimensions(block: bytes, width: int, height: int) -> bytes:
             struct.pack_into(tiff.endian + "I", tiff.data, entry.value_at, value)
         elif entry.type == 3 and value <= 0xFFFF:
             struct.pack_into(tiff.endian + "H", tiff.data, entry.value_at, value)
+    return tiff.block()
+
+
+def set_orientation(block: bytes, orientation: int) -> bytes | None:
+    """The block with IFD0's Orientation set to ``orientation`` (1..8) in its inline value field;
+    None when IFD0 has no usable Orientation entry (adding one would move every offset after it)."""
+    tiff = TiffData(block)
+    entry = tiff.find(tiff.ifd0, TAG_ORIENTATION)
+    if entry is None or entry.count != 1 or entry.type != 3:
+        return None
+    struct.pack_into(tiff.endian + "H", tiff.data, entry.value_at, orientation)
     return tiff.block()
 
 

@@ -85,7 +85,7 @@ def open_pil(source: Source) -> Iterator[Image.Image]:
         Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())  # the budget may have grown
         im = Image.open(fp)
     except UnidentifiedImageError as exc:
-        raise ImageLoadError(f"not an image Pillow can read: {name}") from exc
+        raise ImageLoadError(f"not an image file, or of a type this program cannot read: {name}") from exc
     except PermissionError as exc:
         raise ImageLoadError(f"permission denied: {name}") from exc
     except Image.DecompressionBombError as exc:

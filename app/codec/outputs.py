@@ -60,7 +60,7 @@ def output_format(path: str | Path) -> str:
     if format_name in WHY_NOT:
         raise CodecError(f"cannot write the photo as {suffix}: {WHY_NOT[format_name]}; use {COMMON}")
     if format_name not in Image.SAVE:
-        raise CodecError(f"Pillow reads {suffix} files but cannot write them: use {COMMON}")
+        raise CodecError(f"{suffix} files can be read but not written here: use {COMMON}")
     if format_name not in RGB_FORMATS or not _saves_rgb(format_name):
         raise CodecError(f"cannot write an RGB photo as {suffix} here: use {COMMON}")
     return format_name

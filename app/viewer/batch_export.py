@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import Cancelled
-from app.viewer.export_dialog import format_size
 from app.viewer.export_worker import (
     HYPER_SUFFIX,
     Exported,
@@ -44,6 +43,8 @@ from app.viewer.export_worker import (
     export_photo,
 )
 from app.viewer.playlist import folder_images
+from app.viewer.save_folder import save_folder_for
+from app.viewer.units import size_text
 
 SUMMARY_LINES = 12  # reasons listed in the summary itself; all of them are in its details
 
@@ -98,7 +99,7 @@ class BatchSummary:
         return [
             *(f"Failed: {path.name}: {reason}" for path, reason in self.failed),
             *(f"Skipped: {path.name}: {reason}" for path, reason in self.skipped),
-            *(f"Exported: {e.source.name} \u2192 {e.destination.name} ({format_size(e.file_size)})" for e in self.exported),
+            *(f"Exported: {e.source.name} \u2192 {e.destination.name} ({size_text(e.file_size)})" for e in self.exported),
         ]
 
 
@@ -181,7 +182,7 @@ class BatchSettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export Folder as HyperThumbnails")
         self.presets = presets
-        self.output_edit = QLineEdit(str(folder))
+        self.output_edit = QLineEdit(str(save_folder_for(folder)))
         self.output_edit.setMinimumWidth(360)
         browse = QPushButton("Browse\u2026")
         browse.clicked.connect(self._browse)

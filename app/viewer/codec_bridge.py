@@ -30,6 +30,7 @@ from app.codec.imageio import (
     open_pil,
     orientation_of,
 )
+from app.codec.jpeg_orientation import write_orientation
 from app.codec.orientation import display_box_to_stored, display_size, to_display
 from app.codec.tiling import Box, CancelFn, Cancelled
 from app.viewer.service_client import ServiceClient, ServiceStopped
@@ -38,7 +39,7 @@ __all__ = [
     "RATE_PRESETS", "Box", "Cancelled", "CodecError", "DocumentDecoder", "Encoded", "ImageDocument", "PhotoHandle",
     "ServiceStopped", "StripPreview", "display_box_to_stored", "display_size", "encode_photo", "estimate_size",
     "exif_tags", "is_loaded", "load_photo", "open_decoder", "open_image", "preview_scale", "quantization_tables",
-    "rate_presets", "service", "stop_service", "strip_preview", "weights_status",
+    "rate_presets", "service", "stop_service", "strip_preview", "to_display", "weights_status", "write_orientation",
 ]  # fmt: skip
 
 # The encoder's named rates, as ``app.codec.api.RATE_PRESETS`` (a copy: that module imports

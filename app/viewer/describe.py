@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.viewer.codec_bridge import ImageDocument, display_size
+from app.viewer.units import bpp_text
 
 APP_NAME = "HyperThumbnail Viewer"
 NO_WEIGHTS_SHORT = "Reconstruction unavailable: no trained weights installed"
@@ -30,13 +31,15 @@ def window_title(path: Path | None, document: ImageDocument | None) -> str:
         return APP_NAME
     if document is not None and document.is_hyperthumbnail:
         return f"{path.name} \u2014 HyperThumbnail {size_text(document)} \u2014 {APP_NAME}"
+    if document is not None:
+        return f"{path.name} \u2014 {format_name(path)} {size_text(document)} \u2014 {APP_NAME}"
     return f"{path.name} \u2014 {APP_NAME}"
 
 
 def document_summary(document: ImageDocument) -> str:
-    """'HyperThumbnail — full size WxH, N.NN bpp' or 'JPEG WxH', then any notes from opening."""
+    """'HyperThumbnail — full size WxH, N.NNN bpp' or 'JPEG WxH', then any notes from opening."""
     if document.is_hyperthumbnail:
-        text = f"HyperThumbnail \u2014 full size {size_text(document)}, {document.bits_per_pixel:.2f} bpp"
+        text = f"HyperThumbnail \u2014 full size {size_text(document)}, {bpp_text(document.bits_per_pixel)}"
     else:
         text = f"{format_name(document.path)} {size_text(document)}"
     return "; ".join([text, *document.notes])
@@ -83,7 +86,7 @@ def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
     else:
         words = {
             "preview": "Preview",
-            "reconstructing": f"Reconstructing {status.percent}%",
+            "reconstructing": f"Reconstructing {status.percent}% of the visible area",
             "full": "Full resolution",
         }[status.state]
     details = [status.device] if status.device else []
@@ -93,3 +96,19 @@ def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
         "reconstruction" if status.shown else "upscaled preview"
     )
     return " \u00b7 ".join([words, *details]), tooltip
+
+
+def indicator_text(status: ReconstructionStatus) -> str:
+    """The few words drawn on the canvas (also in full screen): which pixels the user is looking at.
+    "Full resolution" only once every visible pixel is reconstructed; '' for plain images."""
+    if status.state in ("none", "plain"):
+        return ""
+    if status.state == "unavailable":
+        return "Preview \u2014 reconstruction unavailable"
+    if not status.shown:
+        return "Upscaled preview (C)"
+    return {
+        "preview": "Preview",
+        "reconstructing": f"Reconstructing {status.percent}% of the visible area",
+        "full": "Full resolution",
+    }[status.state]

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import Cancelled, CodecError
+from app.viewer.save_folder import save_folder_for
 
 # Photo pixels the size estimate encodes (None: the codec's default, about a megapixel); tests
 # set it small so that their tiny photos are sampled rather than encoded whole.
@@ -28,8 +29,9 @@ HYPER_SUFFIX = ".hyper.jpg"
 
 
 def default_destination(source: Path, folder: Path | None = None) -> Path:
-    """``<stem>.hyper.jpg`` beside the source (or in ``folder``)."""
-    return (folder or source.parent) / f"{source.stem}{HYPER_SUFFIX}"
+    """``<stem>.hyper.jpg`` in ``folder``, else beside the source (or in the user's Pictures folder
+    when the source is a bundled sample or its folder is not writable: ``save_folder_for``)."""
+    return (folder or save_folder_for(source.parent)) / f"{source.stem}{HYPER_SUFFIX}"
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,21 @@ original's size, turned by the orientation); later reconstructed tiles become mo
 of that frame, at their stored positions, in a tile layer above the preview that key C hides.
 
 The view only draws: which tiles to decode, and when, is ``reconstruction``'s job; it listens
-to ``areaChanged`` and hands finished tiles back through ``add_tile``.
+to ``areaChanged`` and hands finished tiles back through ``add_tile``. Over the image it draws a
+message, a notice and the small indicator of what is shown (Preview / Reconstructing / Full
+resolution), in viewport coordinates; the whole viewport is repainted on every change, so none
+of them can be left behind half-drawn where only part of the view was updated.
+
+Comparison (``set_split``): the tile layer clips its tiles to the part of the photo right of a
+vertical line on screen, so the upscaled preview shows on the left and the reconstruction on the
+right of the same place; the line follows zoom and pan and can be dragged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -38,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.viewer.codec_bridge import ImageDocument, display_size, preview_scale
+from app.viewer.colour import display_transform, for_display
 from app.viewer.orientation import orientation_transform
 from app.viewer.qimage import to_qimage
 
@@ -47,6 +55,11 @@ ZOOM_STEP = 1.25
 BACKGROUND = QColor(40, 40, 40)
 MESSAGE_COLOUR = QColor(220, 220, 220)
 NOTICE_BACKGROUND = QColor(0, 0, 0, 170)
+INDICATOR_BACKGROUND = QColor(0, 0, 0, 120)
+INDICATOR_TEXT = QColor(235, 235, 235, 200)
+INDICATOR_MARGIN = 12
+SPLIT_GRAB = 8  # viewport pixels either side of the comparison line where a press drags it
+SPLIT_COLOUR = QColor(255, 255, 255, 200)
 
 
 class ImageView(QGraphicsView):
@@ -68,12 +81,17 @@ class ImageView(QGraphicsView):
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)  # no stale overlays
         self._frame: QGraphicsRectItem | None = None
         self._tile_layer: QGraphicsRectItem | None = None
         self._tiles: dict[Hashable, QGraphicsPixmapItem] = {}
         self._tiles_visible = True
+        self._colour = None  # the document's ICC profile -> sRGB transform (None: shown as stored)
+        self._split: float | None = None  # comparison line at this fraction of the width; None: off
+        self._dragging_split = False
         self._message = ""
         self._notice = ""
+        self._indicator = ""
         self._fitted = True
 
     # ------------------------------------------------------------------ content
@@ -81,22 +99,25 @@ class ImageView(QGraphicsView):
     def set_document(self, document: ImageDocument) -> None:
         """Show ``document``'s preview at full geometry, fitted to the window."""
         self._clear()
+        self._colour = display_transform(document.icc_profile)
         width, height = document.full_size
         frame = QGraphicsRectItem(0, 0, width, height)
         frame.setPen(QPen(Qt.PenStyle.NoPen))
         frame.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
         frame.setTransform(orientation_transform(width, height, document.orientation))
-        preview = QGraphicsPixmapItem(QPixmap.fromImage(to_qimage(document.preview)), frame)
+        preview = QGraphicsPixmapItem(QPixmap.fromImage(for_display(to_qimage(document.preview), self._colour)), frame)
         preview.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         preview.setScale(preview_scale(document))
         layer = QGraphicsRectItem(0, 0, width, height, frame)  # above the preview: drawn later
         layer.setPen(QPen(Qt.PenStyle.NoPen))
         layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)  # the comparison's clip
         layer.setVisible(self._tiles_visible)
         self.scene().addItem(frame)
         self._frame, self._tile_layer = frame, layer
         self.scene().setSceneRect(QRectF(0, 0, *display_size(width, height, document.orientation)))
         self.fit()
+        self._clip_tiles()
 
     def show_message(self, text: str) -> None:
         """Replace the image with a centred message (an error, or 'no images')."""
@@ -118,6 +139,24 @@ class ImageView(QGraphicsView):
     def notice(self) -> str:
         return self._notice
 
+    def set_indicator(self, text: str) -> None:
+        """The few words in the top-right corner saying which pixels are shown; '' hides them."""
+        if text != self._indicator:
+            self._indicator = text
+            self.viewport().update()
+
+    def indicator(self) -> str:
+        return self._indicator
+
+    def indicator_rect(self) -> QRectF:
+        """Where the indicator is drawn, in viewport pixels (empty when there is none)."""
+        if not self._indicator or self._message:
+            return QRectF()
+        metrics = self.fontMetrics()
+        width, height = metrics.horizontalAdvance(self._indicator) + 16, metrics.height() + 8
+        right = self.viewport().width() - INDICATOR_MARGIN
+        return QRectF(right - width, INDICATOR_MARGIN, width, height)
+
     def has_image(self) -> bool:
         return self._frame is not None
 
@@ -130,6 +169,7 @@ class ImageView(QGraphicsView):
         self.scene().clear()
         self._frame, self._tile_layer, self._tiles = None, None, {}
         self._message = self._notice = ""
+        self.viewport().update()
 
     # ------------------------------------------------------------------ reconstructed tiles
 
@@ -138,7 +178,7 @@ class ImageView(QGraphicsView):
         if self._tile_layer is None:
             return
         self.remove_tile(key)
-        item = QGraphicsPixmapItem(QPixmap.fromImage(image), self._tile_layer)
+        item = QGraphicsPixmapItem(QPixmap.fromImage(for_display(image, self._colour)), self._tile_layer)
         item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         item.setPos(x, y)
         self._tiles[key] = item
@@ -163,6 +203,35 @@ class ImageView(QGraphicsView):
 
     def tiles_visible(self) -> bool:
         return self._tiles_visible
+
+    # ------------------------------------------------------------------ comparison
+
+    def set_split(self, fraction: float | None) -> None:
+        """Compare: the preview left of a line at ``fraction`` of the view's width, the
+        reconstruction right of it; None shows the reconstruction everywhere."""
+        self._split = None if fraction is None else min(max(fraction, 0.0), 1.0)
+        self._clip_tiles()
+        self.viewport().update()
+
+    def split(self) -> float | None:
+        return self._split
+
+    def _split_x(self) -> float:
+        return (self._split or 0.0) * self.viewport().width()
+
+    def _clip_tiles(self) -> None:
+        """The tile layer's shape (its children are clipped to it): the whole photo, or the part
+        right of the comparison line, in the frame's stored coordinates."""
+        if self._tile_layer is None:
+            return
+        full = self._frame.rect()
+        if self._split is None:
+            self._tile_layer.setRect(full)
+            return
+        left = self.mapToScene(QPoint(round(self._split_x()), 0)).x()
+        scene = self.sceneRect()
+        right_part = QRectF(left, scene.top(), max(0.0, scene.right() - left), scene.height())
+        self._tile_layer.setRect(self._frame.mapRectFromScene(right_part).intersected(full))
 
     def visible_area(self) -> QRectF:
         """The part of the displayed photo (scene coordinates) inside the viewport; empty if none."""
@@ -227,6 +296,7 @@ class ImageView(QGraphicsView):
         moved = self.mapFromScene(fixed) - anchor.toPoint()
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+        self._clip_tiles()
         self.zoomChanged.emit(zoom, self._fitted)
         self.areaChanged.emit()
 
@@ -236,12 +306,12 @@ class ImageView(QGraphicsView):
         super().resizeEvent(event)
         if self._fitted:
             self.fit()
+        self._clip_tiles()
         self.areaChanged.emit()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)
-        if self._notice:
-            self.viewport().update()  # scrolling moves the drawn pixels: the notice must not move
+        self._clip_tiles()
         self.areaChanged.emit()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -249,6 +319,29 @@ class ImageView(QGraphicsView):
         if steps and self.has_image():
             self.zoom_by(ZOOM_STEP**steps, event.position())
         event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """A press on the comparison line drags it; anywhere else pans as usual."""
+        near_line = self._split is not None and abs(event.position().x() - self._split_x()) <= SPLIT_GRAB
+        if near_line and event.button() == Qt.MouseButton.LeftButton:
+            self._dragging_split = True
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._dragging_split:
+            self.set_split(event.position().x() / max(1, self.viewport().width()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._dragging_split:
+            self._dragging_split = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -266,10 +359,22 @@ class ImageView(QGraphicsView):
         super().keyPressEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
-        if not (self._message or self._notice):
+        indicator = self.indicator_rect()
+        comparing = self._split is not None and self._frame is not None
+        if not (self._message or self._notice or comparing or not indicator.isEmpty()):
             return
         painter.save()
         painter.resetTransform()
+        if comparing:
+            self._draw_split(painter)
+        if not indicator.isEmpty():
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(INDICATOR_BACKGROUND)
+            painter.drawRoundedRect(indicator, 6, 6)
+            painter.setPen(INDICATOR_TEXT)
+            painter.setFont(self.font())
+            painter.drawText(indicator, Qt.AlignmentFlag.AlignCenter, self._indicator)
         if self._message:
             painter.setPen(MESSAGE_COLOUR)
             font = painter.font()
@@ -285,3 +390,21 @@ class ImageView(QGraphicsView):
             painter.setPen(MESSAGE_COLOUR)
             painter.drawText(area, flags, self._notice)
         painter.restore()
+
+    def _draw_split(self, painter: QPainter) -> None:
+        """The comparison line, its handle and what is on either side."""
+        x, height = self._split_x(), self.viewport().height()
+        painter.setPen(QPen(SPLIT_COLOUR, 2))
+        painter.drawLine(QPointF(x, 0), QPointF(x, height))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(INDICATOR_BACKGROUND)
+        painter.drawEllipse(QPointF(x, height / 2), 10, 10)
+        metrics = self.fontMetrics()
+        top = INDICATOR_MARGIN + metrics.height() + 16  # below the indicator
+        for text, left in (("Preview", x - 12 - metrics.horizontalAdvance("Preview") - 16), ("Reconstruction", x + 12)):
+            box = QRectF(left, top, metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(INDICATOR_BACKGROUND)
+            painter.drawRoundedRect(box, 6, 6)
+            painter.setPen(INDICATOR_TEXT)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
@@ -11,7 +12,9 @@ from app.viewer import codec_bridge
 from app.viewer.describe import APP_NAME
 from app.viewer.paths import ICON_PNG, ICON_SVG, SAMPLES
 from app.viewer.playlist import Playlist
+from app.viewer.recent import open_settings
 from app.viewer.startup_timing import trace_if_asked
+from app.viewer.theme import apply_theme
 from app.viewer.window import MainWindow
 
 
@@ -21,6 +24,12 @@ def app_icon() -> QIcon:
         if path.is_file():
             icon.addFile(str(path))
     return icon
+
+
+def start_folder(settings) -> Path:
+    """What opens with no argument: the folder the user was in last time, else the samples."""
+    last = settings.value("session/last_folder", "", str)
+    return Path(last) if last and Path(last).is_dir() else SAMPLES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName("hyperthumbnail-viewer")
     app.setWindowIcon(app_icon())
+    apply_theme(app)
     app.aboutToQuit.connect(codec_bridge.stop_service)  # first, so that workers waiting on it return at once
     try:
-        window = MainWindow(Playlist.from_arguments(argv[1:] or [SAMPLES]))
+        settings = open_settings()
+        window = MainWindow(Playlist.from_arguments(argv[1:] or [start_folder(settings)]), settings=settings)
         trace_if_asked(window.view)
+        window.ends_application = True  # its close stops the codec service first: a prompt exit
+        window.restore_layout()
         window.recent.add_all(argv[1:])  # files opened from a file manager show up in File > Open Recent
         window.show()
         return app.exec()

@@ -14,6 +14,7 @@ from app.viewer.codec_bridge import (
     quantization_tables,
 )
 from app.viewer.describe import format_name
+from app.viewer.units import bpp_text, exact_size_text
 
 Rows = list[tuple[str, str]]
 
@@ -43,21 +44,11 @@ class Metadata:
         return next((text for name, text in self.rows + self.exif if name == label), None)
 
 
-def file_size_text(size: int) -> str:
-    """'274.0 KB (280,576 bytes)'; binary units, as file managers mostly show them."""
-    amount, unit = float(size), "bytes"
-    for bigger in ("KB", "MB", "GB"):
-        if amount < 1024:
-            break
-        amount, unit = amount / 1024, bigger
-    return f"{size:,} bytes" if unit == "bytes" else f"{amount:.1f} {unit} ({size:,} bytes)"
-
-
 def describe_document(document: ImageDocument) -> Metadata:
     path = document.path
     width, height = display_size(*document.full_size, document.orientation)
     preview_w, preview_h = display_size(document.preview.shape[1], document.preview.shape[0], document.orientation)
-    rows: Rows = [("File", path.name), ("Folder", str(path.parent)), ("Size on disk", file_size_text(document.file_size))]
+    rows: Rows = [("File", path.name), ("Folder", str(path.parent)), ("Size on disk", exact_size_text(document.file_size))]
     tables = []
     marker = document.marker
     if marker is not None:
@@ -69,7 +60,7 @@ def describe_document(document: ImageDocument) -> Metadata:
             ("Model", marker.model_id),
             ("Weights", marker.weights_sha256[:12]),
             ("Rate", "\u2014" if marker.rate is None else f"{marker.rate:.2f}"),
-            ("Bits per pixel", f"{document.bits_per_pixel:.3f} (file bits per full-size pixel)"),
+            ("Bits per pixel", f"{bpp_text(document.bits_per_pixel)} (file bits per full-size pixel)"),
             ("Format version", str(marker.version)),
         ]
         grids = quantization_tables(document)
@@ -86,7 +77,7 @@ def describe_document(document: ImageDocument) -> Metadata:
 def describe_error(path: Path, message: str) -> Metadata:
     rows: Rows = [("File", path.name), ("Folder", str(path.parent))]
     try:
-        rows.append(("Size on disk", file_size_text(path.stat().st_size)))
+        rows.append(("Size on disk", exact_size_text(path.stat().st_size)))
     except OSError:
         pass
     return Metadata(path.name, rows, error=message)

@@ -62,6 +62,22 @@ class Playlist:
             self.index = min(max(index, 0), len(self.paths) - 1)
         return self.current
 
+    def reorder(self, paths: list[Path]) -> None:
+        """The same files in another order (a sort); the current file stays current."""
+        current = self.current
+        self.paths = list(paths)
+        if current in self.paths:
+            self.index = self.paths.index(current)
+
+    def remove(self, path: Path) -> None:
+        """Drop ``path`` (moved to the trash); the file after it becomes current."""
+        if path in self.paths:
+            at = self.paths.index(path)
+            del self.paths[at]
+            if at < self.index:
+                self.index -= 1
+            self.index = max(0, min(self.index, len(self.paths) - 1))
+
     def neighbours(self) -> list[Path]:
         """The files one step away, next first (the likelier step), without the current one."""
         if len(self.paths) < 2:

@@ -203,12 +203,26 @@ class Reconstruction(QObject):
     def _publish_progress(self) -> None:
         if not self._visible:
             return
-        ready = sum(key in self.cache for key in self._visible)
-        if ready == len(self._visible) and self._started is not None:
+        ready = [key in self.cache for key in self._visible]
+        if all(ready) and self._started is not None:
             self._publish(seconds=time.perf_counter() - self._started)
             self._started = None
-        state = "full" if ready == len(self._visible) else "reconstructing"
-        self._publish(state=state, percent=100 * ready // len(self._visible))
+        state = "full" if all(ready) else "reconstructing"
+        self._publish(state=state, percent=100 if all(ready) else min(99, self._percent_of_view(ready)))
+
+    def _percent_of_view(self, ready: list[bool]) -> int:
+        """How much of the visible area (in photo pixels, not tiles: edge tiles count by their
+        visible part) is reconstructed."""
+        area = self._visible_stored_box()
+        total = (area.x1 - area.x0) * (area.y1 - area.y0) if area is not None else 0
+        if total <= 0:
+            return 0
+        done = 0
+        for key, cached in zip(self._visible, ready):
+            if cached:
+                box = self._grid.box(key.row, key.col)
+                done += max(0, min(box.x1, area.x1) - max(box.x0, area.x0)) * max(0, min(box.y1, area.y1) - max(box.y0, area.y0))
+        return 100 * done // total
 
     def _publish(self, **changes) -> None:
         status = dataclasses.replace(self.status, **changes)

@@ -31,7 +31,9 @@ from app.viewer import codec_service
 from app.viewer.service_wire import Channel, allocate_array
 
 POLL_S = 0.02  # how often a waiting call asks its ``cancelled()``
-QUIT_WAIT_S = 3.5  # how long ``stop`` waits for the child to exit by itself before killing it
+QUIT_WAIT_S = 3.5  # how long ``stop`` waits, while an export is being written, for the child to exit by itself
+QUIT_WAIT_IDLE_S = 0.2  # ... and otherwise (Ctrl+Q must end the viewer within a second): nothing is lost by a kill
+WRITING_OPS = frozenset({"encode_photo"})  # requests that write a file: a quit lets them remove their temporary file
 
 
 class ServiceStopped(CodecError):
@@ -89,6 +91,7 @@ class ServiceClient:
         self._generation = 0  # bumped at every start: handles from an older child are stale
         self._stopped: set[int] = set()  # generations ended on purpose (not a crash)
         self._pending: dict[int, tuple[int, queue.SimpleQueue]] = {}  # request id -> (generation, answers)
+        self._writing = 0  # file-writing calls in flight (under the lock): ``stop`` gives them time
         self._ids = itertools.count(1)
         self._local = threading.local()
 
@@ -149,6 +152,8 @@ class ServiceClient:
                 raise ServiceStopped("the codec service restarted since this was loaded; ask again")
             channel, current = self._ensure_locked()
             self._pending[rid] = (current, answers)
+            if op in WRITING_OPS:
+                self._writing += 1
         try:
             try:
                 channel.send(("call", rid, lane if lane is not None else threading.get_ident(), op, args))
@@ -184,6 +189,9 @@ class ServiceClient:
                     raise ServiceStopped(message[2])
         finally:
             self._pending.pop(rid, None)
+            if op in WRITING_OPS:
+                with self._lock:
+                    self._writing -= 1
 
     def post(self, generation: int, op: str, **args) -> None:
         """Send ``op`` without waiting for its answer, only to the child of ``generation``
@@ -227,13 +235,17 @@ class ServiceClient:
 
     # ------------------------------------------------------------------ stopping
 
-    def stop(self, timeout: float = QUIT_WAIT_S) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """End the child: it cancels its work and exits (at once, unless an export must remove
-        its temporary file); killed if it has not gone after ``timeout`` seconds."""
+        its temporary file); killed if it has not gone after ``timeout`` seconds (default: 3.5
+        while an export is being written, else 0.2: a child still importing torch reads the quit
+        late, and killing it then loses nothing)."""
         with self._lock:
             process, channel = self._process, self._channel
             if process is None:
                 return
+            if timeout is None:
+                timeout = QUIT_WAIT_S if self._writing else QUIT_WAIT_IDLE_S
             self._stopped.add(self._generation)
             self._process = self._channel = None
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDragMoveEvent,
@@ -24,8 +25,10 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -33,17 +36,24 @@ from PySide6.QtWidgets import (
 )
 
 from app.viewer.batch_export import start_folder_export
-from app.viewer.codec_bridge import CodecError, ServiceStopped, weights_status
+from app.viewer.codec_bridge import (
+    CodecError,
+    ServiceStopped,
+    stop_service,
+    weights_status,
+)
 from app.viewer.describe import (
     NO_WEIGHTS_SHORT,
     ReconstructionStatus,
     document_summary,
+    indicator_text,
     reconstruction_text,
     window_title,
     zoom_text,
 )
 from app.viewer.drops import dropped_paths
 from app.viewer.export_dialog import open_export_dialog, set_export_available
+from app.viewer.help_overlay import ShortcutHelp
 from app.viewer.image_view import ImageView
 from app.viewer.loader import DocumentLoader, LoadResult
 from app.viewer.metadata import describe_document, describe_error
@@ -51,9 +61,12 @@ from app.viewer.metadata_panel import MetadataPanel
 from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
 from app.viewer.recent import RecentFiles, RecentMenu, open_settings
 from app.viewer.reconstruction import Reconstruction
+from app.viewer.slideshow import DEFAULT_INTERVAL_S, Slideshow
+from app.viewer.sorting import SORT_ORDERS, sorted_paths
 from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.thumbnails import ThumbnailStrip
 from app.viewer.tile_grid import TILE_SIZE
+from app.viewer.tools import ImageTools
 
 OPEN_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
 UNAVAILABLE = "Reconstruction unavailable: "
@@ -92,6 +105,14 @@ class MainWindow(QMainWindow):
         self.playlist = playlist or Playlist()
         self.weights_dir = weights_dir  # the export worker's (the decoder's are reconstruction's)
         self.settings = settings if settings is not None else open_settings()
+        self.ends_application = False  # True: closing this window ends the program (``main`` sets it)
+        self.document = None  # the document shown (turned as the user rotated it), None for none or an error
+        self.sort_order = self.settings.value("view/sort", "name", str)
+        self.sort_order = self.sort_order if self.sort_order in SORT_ORDERS else "name"
+        self.playlist.reorder(sorted_paths(self.playlist.paths, self.sort_order))
+        self.tools = ImageTools(self, self._say)
+        self.slideshow = Slideshow(lambda: self.step(1), self.settings.value("view/slideshow_s", DEFAULT_INTERVAL_S, float),
+                                   self)  # fmt: skip
         self.recent = RecentFiles(self.settings, self)
         self.view = ImageView(self)
         self.setCentralWidget(self.view)
@@ -118,6 +139,7 @@ class MainWindow(QMainWindow):
         self.view.zoomChanged.connect(self._show_zoom)
         self.view.stepRequested.connect(self.step)
         self._make_menus()
+        self.help = ShortcutHelp(self.view, self.menuBar())
         self.resize(1100, 760)
         self.setWindowTitle(window_title(None, None))
         self._weights_check = WeightsCheck(self)
@@ -141,6 +163,24 @@ class MainWindow(QMainWindow):
         self.strip_dock.setVisible(self.settings.value("view/strip", True, bool))
         self.metadata_dock.setVisible(self.settings.value("view/metadata", False, bool))
 
+    def restore_layout(self) -> None:
+        """The window's size and place, and where its panels were docked, as the user left them
+        (``main`` asks for it; a window made by a test starts at its default size)."""
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("view/strip", not self.strip_dock.isHidden())
+        self.settings.setValue("view/metadata", not self.metadata_dock.isHidden())
+        if self.playlist.current is not None:
+            self.settings.setValue("session/last_folder", str(self.playlist.current.absolute().parent))
+        self.settings.sync()
+
     def _make_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open\u2026", [QKeySequence.StandardKey.Open], self.choose_file)
@@ -156,7 +196,8 @@ class MainWindow(QMainWindow):
         file_menu.setToolTipsVisible(True)  # a disabled export says why
         set_export_available(self.export_actions, "Checking for trained weights\u2026")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", [QKeySequence.StandardKey.Quit, "Ctrl+Q"], self.close)
+        self._action(file_menu, "&Quit", ["Ctrl+Q"], self.quit)  # one key: two of the same are "ambiguous" and do nothing
+        self.tools.make_menu(self.menuBar())
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "Zoom &In", ["+", "=", QKeySequence.StandardKey.ZoomIn], self.view.zoom_in)
         self._action(view_menu, "Zoom &Out", ["-", QKeySequence.StandardKey.ZoomOut], self.view.zoom_out)
@@ -166,6 +207,11 @@ class MainWindow(QMainWindow):
         self.reconstruction_action.setShortcut(QKeySequence("C"))
         self.reconstruction_action.toggled.connect(self.reconstruction.set_shown)
         view_menu.addAction(self.reconstruction_action)
+        self.compare_action = QAction("Co&mpare Preview | Reconstruction", self, checkable=True)
+        self.compare_action.setShortcut(QKeySequence("X"))
+        self.compare_action.setToolTip("The preview left of a line, the reconstruction right of it; drag the line")
+        self.compare_action.toggled.connect(lambda on: self.view.set_split(0.5 if on else None))
+        view_menu.addAction(self.compare_action)
         view_menu.addSeparator()
         self._action(view_menu, "&Next Image", ["PgDown", "Space"], lambda: self.step(1))
         self._action(view_menu, "&Previous Image", ["PgUp", "Backspace"], lambda: self.step(-1))
@@ -183,6 +229,32 @@ class MainWindow(QMainWindow):
         self.leave_fullscreen_action.setShortcut(QKeySequence("Escape"))  # enabled only in full screen
         self.leave_fullscreen_action.triggered.connect(self.toggle_fullscreen)
         self.addAction(self.leave_fullscreen_action)
+        view_menu.addSeparator()
+        self.slideshow_action = self._action(view_menu, "Sli&deshow", ["F5"], self.toggle_slideshow)
+        self.slideshow_action.setCheckable(True)
+        self._action(view_menu, "Slideshow &Interval\u2026", [], self.choose_slideshow_interval)
+        sort_menu = view_menu.addMenu("&Sort By")
+        self.sort_actions = {}
+        group = QActionGroup(self)
+        for order, text in SORT_ORDERS.items():
+            action = QAction(text, self, checkable=True, checked=order == self.sort_order)
+            action.triggered.connect(lambda _=False, o=order: self.set_sort_order(o))
+            group.addAction(action)
+            sort_menu.addAction(action)
+            self.sort_actions[order] = action
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard Shortcuts", ["F1", "?"], lambda: self.help.toggle())
+        for top in self.menuBar().actions():
+            top.menu().aboutToHide.connect(self._menu_closed)
+
+    def _menu_closed(self) -> None:
+        """A menu closed with Escape leaves the menu bar in keyboard mode, where the next Left or
+        Right only moves between its titles: give the keys back to the image once no menu is open."""
+        QTimer.singleShot(0, self._leave_menu_bar)
+
+    def _leave_menu_bar(self) -> None:
+        if QApplication.activePopupWidget() is None and self.menuBar().hasFocus():
+            self.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _action(self, menu: QMenu, text: str, keys: list, slot: Callable[[], object]) -> QAction:
         action = QAction(text, self)
@@ -194,9 +266,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ opening
 
     def open_paths(self, arguments: list[str | Path], *, remember: bool = True) -> None:
-        """Replace the playlist (files, folders, or one file and its folder) and show it;
-        ``remember``: put the arguments on File > Open Recent."""
+        """Replace the playlist (files, folders, or one file and its folder) and show it, in the
+        chosen sort order; ``remember``: put the arguments on File > Open Recent."""
         self.playlist = Playlist.from_arguments(arguments)
+        self.playlist.reorder(sorted_paths(self.playlist.paths, self.sort_order))
         if remember:
             self.recent.add_all([Path(a) for a in arguments])
         self.show_current()
@@ -212,6 +285,46 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open Image", start, OPEN_FILTER)
         if path:
             self.open_paths([path])
+
+    def set_sort_order(self, order: str) -> None:
+        """View > Sort By: the same files in another order (remembered); the image shown stays."""
+        self.sort_order = order
+        self.sort_actions[order].setChecked(True)
+        self.settings.setValue("view/sort", order)
+        self.playlist.reorder(sorted_paths(self.playlist.paths, order))
+        self.show_current()
+
+    def toggle_slideshow(self) -> None:
+        """View > Slideshow (F5): the next image every few seconds, until F5 again."""
+        if self.slideshow.running():
+            self.slideshow.stop()
+            self._say("Slideshow stopped.")
+        else:
+            self.slideshow.start()
+            self._say(f"Slideshow: the next image every {self.slideshow.interval:g} s (F5 stops).")
+        self.slideshow_action.setChecked(self.slideshow.running())
+
+    def choose_slideshow_interval(self) -> None:
+        seconds, ok = QInputDialog.getDouble(self, "Slideshow Interval", "Seconds per image:", self.slideshow.interval,
+                                             0.5, 3600.0, 1)  # fmt: skip
+        if ok:
+            self.slideshow.set_interval(seconds)
+            self.settings.setValue("view/slideshow_s", self.slideshow.interval)
+
+    def refresh(self) -> None:
+        """Show the current file again (a rotation changed how it is shown; a saved one changed the
+        file, which the loader then opens again: its cache checks size and modification time)."""
+        self.show_current()
+
+    reopen = refresh
+
+    def remove_from_playlist(self, path: Path) -> None:
+        """``path`` is gone (moved to the trash): show the file after it."""
+        self.playlist.remove(path)
+        self.show_current()
+
+    def _say(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
 
     def step(self, offset: int) -> None:
         if len(self.playlist.paths) > 1:
@@ -232,6 +345,7 @@ class MainWindow(QMainWindow):
         self.strip.set_paths(self.playlist.paths)
         self.strip.set_current(self.playlist.index if path is not None else -1)
         if path is None:
+            self.document = None
             self.view.show_message(self.playlist.empty_text())
             self.reconstruction.set_document(None)
             self.metadata_panel.show_metadata(None)
@@ -255,19 +369,21 @@ class MainWindow(QMainWindow):
         if result.path != self.playlist.current:
             return  # a late answer for an image the user has already left
         if result.document is None:
+            self.document = None
             self.view.show_message(f"Cannot open {result.path.name}\n\n{result.error}")
             self.reconstruction.set_document(None)
             self.info_label.setText(f"Cannot open: {result.error}")
             self.zoom_label.setText("")
             self.metadata_panel.show_metadata(describe_error(result.path, result.error or ""))
         else:
-            self.view.set_document(result.document)
-            self.reconstruction.set_document(result.document)
-            self._summary = document_summary(result.document)
+            self.document = document = self.tools.shown(result.document)  # turned as the user rotated it
+            self.view.set_document(document)
+            self.reconstruction.set_document(document)
+            self._summary = document_summary(document)
             self.info_label.setText(self._summary)
             self.info_label.setToolTip("")
-            self.metadata_panel.show_metadata(describe_document(result.document))
-        self.setWindowTitle(window_title(result.path, result.document))
+            self.metadata_panel.show_metadata(describe_document(document))
+        self.setWindowTitle(window_title(result.path, self.document if result.document is not None else None))
 
     # ------------------------------------------------------------------ status
 
@@ -283,6 +399,7 @@ class MainWindow(QMainWindow):
         self.reconstruction_label.setText(text)
         self.reconstruction_label.setToolTip(tooltip)
         self.reconstruction_label.setVisible(bool(text))
+        self.view.set_indicator(indicator_text(status))
 
     def _show_reconstruction_failure(self, message: str) -> None:
         """The decoder cannot run for this image: say why over the image and in the status bar."""
@@ -291,13 +408,36 @@ class MainWindow(QMainWindow):
         self.info_label.setText(f"{self._summary} \u2014 {text[0].lower()}{text[1:]}")
         self.info_label.setToolTip(text)
 
+    def quit(self) -> None:
+        """File > Quit (Ctrl+Q): the application ends, at once."""
+        self.ends_application = True
+        self.close()
+        QApplication.quit()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop the workers and remember the window. When the application ends with it, the codec
+        service is stopped first: a worker waiting on it (a decoder still being made, which cannot
+        be abandoned) then returns at once instead of holding the exit for seconds."""
+        self.hide()
+        if self.ends_application:
+            stop_service()
+        self.slideshow.stop()
         self.reconstruction.shutdown()
         self.loader.shutdown()
         self.strip.shutdown()
-        self.settings.setValue("view/strip", not self.strip_dock.isHidden())
-        self.settings.setValue("view/metadata", not self.metadata_dock.isHidden())
+        self._save_layout()
         super().closeEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.help.place()
+
+    def keyPressEvent(self, event) -> None:
+        """Escape closes the shortcut help (in full screen, Escape's action leaves full screen first)."""
+        if event.key() == Qt.Key.Key_Escape and self.help.isVisible():
+            self.help.hide()
+            return
+        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ full screen, drops
 

@@ -1,0 +1,263 @@
+"""The everyday tools (issue 12): rotate and save the rotation, trash and undo, copy, the folder,
+the shortcut help, remembered window and panels, sort orders, the slideshow. Every test has its
+own settings file (QSettings in tmp_path) and, for the trash, its own XDG data folder."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QColor, QGuiApplication
+
+from app.codec.jpeg_orientation import with_orientation, write_orientation
+from app.viewer import tools as tools_module
+from app.viewer import window as window_module
+from app.viewer.help_overlay import shortcut_rows
+from app.viewer.playlist import Playlist
+from app.viewer.rotation import CLOCKWISE, turned
+from app.viewer.sorting import sorted_paths
+from app.viewer.window import MainWindow
+
+RED, GREEN, BLUE, WHITE = (230, 20, 20), (20, 230, 20), (20, 20, 230), (240, 240, 240)
+
+
+def quadrants(width=120, height=80) -> np.ndarray:
+    """Red top-left, green top-right, blue bottom-left, white bottom-right."""
+    rgb = np.empty((height, width, 3), np.uint8)
+    rgb[: height // 2, : width // 2], rgb[: height // 2, width // 2 :] = RED, GREEN
+    rgb[height // 2 :, : width // 2], rgb[height // 2 :, width // 2 :] = BLUE, WHITE
+    return rgb
+
+
+def save_jpeg(path: Path, rgb: np.ndarray, **options) -> Path:
+    Image.fromarray(rgb).save(path, quality=95, **options)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "settings" / "viewer.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def open_window(qtbot, monkeypatch, settings):
+    monkeypatch.setattr(window_module, "weights_status", lambda weights_dir=None: "No trained weights are installed.")
+
+    def opener(*arguments, settings=settings) -> MainWindow:
+        window = MainWindow(Playlist.from_arguments(arguments), settings=settings)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)
+        return window
+
+    return opener
+
+
+def shown_colour(window: MainWindow, fx: float, fy: float) -> tuple[int, int, int]:
+    """The colour on screen at a fraction (fx, fy) of the displayed image's width and height."""
+    width, height = window.view.image_size()
+    point = window.view.mapFromScene(QPointF(fx * width, fy * height))
+    colour = QColor(window.view.viewport().grab().toImage().pixel(point))
+    return colour.red(), colour.green(), colour.blue()
+
+
+def near(a, b, tolerance=45) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b))
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+def test_the_clockwise_table_is_a_quarter_turn_of_every_orientation():
+    assert [CLOCKWISE[o] for o in (1, 6, 3, 8)] == [6, 3, 8, 1]
+    assert all(turned(o, 4) == o and turned(turned(o, 1), -1) == o for o in range(1, 9))
+
+
+def test_rotating_turns_the_view_at_once_and_leaves_the_file_alone(open_window, qtbot, tmp_path):
+    path = save_jpeg(tmp_path / "q.jpg", quadrants())
+    before = path.read_bytes()
+    window = open_window(path)
+    assert window.view.image_size() == (120, 80) and near(shown_colour(window, 0.1, 0.1), RED)
+    qtbot.keyClick(window.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # right: clockwise
+    assert window.view.image_size() == (80, 120)
+    assert near(shown_colour(window, 0.1, 0.1), BLUE) and near(shown_colour(window, 0.9, 0.1), RED)
+    assert window.tools.save_rotation_action.isEnabled()
+    qtbot.keyClick(window.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)  # left twice: anticlockwise
+    assert near(shown_colour(window, 0.1, 0.1), GREEN) and window.windowTitle().startswith("q.jpg \u2014 JPEG 80x120")
+    assert path.read_bytes() == before  # only on request
+
+
+def test_saving_a_rotation_patches_the_orientation_tag_and_nothing_else(open_window, qtbot, tmp_path):
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 1, piexif.ImageIFD.Make: b"Camera"}})
+    path = save_jpeg(tmp_path / "q.jpg", quadrants(), exif=exif)
+    before = path.read_bytes()
+    window = open_window(path)
+    qtbot.keyClick(window.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.view, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    after = path.read_bytes()
+    assert len(after) == len(before) and sum(a != b for a, b in zip(before, after)) == 1  # one byte of the tag
+    with Image.open(path) as im:
+        assert im.getexif()[0x0112] == 6 and im.getexif()[0x010F] == "Camera"
+    assert not list(tmp_path.glob(".*.part"))  # written through a temporary file, published whole
+    qtbot.waitUntil(lambda: window.document is not None and window.document.orientation == 6)
+    assert near(shown_colour(window, 0.1, 0.1), BLUE) and not window.tools.save_rotation_action.isEnabled()
+
+
+def test_a_jpeg_without_exif_gets_a_minimal_block_and_its_scan_is_untouched(tmp_path):
+    path = save_jpeg(tmp_path / "plain.jpg", quadrants())
+    data = path.read_bytes()
+    write_orientation(path, 8)
+    turned_data = path.read_bytes()
+    scan = data.index(b"\xff\xda")
+    assert turned_data.endswith(data[scan:])  # the entropy-coded data, byte for byte
+    with Image.open(path) as im:
+        assert im.getexif()[0x0112] == 8
+        assert np.array_equal(np.asarray(im), np.asarray(Image.open(io.BytesIO(data))))
+    assert with_orientation(data, 1) == data
+
+
+def test_a_hyperthumbnail_keeps_its_marker_when_its_rotation_is_saved(tmp_path):
+    from app.viewer.codec_bridge import open_image
+    from app.viewer.paths import SAMPLES
+
+    path = tmp_path / "dune.jpg"
+    path.write_bytes((SAMPLES / "dune.jpg").read_bytes())
+    write_orientation(path, 3)
+    document = open_image(path)
+    assert document.is_hyperthumbnail and document.orientation == 3 and document.full_size == (1680, 1050)
+
+
+# --------------------------------------------------------------------------- trash, copy, folder
+
+
+def test_move_to_trash_asks_then_undo_brings_it_back(open_window, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    paths = [save_jpeg(folder / f"{name}.jpg", quadrants()) for name in "abc"]
+    window = open_window(paths[1])
+    monkeypatch.setattr(tools_module, "ask_trash", lambda parent, path: False)
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    assert paths[1].exists()  # "No": nothing happens
+    monkeypatch.setattr(tools_module, "ask_trash", lambda parent, path: True)
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    assert not paths[1].exists() and (tmp_path / "data" / "Trash" / "files" / "b.jpg").exists()
+    assert window.playlist.paths == [paths[0], paths[2]] and window.playlist.current == paths[2]
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert paths[1].exists() and not (tmp_path / "data" / "Trash" / "info" / "b.jpg.trashinfo").exists()
+    assert window.playlist.paths == paths and window.playlist.current == paths[1]
+    assert not window.tools.undo_action.isEnabled()
+
+
+def test_copy_image_copy_path_and_open_the_folder(open_window, qtbot, tmp_path, monkeypatch):
+    path = save_jpeg(tmp_path / "q.jpg", quadrants())
+    window = open_window(path)
+    window.tools.rotate(1)
+    qtbot.keyClick(window.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    image = QGuiApplication.clipboard().image()
+    assert (image.width(), image.height()) == (80, 120)  # as shown: turned
+    assert near(QColor(image.pixel(5, 5)).getRgb()[:3], BLUE)
+    qtbot.keyClick(window.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert QGuiApplication.clipboard().text() == str(path)
+    opened: list[QUrl] = []
+    monkeypatch.setattr(tools_module, "open_url", lambda url: opened.append(url) or True)
+    window.tools.open_folder()
+    assert [url.toLocalFile() for url in opened] == [str(tmp_path)]
+
+
+# --------------------------------------------------------------------------- help, settings
+
+
+def test_the_shortcut_help_lists_every_menu_key_and_shows_over_the_image(open_window, qtbot, tmp_path):
+    window = open_window(save_jpeg(tmp_path / "q.jpg", quadrants()))
+    rows = shortcut_rows(window.menuBar())
+    keys = {what: keys for _, keys, what in rows}
+    assert keys["Quit"] == "Ctrl+Q" and keys["Rotate Right"] == "Ctrl+R" and keys["Move to Trash"] == "Del"
+    qtbot.keyClick(window.view, Qt.Key.Key_F1)
+    assert window.help.isVisible() and "Ctrl+Shift+C" in window.help.text()
+    assert window.help.geometry().intersects(window.view.viewport().geometry())
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    assert not window.help.isVisible()
+
+
+def test_window_geometry_panels_and_last_folder_are_remembered(open_window, qtbot, tmp_path, settings):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    path = save_jpeg(folder / "q.jpg", quadrants())
+    window = open_window(path)
+    window.resize(700, 500)
+    window.metadata_dock.show()
+    window.strip_dock.hide()
+    window.set_sort_order("size")
+    window.close()
+    assert settings.value("session/last_folder") == str(folder)
+    again = open_window(path)
+    again.restore_layout()  # as ``main`` does
+    assert (again.width(), again.height()) == (700, 500)
+    assert again.metadata_dock.isVisible() and not again.strip_dock.isVisible()
+    assert again.sort_order == "size" and again.sort_actions["size"].isChecked()
+
+
+def test_with_no_argument_the_last_folder_opens(settings, tmp_path):
+    from app.viewer.main import start_folder
+    from app.viewer.paths import SAMPLES
+
+    assert start_folder(settings) == SAMPLES
+    settings.setValue("session/last_folder", str(tmp_path))
+    assert start_folder(settings) == tmp_path
+    settings.setValue("session/last_folder", str(tmp_path / "gone"))
+    assert start_folder(settings) == SAMPLES
+
+
+def test_the_tests_never_touch_the_users_settings(settings):
+    assert Path(settings.fileName()).is_relative_to(Path(settings.fileName()).parents[1])
+    assert "XDG_CONFIG_HOME" in os.environ and not Path(os.environ["XDG_CONFIG_HOME"]).is_relative_to(Path.home() / ".config")
+
+
+# --------------------------------------------------------------------------- sort, slideshow
+
+
+def test_sort_by_name_date_taken_and_size(tmp_path):
+    noisy = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    taken = lambda when: piexif.dump({"Exif": {piexif.ExifIFD.DateTimeOriginal: when}})
+    a = save_jpeg(tmp_path / "a.jpg", noisy, exif=taken(b"2021:05:01 10:00:00"))  # largest, taken last
+    b = save_jpeg(tmp_path / "B.jpg", quadrants(8, 8), exif=taken(b"2019:01:01 09:00:00"))  # smallest, first
+    c = save_jpeg(tmp_path / "c.jpg", quadrants(200, 200), exif=taken(b"2020:03:03 12:00:00"))
+    assert sorted_paths([c, a, b], "name") == [a, b, c]
+    assert sorted_paths([a, b, c], "date") == [b, c, a]
+    assert sorted_paths([a, c, b], "size") == [b, c, a]
+
+
+def test_sorting_keeps_the_image_shown(open_window, tmp_path):
+    rng = np.random.default_rng(2)
+    for name, size in (("a", 64), ("b", 8), ("c", 200)):
+        save_jpeg(tmp_path / f"{name}.jpg", rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    window = open_window(tmp_path / "a.jpg")
+    window.set_sort_order("size")
+    assert [p.name for p in window.playlist.paths] == ["b.jpg", "a.jpg", "c.jpg"]
+    assert window.playlist.current.name == "a.jpg"
+
+
+def test_the_slideshow_steps_at_its_interval_until_stopped(open_window, qtbot, tmp_path):
+    for name in "abc":
+        save_jpeg(tmp_path / f"{name}.jpg", quadrants())
+    window = open_window(tmp_path / "a.jpg")
+    window.slideshow.set_interval(0.5)
+    qtbot.keyClick(window.view, Qt.Key.Key_F5)
+    assert window.slideshow.running() and window.slideshow_action.isChecked()
+    qtbot.waitUntil(lambda: window.playlist.index == 1, timeout=3000)
+    qtbot.waitUntil(lambda: window.playlist.index == 2, timeout=3000)
+    qtbot.keyClick(window.view, Qt.Key.Key_F5)
+    assert not window.slideshow.running()
+    qtbot.wait(800)
+    assert window.playlist.index == 2

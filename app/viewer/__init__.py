@@ -5,23 +5,33 @@ Modules, each with one job:
   service_client -- starts the codec service (a child process: the viewer's never imports torch), routes its answers
   codec_service -- the child process's side: lanes of requests, decoders and loaded photos kept by number
   service_wire -- the socket's frames: a pickled message, then raw pixel bytes
-  playlist     -- which files next/previous steps through, in name order
+  playlist     -- which files next/previous steps through (sorting: by name, date taken or size)
+  sorting      -- the playlist's orders: name, EXIF date taken (else modification time), file size
   loader       -- opens documents on worker threads, preloads the neighbours, keeps a small LRU
   qimage       -- numpy RGB -> QImage, on the GUI thread
   orientation  -- EXIF orientation -> QTransform
-  describe     -- the window title and status-bar texts for a document
-  image_view   -- the zoomable, pannable view of one document at full-resolution geometry
+  rotation     -- rotate left/right as another EXIF orientation of the same document
+  colour       -- an embedded ICC profile -> sRGB for display (QColorSpace)
+  describe     -- the window title, status-bar and on-canvas indicator texts for a document
+  units        -- one way to write sizes (kB, MB) and bits per pixel everywhere
+  image_view   -- the zoomable, pannable view of one document at full-resolution geometry; the
+                  indicator and the split comparison of preview and reconstruction
   tile_grid    -- which reconstructed tiles a view needs, grouped into pieces the decoder does in one go
   tile_cache   -- decoded tiles kept under a memory cap, least recently used dropped first
   reconstruction_worker -- asks the service for pieces on a worker thread: one job at a time, newest wins
   reconstruction -- zoom-triggered reconstruction: what to decode, the cache, the status
   export_worker -- one photo's size estimates and export on a worker thread (a cancel leaves no file)
   export_dialog -- File > Export as HyperThumbnail / Save As: rate, estimated size, destination, EXIF
+  save_folder  -- where an export goes by default (never into the installation's samples)
   batch_export -- File > Export Folder as HyperThumbnails: one progress dialog, one summary
   thumbnails   -- the thumbnail strip: pictures made lazily on a worker, visible items first
   metadata     -- the metadata panel's facts and words (sizes, model, tables, bpp, EXIF)
   metadata_panel -- the metadata panel widget
   recent       -- the settings file and File > Open Recent
+  tools        -- the Edit menu: rotate, save the rotation, copy image/path, open folder, trash and undo
+  slideshow    -- View > Slideshow: the next image every few seconds
+  help_overlay -- F1 / ?: every key of every menu, over the image
+  theme        -- Fusion and a dark palette for every part of the window
   drops        -- which local files and folders a drag carries
   window       -- the main window: menus, keys, navigation, docks, drops, full screen, status bar
   paths        -- where the bundled icon and samples are

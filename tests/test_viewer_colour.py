@@ -110,3 +110,14 @@ def test_without_a_profile_the_pixels_are_shown_as_stored(open_window, tmp_path)
     window = open_window(path)
     assert close(shown(window, 0.25, 0.25), (255, 0, 0)) and close(shown(window, 0.75, 0.25), (0, 255, 0))
     assert display_transform(None) is None
+
+
+def test_the_thumbnail_strip_converts_the_profile_too(open_window, qtbot, tmp_path):
+    path = tmp_path / "swapped.png"
+    Image.fromarray(four_colours()).save(path, icc_profile=swapped_profile())
+    window = open_window(path)
+    model = window.strip.thumbnails
+    qtbot.waitUntil(lambda: model.has_picture(path), timeout=10000)
+    image = model.picture(path).pixmap.toImage()
+    top_left = QColor(image.pixel(image.width() // 4, image.height() // 4))
+    assert close((top_left.red(), top_left.green(), top_left.blue()), (0, 255, 0))

@@ -173,6 +173,7 @@ def test_copy_image_copy_path_and_open_the_folder(open_window, qtbot, tmp_path, 
     monkeypatch.setattr(tools_module, "open_url", lambda url: opened.append(url) or True)
     window.tools.open_folder()
     assert [url.toLocalFile() for url in opened] == [str(tmp_path)]
+    QGuiApplication.clipboard().clear()  # no clipboard data left for the application's teardown
 
 
 # --------------------------------------------------------------------------- help, settings

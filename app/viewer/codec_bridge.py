@@ -132,6 +132,7 @@ class StripPreview:
     rgb: np.ndarray  # uint8 HxWx3, DISPLAYED orientation, longest side <= the size asked for
     hyperthumbnail: bool
     full_size: tuple[int, int]  # displayed (width, height) of the photo (the original for a HyperThumbnail)
+    icc_profile: bytes | None = None  # the file's colour profile: the strip converts it to sRGB like the view
 
 
 _DIRECT_MODES = {"RGB", "RGBX", "L", "P", "1", "CMYK", "YCbCr", "LAB", "HSV"}
@@ -156,6 +157,7 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
             im.draft("RGB", (size, size))  # keeps the image at least ``size`` on its longer side
         decode_pixels(im, str(path))
         orientation = _orientation(im)
+        icc = im.info.get("icc_profile") or None
         if im.mode in _DIRECT_MODES or (im.mode in _ALPHA_MODES):
             picture = _over_white(im) if im.mode in _ALPHA_MODES or "transparency" in im.info else im.convert("RGB")
         else:
@@ -164,7 +166,7 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
         picture = Image.fromarray(load_image(path).rgb)
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     rgb = np.ascontiguousarray(to_display(np.asarray(picture.convert("RGB")), orientation))
-    return StripPreview(rgb, marker is not None, display_size(*stored, orientation))
+    return StripPreview(rgb, marker is not None, display_size(*stored, orientation), icc)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -18,7 +18,7 @@ SRGB = QColorSpace(QColorSpace.NamedColorSpace.SRgb)
 def display_transform(icc_profile: bytes | None) -> QColorTransform | None:
     """The transform from the profile's colours to sRGB; None when there is nothing to convert
     (no profile, an sRGB one, or one Qt cannot use: the pixels are then shown as stored)."""
-    if not icc_profile:
+    if not icc_profile or icc_profile[16:20] != b"RGB ":  # a grey or CMYK profile does not describe RGB pixels
         return None
     space = QColorSpace.fromIccProfile(QByteArray(icc_profile))
     if not space.isValid() or space == SRGB:

@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
 
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import CodecError, StripPreview
+from app.viewer.colour import display_transform, for_display
 from app.viewer.qimage import to_qimage
 
 THUMB_SIZE = 96  # logical pixels on the longer side of a picture
@@ -418,7 +419,7 @@ class ThumbnailStrip(QListView):
         if preview is None:
             self.thumbnails.set_picture(path, Picture(None, error=error or "cannot be read"))
             return
-        pixmap = QPixmap.fromImage(to_qimage(preview.rgb))
+        pixmap = QPixmap.fromImage(for_display(to_qimage(preview.rgb), display_transform(preview.icc_profile)))
         pixmap.setDevicePixelRatio(self.devicePixelRatioF())
         self.thumbnails.set_picture(path, Picture(pixmap, preview.hyperthumbnail, preview.full_size))
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QFile, QMimeData, QObject, QUrl
+from PySide6.QtCore import QFile, QMimeData, QObject, QStandardPaths, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QMessageBox, QWidget
 
@@ -37,6 +37,14 @@ def ask_trash(parent: QWidget, path: Path) -> bool:
 def open_url(url: QUrl) -> bool:
     """Hand ``url`` to the desktop (the file manager for a folder); tests replace this."""
     return QDesktopServices.openUrl(url)
+
+
+def ensure_trash_parent() -> None:
+    """Create the user's data folder (``~/.local/share``) if missing: Qt creates the trash in
+    it, but not the folder itself, and a fresh account may not have one yet."""
+    data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    if data:
+        Path(data).mkdir(parents=True, exist_ok=True)
 
 
 def trash_info_file(trashed: Path) -> Path:
@@ -159,6 +167,7 @@ class ImageTools(QObject):
         path = self.window.playlist.current
         if path is None or not path.exists() or not ask_trash(self.window, path):
             return
+        ensure_trash_parent()
         trash = QFile(str(path))
         if not trash.moveToTrash():
             self.say(f"{path.name} could not be moved to the trash (there is no trash for that folder).")

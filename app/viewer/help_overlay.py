@@ -13,10 +13,10 @@ from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QLabel, QMenuBar, QWidget
 
 EXTRA_KEYS = [  # what the view does itself, with no menu entry
-    ("View", "Left / Right", "Previous / next image (when the whole image is in view)"),
-    ("View", "Wheel", "Zoom around the mouse pointer"),
-    ("View", "Drag", "Pan"),
-    ("View", "Double-click", "Fit \u2194 100%"),
+    ("Mouse and arrows", "Left / Right", "Previous / next image (when the whole image is in view)"),
+    ("Mouse and arrows", "Wheel", "Zoom around the mouse pointer"),
+    ("Mouse and arrows", "Drag", "Pan (on the comparison line: move it)"),
+    ("Mouse and arrows", "Double-click", "Fit \u2194 100%"),
 ]
 
 
@@ -39,15 +39,30 @@ def shortcut_rows(bar: QMenuBar) -> list[tuple[str, str, str]]:
     return rows
 
 
-def shortcut_html(rows: list[tuple[str, str, str]]) -> str:
-    parts, last = ["<h3>Keyboard shortcuts</h3><table cellspacing='0'>"], None
+def _column(rows: list[tuple[str, str, str]]) -> str:
+    parts, last = ["<table cellspacing='0'>"], None
     for menu, keys, what in rows:
         if menu != last:
             parts.append(f"<tr><td colspan='2' style='padding-top:8px;color:#9ab'><b>{escape(menu)}</b></td></tr>")
             last = menu
         parts.append(f"<tr><td style='padding-right:18px'><b>{escape(keys)}</b></td><td>{escape(what)}</td></tr>")
-    parts.append("</table><p style='color:#999'>F1, ? or Escape closes this.</p>")
+    parts.append("</table>")
     return "".join(parts)
+
+
+def shortcut_html(rows: list[tuple[str, str, str]]) -> str:
+    """Two columns (whole menus kept together), so the list fits a laptop screen's window."""
+    menus = list(dict.fromkeys(menu for menu, _, _ in rows))
+    left, count = [], 0
+    for menu in menus:  # menus go left until about half the rows are there
+        if count >= len(rows) / 2:
+            break
+        left.append(menu)
+        count += sum(1 for m, _, _ in rows if m == menu)
+    columns = [_column([r for r in rows if r[0] in left]), _column([r for r in rows if r[0] not in left])]
+    return ("<h3>Keyboard shortcuts</h3><table><tr>"
+            + "".join(f"<td style='vertical-align:top;padding-right:28px'>{c}</td>" for c in columns)
+            + "</tr></table><p style='color:#999'>F1, ? or Escape closes this.</p>")  # fmt: skip
 
 
 class ShortcutHelp(QLabel):

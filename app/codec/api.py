@@ -288,13 +288,16 @@ class Codec:
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
+        seam_bytes = 0.0
         if mosaic is not None:
+            seam_bytes = mosaic.seam_bits(thumb, luma, chroma, scale) / 8  # DC jumps the file has not
             thumb = mosaic.crop(thumb, scale)  # the strips' own pixels, without the context around them
         kept = _metadata_to_keep(photo, keep_exif)
         meta = build_metadata(marker, thumbnail_size(width, height, scale), source_exif=kept["source_exif"],
                               source_xmp=kept["source_xmp"], strip_gps=strip_gps, orientation=photo.orientation)  # fmt: skip
         estimate = estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=meta.exif,
-                                        xmp_packet=meta.xmp, icc_profile=photo.icc_profile, exact=mosaic is None)  # fmt: skip
+                                        xmp_packet=meta.xmp, icc_profile=photo.icc_profile, exact=mosaic is None,
+                                        seam_bytes=seam_bytes)  # fmt: skip
         if EFFORT_STEPS.get(effort) and adaptation.worth_trying(width * height, rate):
             # the fit itself is too slow for an estimate: count the payload it usually keeps
             estimate = dataclasses.replace(estimate, bytes=estimate.bytes + adaptation.TYPICAL_PAYLOAD_BYTES, exact=False)

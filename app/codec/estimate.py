@@ -1,23 +1,25 @@
 """How large a photo's HyperThumbnail will be, without encoding all of it.
 
 A small photo is simply encoded in memory (the estimate is then the exact size). A large one is
-sampled (``sample_strips``): strips of 128x512 photo pixels taken evenly across it, each with
-64 pixels of its surroundings (more than the encoder's reach), go side by side through the real
-encoder; the context is cropped off the thumbnail (``Mosaic.crop``), the strips' own pixels are
-coded as the file will be (JPEG, then mozjpeg's lossless progressive re-coding) and the coded
-scans are scaled by the ratio of areas, with the file's fixed part (headers, tables, EXIF with
-the real marker, ICC profile) counted as written.
+sampled (``sample_strips``): 128x128 tiles taken evenly across it, each with 64 pixels of its
+surroundings (more than the encoder's reach), go side by side through the real encoder; the
+context is cropped off the thumbnail (``Mosaic.crop``), the tiles' own pixels are coded as the
+file will be (JPEG, then mozjpeg's lossless progressive re-coding), the DC jumps between tiles
+that the file does not have are taken off (``Mosaic.seam_bits``: the tile's real left neighbour
+is in its margin), and the coded scans are scaled by the ratio of areas, with the file's fixed
+part (headers, tables, EXIF with the real marker, ICC profile) counted as written.
 
-Why so: the old mosaic of bare 128-px tiles coded seams the file does not have (the encoder and
-its antialiasing saw each tile's edge as an edge), and counted baseline JPEG where the file is
-progressive, whose runs of empty blocks cost far less on a smooth photo: a 6000x4000 photo
-upscaled from a sample was estimated 47% too large, a smooth 5120x2880 wallpaper 74%. Measured (default weights, the
-estimate against the file ``encode_photo`` writes, effort fast) on 14 cases: 5 validation
-photos, a 5640x3172 wallpaper and two 6000x4000 photos upscaled from smooth ones, at rates 0,
-0.5 and 1: at most 9.2% off (a 6000x4000 upscale at rate 0), 2.9% on average. On the same
-cases, bare tiles with the progressive coding counted were still up to 35% off, 128x1024 strips
-up to 24%, 128x2048 ones up to 8.0% (4.1% on average, and slower). ``tests/test_estimate.py``
-holds a smooth and a detailed photo, sampled at 1/8 of their area, within 10%.
+Why so: the old mosaic of bare tiles coded seams the file does not have (the encoder and its
+antialiasing saw each tile's edge as an edge, and each tile's first DC difference jumped from
+another tile), and counted baseline JPEG where the file is progressive, whose runs of empty
+blocks cost far less on a smooth photo: a 6000x4000 photo upscaled from a sample was estimated
+47% too large, a smooth 5120x2880 wallpaper 74%. Measured (default weights, the estimate against
+the file ``encode_photo`` writes, effort fast) on 15 cases (6 validation photos, a 5640x3172
+wallpaper, three 6000x4000 upscales, among them a JPEG the viewer exported from; rates 0, 0.5
+and 1): at most 7.6% off, 2.8% on average. Wider strips, which have fewer seams, were worse on
+patterned photos (128x512 without the DC correction: 19.7% on the 6000x4000 cups), as were
+tiles without the DC correction on smooth ones (35%). ``tests/test_estimate.py`` holds a smooth
+and a detailed photo, sampled at 1/8 of their area, within 10%.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .fileformat import encode_jpeg, optimize_entropy_coding, thumbnail_size
 
 SAMPLE_PIXELS = 1 << 20  # photo pixels encoded for an estimate: a 1024x1024 mosaic at most
 SAMPLE_TILE = 128  # photo pixels per mosaic tile side: whole 8x8 blocks of a x4 thumbnail
-SAMPLE_STRIP = (128, 512)  # (height, width) of a strip: see ``sample_strips`` and the measurements above
+SAMPLE_STRIP = (128, 128)  # (height, width) of a strip: see ``sample_strips`` and the measurements above
 SAMPLE_MARGIN = 64  # photo pixels of context around a strip: the encoder's reach (12 thumbnail px) and more
 
 
@@ -73,6 +75,41 @@ class Mosaic:
     strip: tuple[int, int]  # (height, width) of a strip in photo pixels
     margin: int
 
+    def seam_bits(self, thumb: np.ndarray, luma_table, chroma_table, scale: int) -> float:
+        """About how many bits the mosaic spends on DC differences the file does not have.
+
+        JPEG codes each block's DC as the difference from the block before it in the row. In
+        the mosaic the block before a strip's first column is another strip's last one (or the
+        end of the row above), a jump the photo does not have: on a smooth photo these seams
+        cost as much as the rest of the scan. The block really before it in the photo is in
+        the strip's left margin (``thumb`` is the encoded, uncropped mosaic), so the excess is
+        the difference of the two costs, with the standard DC code lengths."""
+        (sh, sw), m = (self.strip[0] // scale, self.strip[1] // scale), self.margin // scale
+        ph, pw = sh + 2 * m, sw + 2 * m
+        ycc = _dc_levels(thumb.astype(np.float64))  # per-pixel Y, Cb, Cr minus 128
+        cropped = _dc_levels(self.crop(thumb, scale).astype(np.float64))
+        excess = 0.0
+        for channel, table in ((0, luma_table), (1, chroma_table), (2, chroma_table)):
+            step = float(np.asarray(table).reshape(-1)[0])
+            lengths = _dc_code_lengths(cropped[..., channel], step)
+
+            def dc(r: int, c: int, x0: int, y0: int, plane=ycc[..., channel], step=step) -> np.ndarray:
+                """Quantized DC of the strip (r, c)'s block column at thumb x ``x0`` for its block rows."""
+                top = r * ph + m + y0
+                blocks = plane[top : top + sh, c * pw + x0 : c * pw + x0 + 8].reshape(sh // 8, 8, 8)
+                return np.round(blocks.mean(axis=(1, 2)) * 8 / step)
+
+            for r in range(self.rows):
+                for c in range(self.cols):
+                    first = dc(r, c, m, 0)
+                    real_before = dc(r, c, m - 8, 0)  # the photo's block left of the strip
+                    if c > 0:
+                        mosaic_before = dc(r, c - 1, m + sw - 8, 0)
+                    else:  # the row wraps: the end of the same block row in the mosaic's last strip
+                        mosaic_before = dc(r, self.cols - 1, m + sw - 8, 0)
+                    excess += _dc_bits(first - mosaic_before, lengths) - _dc_bits(first - real_before, lengths)
+        return max(0.0, excess)
+
     def crop(self, thumb: np.ndarray, scale: int) -> np.ndarray:
         """The encoded mosaic's thumbnail (``thumb``) without the margins: the strips side by side."""
         (sh, sw), m = (self.strip[0] // scale, self.strip[1] // scale), self.margin // scale
@@ -80,6 +117,35 @@ class Mosaic:
         rows = [np.concatenate([thumb[r * ph + m : r * ph + m + sh, c * pw + m : c * pw + m + sw] for c in range(self.cols)],
                                axis=1) for r in range(self.rows)]  # fmt: skip
         return np.ascontiguousarray(np.concatenate(rows, axis=0))
+
+
+_DC_LUMA_LENGTHS = np.array([2, 3, 3, 3, 3, 3, 4, 5, 6, 7, 8, 9, 10])  # JPEG Annex K.3, by DC category
+_DC_CHROMA_LENGTHS = np.array([2, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])  # Annex K.4
+
+
+def _dc_levels(rgb: np.ndarray) -> np.ndarray:
+    """JFIF YCbCr of RGB pixels, level-shifted by 128 (what the DCT's DC term sees)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b - 128
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+    return np.stack([y, cb, cr], axis=-1)
+
+
+def _dc_code_lengths(plane: np.ndarray, step: float) -> np.ndarray:
+    """Code length per DC category as an optimised Huffman table gives it for this plane's DC
+    differences (in raster order, as coded): -log2 of the category's frequency, at least 1."""
+    h, w = plane.shape[0] // 8 * 8, plane.shape[1] // 8 * 8
+    dc = np.round(plane[:h, :w].reshape(h // 8, 8, w // 8, 8).mean(axis=(1, 3)) * 8 / step).reshape(-1)
+    category = np.ceil(np.log2(np.abs(np.diff(dc, prepend=0)) + 1)).astype(int).clip(0, 12)
+    counts = np.bincount(category, minlength=13) + 0.5
+    return np.maximum(1.0, -np.log2(counts / counts.sum()))
+
+
+def _dc_bits(differences: np.ndarray, lengths: np.ndarray) -> float:
+    """Bits baseline JPEG spends on these DC differences: the category's code, then its bits."""
+    category = np.ceil(np.log2(np.abs(differences) + 1)).astype(int).clip(0, len(lengths) - 1)
+    return float((lengths[category] + category).sum())
 
 
 def sample_strips(rgb: np.ndarray, *, pixels: int = SAMPLE_PIXELS, strip: tuple[int, int] = SAMPLE_STRIP,
@@ -147,10 +213,12 @@ def scans_length(jpeg: bytes) -> int:
     raise ValueError("JPEG without an end of image")
 
 
-def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[int, int]) -> int:
+def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[int, int], seam_bytes: float = 0.0) -> int:
     """The size of the file whose thumbnail is ``full_thumb`` (w, h), from an encoded sample of
-    ``sample_thumb``: headers as they are, entropy-coded data in proportion to the area."""
+    ``sample_thumb``: headers as they are, entropy-coded data (less what the sample's seams
+    cost, ``seam_bytes``) in proportion to the area."""
     entropy = scans_length(jpeg)
+    entropy = max(entropy * 0.5, entropy - seam_bytes)
     ratio = (full_thumb[0] * full_thumb[1]) / (sample_thumb[0] * sample_thumb[1])
     return round(len(jpeg) - entropy + entropy * ratio)
 
@@ -158,6 +226,7 @@ def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[in
 def estimate_from_sample(
     thumb: np.ndarray, luma, chroma, full_size: tuple[int, int], scale: int, *,
     exif: bytes | None, icc_profile: bytes | None, exact: bool, xmp_packet: bytes | None = None,
+    seam_bytes: float = 0.0,
 ) -> SizeEstimate:  # fmt: skip
     """Encode the (sample's) thumbnail with the file's EXIF, XMP and ICC profile and re-code it as
     the file will be (mozjpeg's progressive scans: on a smooth photo they cost half what baseline
@@ -169,4 +238,4 @@ def estimate_from_sample(
     if exact:
         return SizeEstimate(len(data), True, 1.0)
     sampled = (sample_thumb[0] * sample_thumb[1]) / (full_thumb[0] * full_thumb[1])
-    return SizeEstimate(scaled_size(data, sample_thumb, full_thumb), False, min(1.0, sampled))
+    return SizeEstimate(scaled_size(data, sample_thumb, full_thumb, seam_bytes), False, min(1.0, sampled))

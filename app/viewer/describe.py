@@ -80,15 +80,8 @@ def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
     if status.state == "plain":
         return "Plain image", "Not a HyperThumbnail: there is no full-resolution photo to reconstruct."
     if status.state == "unavailable":
-        return "Preview \u2014 reconstruction unavailable", status.reason or ""
-    if not status.shown:
-        words = "Upscaled preview (C)"
-    else:
-        words = {
-            "preview": "Preview",
-            "reconstructing": f"Reconstructing {status.percent}% of the visible area",
-            "full": "Full resolution",
-        }[status.state]
+        return indicator_text(status), status.reason or ""
+    words = indicator_text(status)  # the canvas and the status bar say the same
     details = [status.device] if status.device else []
     if status.seconds is not None:
         details.append(f"last decode {status.seconds:.2f} s")

@@ -6,6 +6,9 @@ paint it asks the codec service (started then, in its own process) whether train
 installed, on a thread of its own: the answer arrives as a signal. Browsing: the
 loader opens files on a worker and preloads the neighbours, the thumbnail strip (key T) and the
 metadata panel (key I) are docks, drops and File > Open Recent go through ``open_paths``.
+The Edit menu is ``tools``'s; View adds the split comparison (X), the slideshow (F5) and the sort
+order; Help lists every key (``help_overlay``). Closing saves the layout, the sort order and the
+last folder; Ctrl+Q ends the program at once (the codec service is stopped before the workers).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QImage, QRegion
 from PySide6.QtWidgets import QApplication
 
 from app.viewer import window as window_module
@@ -144,24 +144,46 @@ def test_left_right_step_right_after_a_menu_closed_with_escape(open_window, qtbo
 # --------------------------------------------------------------------------- 3. a stale "Loading" note
 
 
+class PaintedRegion(QObject):
+    """Collects the regions the viewport repaints once ``when()`` holds (an event filter)."""
+
+    def __init__(self, when):
+        super().__init__()
+        self.when = when
+        self.region = QRegion()
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint and self.when():
+            self.region = self.region.united(event.region())
+        return False
+
+
 def test_no_loading_note_is_left_on_screen_once_the_image_is_open(open_window, qtbot, tmp_path, monkeypatch):
-    folder_of_pngs(tmp_path / "pngs", [(0, 0, 200), (0, 0, 200)], size=(900, 600))
+    """The note over the old image must be painted over where it was, even where the new image
+    does not reach (the letterbox): a partial repaint left it there for 30 s."""
+    folder_of_pngs(tmp_path / "pngs", [(0, 0, 200), (0, 0, 200)], size=(900, 300))
     window = open_window(tmp_path / "pngs")
     qtbot.waitUntil(window.loader.idle, timeout=TIMEOUT_MS)
     window.loader.cache._entries.clear()  # the next image must be opened by a worker: "Loading ..." first
-    real_load = window_module.DocumentLoader.request
-    monkeypatch.setattr(window.loader, "request", lambda path, n=(), wait=False: real_load(window.loader, path, []))
+    real_request = window_module.DocumentLoader.request
+    monkeypatch.setattr(window.loader, "request", lambda path, n=(), wait=False: real_request(window.loader, path, []))
+    noted = []
+    painted = PaintedRegion(lambda: bool(noted) and window.view.notice() == "")  # paints after the note went
+    window.view.viewport().installEventFilter(painted)
     window.step(1)
     assert window.view.notice().startswith("Loading")
-    qtbot.wait(100)  # the note is painted
+    noted.append(True)
     qtbot.waitUntil(lambda: window.info_label.text().startswith("PNG"), timeout=TIMEOUT_MS)
     qtbot.wait(100)
+    window.view.viewport().removeEventFilter(painted)
     assert window.view.notice() == ""
+    height = window.view.viewport().height()
+    note_area = QRect(16, height - 40, 200, 24)  # bottom left, where the note was drawn
+    assert painted.region.contains(note_area), painted.region.boundingRect()
     shown = backing_store(window)
     fresh = window.view.viewport().grab().toImage()  # painted afresh: no note
     origin = window.view.viewport().mapTo(window, QPoint(0, 0))
-    height = window.view.viewport().height()
-    for x in range(20, 160, 10):  # where the note was drawn, bottom left
+    for x in range(20, 160, 10):
         for y in range(height - 40, height - 16, 4):
             assert shown.pixel(origin.x() + x, origin.y() + y) == fresh.pixel(x, y), (x, y)
 

@@ -229,8 +229,20 @@ def test_a_sample_exports_to_the_users_pictures_not_into_the_installation(tmp_pa
 # --------------------------------------------------------------------------- one look
 
 
-def test_every_part_of_the_window_is_dark(open_window, qtbot):
-    apply_theme(QApplication.instance())
+@pytest.fixture
+def themed_app():
+    """The viewer's theme for one test, then the application's own look back (later tests must
+    not depend on the order they run in)."""
+    app = QApplication.instance()
+    style, palette, sheet = app.style().name(), app.palette(), app.styleSheet()
+    apply_theme(app)
+    yield app
+    app.setStyle(style)
+    app.setPalette(palette)
+    app.setStyleSheet(sheet)
+
+
+def test_every_part_of_the_window_is_dark(themed_app, open_window, qtbot):
     window = open_window(SAMPLES / "dune.jpg")
     window.metadata_dock.show()
     qtbot.wait(50)

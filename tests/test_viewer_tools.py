@@ -112,6 +112,28 @@ def test_saving_a_rotation_patches_the_orientation_tag_and_nothing_else(open_win
     assert near(shown_colour(window, 0.1, 0.1), BLUE) and not window.tools.save_rotation_action.isEnabled()
 
 
+def test_save_and_copy_wait_for_the_file_being_opened(open_window, qtbot, tmp_path):
+    """While the next file still loads, the window holds the previous one's document: its
+    orientation must not be written into the new file, nor its picture copied as the new one's."""
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 1}})
+    a, b = (save_jpeg(tmp_path / f"{n}.jpg", quadrants(), exif=exif) for n in "ab")
+    window = open_window(a)
+    qtbot.waitUntil(lambda: window.document is not None and window.document.path == a)
+    window.tools.rotate(1)
+    window.tools.rotate(1)  # a: a half turn, not saved
+    window.step(1)
+    qtbot.waitUntil(lambda: window.document is not None and window.document.path == b)
+    window.tools.rotate(1)  # b: a quarter turn shown
+    window.playlist.step(-1)  # the state while a opens again: a is current, the document still b's
+    assert window.playlist.current == a and window.document.path == b
+    QGuiApplication.clipboard().clear()
+    window.tools.save_rotation()
+    window.tools.copy_image()
+    with Image.open(a) as im:
+        assert im.getexif()[0x0112] == 1  # untouched: not b's orientation 6
+    assert QGuiApplication.clipboard().image().isNull()
+
+
 def test_a_jpeg_without_exif_gets_a_minimal_block_and_its_scan_is_untouched(tmp_path):
     path = save_jpeg(tmp_path / "plain.jpg", quadrants())
     data = path.read_bytes()
@@ -220,8 +242,8 @@ def test_with_no_argument_the_last_folder_opens(settings, tmp_path):
     assert start_folder(settings) == SAMPLES
 
 
-def test_the_tests_never_touch_the_users_settings(settings):
-    assert Path(settings.fileName()).is_relative_to(Path(settings.fileName()).parents[1])
+def test_the_tests_never_touch_the_users_settings(settings, tmp_path):
+    assert Path(settings.fileName()).is_relative_to(tmp_path)
     assert "XDG_CONFIG_HOME" in os.environ and not Path(os.environ["XDG_CONFIG_HOME"]).is_relative_to(Path.home() / ".config")
 
 
@@ -262,3 +284,18 @@ def test_the_slideshow_steps_at_its_interval_until_stopped(open_window, qtbot, t
     assert not window.slideshow.running()
     qtbot.wait(800)
     assert window.playlist.index == 2
+
+
+def test_saving_a_rotation_refreshes_the_strip_picture(open_window, qtbot, tmp_path):
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 1}})
+    path = save_jpeg(tmp_path / "q.jpg", quadrants(120, 80), exif=exif)
+    window = open_window(path)
+    window.strip_dock.show()
+    qtbot.waitUntil(lambda: window.strip.thumbnails.has_picture(path))
+    before = window.strip.thumbnails.picture(path).pixmap.size()
+    window.tools.rotate(1)
+    window.tools.save_rotation()
+    qtbot.waitUntil(lambda: window.strip.thumbnails.has_picture(path)
+                    and window.strip.thumbnails.picture(path).pixmap.size() != before)  # fmt: skip
+    after = window.strip.thumbnails.picture(path).pixmap.size()
+    assert (after.width(), after.height()) == (before.height(), before.width())  # turned a quarter

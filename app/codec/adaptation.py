@@ -1,10 +1,10 @@
 """Per-image decoder adaptation: bias offsets fitted to the photo at export, carried in the file.
 
 The encoder may be slow; the decoder may not. So at export the encoder, which still has the
-original photo, fine-tunes biases of the decoder's pixel branch (``ADAPTED_LAYERS``, 432 numbers
-of the 1,904 in ``Decoder.adaptable_layers``) on crops of it, decoding from the very thumbnail the
-file will hold. The offsets are quantised per layer to ``LEVELS`` steps, zlib-compressed (~400
-bytes) and stored in the format-v2 payload; a decoder adds them to its biases, which costs nothing
+original photo, fine-tunes biases of the decoder's pixel branch (``ADAPTED_LAYERS``: 432 of v2's
+2,480 in ``Decoder.adaptable_layers``, 304 of v1's 1,904) on crops of it, decoding from the very
+thumbnail the file will hold. The offsets are quantised per layer to ``LEVELS`` steps,
+zlib-compressed (300-400 bytes) and stored in the format-v2 payload; a decoder adds them to its biases, which costs nothing
 at decode time on any runtime (the ONNX graph takes them as an input). Whether a file carries them
 is decided by rate-distortion: the PSNR they add on held-out crops must be worth their bytes at
 the slope of the codec's own RD curve at the file's rate (``db_per_bpp``).
@@ -29,11 +29,11 @@ MAGIC = b"HTA1"  # adaptation payload, version 1
 # dB a bit per pixel buys on the codec's RD curve, by rate: the slope between neighbouring presets
 # in docs/MODEL.md's table (v1: LOW->MEDIUM 86 dB/bpp, MEDIUM->HIGH 23), taken at each preset.
 RD_SLOPES = {0.0: 86.0, 0.5: 50.0, 1.0: 23.0}
-# Only the pixel branch is adapted: on v2 its 432 biases carried all of the gain of the 1,904
-# (held-out crops: Storm +0.63 dB either way; the frequency branch's 1,472 added nothing), and
+# Only the pixel branch is adapted: on v2 its 432 biases carried all of the gain of the 2,480
+# (held-out crops: Storm +0.63 dB either way; the frequency branch's 2,048 added nothing), and
 # backpropagating through it alone is cheaper.
 ADAPTED_LAYERS = ("pixel_in", "fuse", "body", "tail")
-LEVELS = 15  # int values -15..15 per layer: same gain as -127..127 on v2, 1.4 kB -> see quantize
+LEVELS = 15  # int values -15..15 per layer: the same held-out gain as -127..127 on v2, in a third fewer bytes
 TYPICAL_PAYLOAD_BYTES = 400  # with its APP11 segment header: what a size estimate adds
 MIN_PAYLOAD_BYTES, MAX_GAIN_DB = 300, 1.5  # bounds seen on the validation photos (see worth_trying)
 EFFORT_STEPS = {"fast": 0, "default": 80, "best": 240}  # adaptation steps per export effort
@@ -101,6 +101,7 @@ class _Crops:
         self.decoder, self.scale = decoder, model.config.scale
         self.margin = model.config.decoder.margin()
         self.lr, self.dq, self.tables = decoder_inputs(ycbcr, luma, chroma, torch.device("cpu"))
+        photo = np.ascontiguousarray(photo)  # a flipped or strided view too
         self.photo = torch.from_numpy(photo if photo.flags.writeable else photo.copy()).permute(2, 0, 1)  # uint8: 6K in float is 300 MB
         self.side = min(side, self.lr.shape[-2] // 8 * 8, self.lr.shape[-1] // 8 * 8)
         self.usable = (min(self.lr.shape[-2], -(-photo.shape[0] // self.scale)) // 8 * 8,

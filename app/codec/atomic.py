@@ -136,10 +136,29 @@ def refuse_source_as_output(source: str | os.PathLike[str], target: str | os.Pat
                          "choose another output name")  # fmt: skip
 
 
+def _sync(path: Path) -> None:
+    """Flush a file's (or folder's) data to the disk: a replaced file must never become an empty
+    or truncated one after a power loss (the data is written late on many filesystems)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a filesystem or folder that cannot be synced: the best it allows
+        pass
+    finally:
+        os.close(fd)
+
+
 def _publish(tmp: Path, target: Path, force: bool) -> None:
-    """Move the finished ``tmp`` to ``target``; without ``force`` only if ``target`` still does not exist."""
+    """Move the finished ``tmp`` to ``target``; without ``force`` only if ``target`` still does not
+    exist. Synced first, and the folder after: this may replace a user's own photo (a saved
+    rotation), whose old bytes must survive until the new ones are safely on disk."""
+    _sync(tmp)
     if force:
         os.replace(tmp, target)
+        _sync(target.parent)
         return
     try:
         os.link(tmp, target)
@@ -151,8 +170,10 @@ def _publish(tmp: Path, target: Path, force: bool) -> None:
         if os.path.lexists(target):
             raise OutputExistsError(f"output exists: {shorten(target, 200)} (use --force to overwrite)") from None
         os.replace(tmp, target)  # this filesystem has no hard links: the best it allows
+        _sync(target.parent)
         return
     tmp.unlink()
+    _sync(target.parent)
 
 
 @contextmanager

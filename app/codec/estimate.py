@@ -31,7 +31,7 @@ import numpy as np
 
 from .fileformat import encode_jpeg, optimize_entropy_coding, thumbnail_size
 
-SAMPLE_PIXELS = 1 << 20  # photo pixels encoded for an estimate: a 1024x1024 mosaic at most
+SAMPLE_PIXELS = 1 << 20  # photo pixels an estimate samples; with each strip's context ~2.5x that is encoded
 SAMPLE_TILE = 128  # photo pixels per mosaic tile side: whole 8x8 blocks of a x4 thumbnail
 SAMPLE_STRIP = (128, 128)  # (height, width) of a strip: see ``sample_strips`` and the measurements above
 SAMPLE_MARGIN = 64  # photo pixels of context around a strip: the encoder's reach (12 thumbnail px) and more

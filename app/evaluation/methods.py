@@ -210,5 +210,8 @@ def build_methods(
     methods.append(
         FullImageMethod("webp-full", standard.encode_full_webp, FULL_IMAGE_QUALITIES)
     )
-    methods.append(FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES))
+    if standard.can_write_avif():
+        methods.append(FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES))
+    else:
+        skipped["avif-full"] = "this Pillow cannot write AVIF (Pillow 11.3 or newer with libavif can)"
     return methods, skipped

@@ -201,7 +201,7 @@ def _preview_and_ablation_markdown(summary: dict) -> list[str]:
     table = summary.get("ablation") or {}
     if len(table) > 1:
         lines += ["", (f"| variant | BD-PSNR vs {ANCHOR}, preset range (dB) | BD-PSNR vs {JPEG_SR}, preset range (dB) | "
-                       "MEDIUM bytes | MEDIUM payload bytes (files with one) | MEDIUM export (s) |"),
+                       "MEDIUM bytes | MEDIUM payload bytes, mean over all files (files with one) | MEDIUM export (s) |"),
                   "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for name, row in table.items():
             lines.append(f"| {name} | {_md(row['bd_psnr_vs_anchor_in_preset_range_db'], 2)} | "

@@ -65,6 +65,12 @@ def encode_full_webp(rgb: np.ndarray, quality: int) -> bytes:
     return _encode(rgb, "WEBP", quality=quality, method=WEBP_METHOD)
 
 
+def can_write_avif() -> bool:
+    from PIL import features
+
+    return bool(features.check("avif"))
+
+
 def encode_full_avif(rgb: np.ndarray, quality: int) -> bytes:
     """AVIF at Pillow's default 4:2:0; speed 6 is libaom's usual trade (2 s for 4 MP here)."""
     return _encode(rgb, "AVIF", quality=quality, speed=AVIF_SPEED)

@@ -210,6 +210,13 @@ class ThumbnailModel(QAbstractListModel):
     def has_picture(self, path: Path) -> bool:
         return path in self._pictures
 
+    def forget_picture(self, path: Path) -> None:
+        """Drop ``path``'s picture (the file changed: a saved rotation); it is made again when seen."""
+        if self._pictures.pop(path, None) is not None:
+            for row in self._rows.get(path, []):
+                index = self.index(row)
+                self.dataChanged.emit(index, index)
+
     def set_picture(self, path: Path, picture: Picture) -> None:
         self._pictures[path] = picture
         self._pictures.move_to_end(path)
@@ -414,6 +421,11 @@ class ThumbnailStrip(QListView):
         self.thumbnails.touch(reversed(paths))  # what is on screen is the last to be forgotten
         size = round(self.thumb_size * self.devicePixelRatioF())
         self.loader.want([path for path in paths if not self.thumbnails.has_picture(path)], size)
+
+    def refresh_picture(self, path: Path) -> None:
+        """Make ``path``'s picture again from the file (it was changed on disk)."""
+        self.thumbnails.forget_picture(path)
+        self._schedule.start()
 
     def _ready(self, path: Path, preview: StripPreview | None, error: str | None) -> None:
         if preview is None:

@@ -98,8 +98,8 @@ class ImageTools(QObject):
 
     def rotate(self, quarter_turns: int) -> None:
         """Turn the image shown a quarter clockwise (1) or anticlockwise (-1), on screen only."""
-        path = self.window.playlist.current
-        if path is None or self.window.document is None:
+        path = self._shown_path()
+        if path is None:
             return
         self.turns[path] = (self.turns.get(path, 0) + quarter_turns) % 4
         if not self.turns[path]:
@@ -110,8 +110,8 @@ class ImageTools(QObject):
 
     def save_rotation(self) -> None:
         """Write the rotation shown into the file's EXIF orientation tag (no re-encoding)."""
-        path, document = self.window.playlist.current, self.window.document
-        if path is None or document is None or path not in self.turns:
+        path, document = self._shown_path(), self.window.document
+        if path is None or path not in self.turns:
             return
         if path.suffix.lower() not in ROTATABLE:
             self.say(f"Only JPEG files can keep a rotation; {path.name} is shown turned until you close it.")
@@ -123,8 +123,18 @@ class ImageTools(QObject):
             return
         del self.turns[path]
         self._update_save_action(path)
+        self.window.strip.refresh_picture(path)  # its cached picture shows the old orientation
         self.window.reopen()  # the file changed: open it again (its tag now says how to turn it)
         self.say(f"Saved the rotation in {path.name} (its orientation tag; no pixel re-encoded).")
+
+    def _shown_path(self) -> Path | None:
+        """The playlist's current file when it is the one on screen; None while it is still
+        loading (the window then still holds the previous file's document, whose orientation
+        must not be written into this one, nor its pixels copied)."""
+        path, document = self.window.playlist.current, self.window.document
+        if path is None or document is None or Path(document.path) != path:
+            return None
+        return path
 
     def _update_save_action(self, path: Path | None) -> None:
         self.save_rotation_action.setEnabled(path in self.turns and path.suffix.lower() in ROTATABLE)
@@ -137,9 +147,9 @@ class ImageTools(QObject):
     def copy_image(self) -> None:
         """The picture shown (the preview of a HyperThumbnail, the image itself otherwise), turned
         as on screen, to the clipboard."""
-        document = self.window.document
-        if document is None:
+        if self._shown_path() is None:
             return
+        document = self.window.document
         height, width = document.preview.shape[:2]
         image = to_qimage(document.preview).transformed(orientation_transform(width, height, document.orientation))
         QGuiApplication.clipboard().setImage(image)
@@ -184,14 +194,15 @@ class ImageTools(QObject):
         if self.last_trashed is None:
             return
         original, trashed = self.last_trashed
-        if original.exists():
+        try:
+            os.link(trashed, original)  # fails if a new file took the name meanwhile: nothing is overwritten
+        except FileExistsError:
             self.say(f"Not restored: there is a new {original.name} where it was.")
             return
-        try:
-            os.replace(trashed, original)
         except OSError as exc:
             self.say(f"{original.name} could not be restored: {exc.strerror or exc}")
             return
+        trashed.unlink(missing_ok=True)
         trash_info_file(trashed).unlink(missing_ok=True)
         self.last_trashed = None
         self.undo_action.setEnabled(False)

@@ -10,8 +10,8 @@ from PIL import Image
 
 from app.codec.api import RATE_PRESETS, Codec
 from app.codec.errors import ImageLoadError
-from app.codec.estimate import SAMPLE_TILE, entropy_coded_length, sample_mosaic
-from app.codec.fileformat import encode_jpeg, read_marker, read_thumbnail
+from app.codec.estimate import SAMPLE_STRIP
+from app.codec.fileformat import read_marker, read_thumbnail
 from app.codec.imageio import load_image
 from app.codec.tiling import Cancelled
 from app.synthetic import photo_like
@@ -106,33 +106,12 @@ def test_a_sampled_estimate_is_close_and_grows_with_the_rate(codec, tmp_path):
     photo = load_image(path)
     estimates = []
     for rate in RATE_PRESETS.values():
-        estimate = codec.estimate_size(photo, rate, sample_pixels=4 * SAMPLE_TILE**2)
+        estimate = codec.estimate_size(photo, rate, sample_pixels=4 * SAMPLE_STRIP[0] * SAMPLE_STRIP[1])
         real = codec.encode_photo(photo, tmp_path / "r.jpg", rate=rate, force=True).file_size
         assert not estimate.exact and 0 < estimate.sampled < 0.5
         assert 0.75 < estimate.bytes / real < 1.33, (rate, estimate, real)
         estimates.append(estimate.bytes)
     assert estimates == sorted(estimates) and estimates[0] < estimates[-1]
-
-
-def test_sample_mosaic_takes_whole_tiles_across_the_photo():
-    rgb = np.arange(1000 * 700 * 3, dtype=np.uint32).reshape(700, 1000, 3).astype(np.uint8)
-    assert sample_mosaic(rgb, pixels=700 * 1000) is None  # small enough: encoded whole
-    mosaic = sample_mosaic(rgb, pixels=9 * 128 * 128)
-    assert mosaic.shape == (3 * 128, 3 * 128, 3) and mosaic.flags.c_contiguous
-    y0, x0 = round(700 / 6 - 64), round(1000 / 6 - 64)  # the first tile is centred in the first third
-    assert np.array_equal(mosaic[:128, :128], rgb[y0 : y0 + 128, x0 : x0 + 128])
-    panorama = np.zeros((60, 20000, 3), np.uint8)
-    strip = sample_mosaic(panorama, pixels=128 * 128 * 4)
-    assert strip.shape[0] == 60 and strip.shape[1] % 128 == 0 and strip.shape[1] * 60 <= 128 * 128 * 4
-
-
-def test_entropy_coded_length_is_the_scan():
-    thumb = photo_like(64, 48, seed=1)
-    flat = np.full(64, 4)
-    small, with_exif = encode_jpeg(thumb, flat, flat), encode_jpeg(thumb, flat, flat, exif=piexif.dump({"GPS": GPS}))
-    assert 0 < entropy_coded_length(small) == entropy_coded_length(with_exif) < len(small)
-    with pytest.raises(ValueError):
-        entropy_coded_length(b"\xff\xd8not a jpeg")
 
 
 def test_threads_asking_for_the_model_together_load_it_once(tmp_path, monkeypatch):

@@ -32,7 +32,6 @@ import numpy as np
 from .fileformat import encode_jpeg, optimize_entropy_coding, thumbnail_size
 
 SAMPLE_PIXELS = 1 << 20  # photo pixels an estimate samples; with each strip's context ~2.5x that is encoded
-SAMPLE_TILE = 128  # photo pixels per mosaic tile side: whole 8x8 blocks of a x4 thumbnail
 SAMPLE_STRIP = (128, 128)  # (height, width) of a strip: see ``sample_strips`` and the measurements above
 SAMPLE_MARGIN = 64  # photo pixels of context around a strip: the encoder's reach (12 thumbnail px) and more
 
@@ -45,22 +44,6 @@ class SizeEstimate:
     bytes: int
     exact: bool
     sampled: float
-
-
-def sample_mosaic(rgb: np.ndarray, *, pixels: int = SAMPLE_PIXELS, tile: int = SAMPLE_TILE) -> np.ndarray | None:
-    """Tiles taken evenly across ``rgb`` (HxWx3) side by side, about ``pixels`` in all; None when
-    the photo is small enough (at most 1.5 x ``pixels``) to be encoded whole."""
-    height, width = rgb.shape[:2]
-    if height * width <= 1.5 * pixels:
-        return None
-    tile_h, tile_w = min(tile, height), min(tile, width)
-    per_side = max(1, math.isqrt(pixels // (tile_h * tile_w)))
-    rows = max(1, min(per_side, height // tile_h))
-    cols = max(1, min(pixels // (tile_h * tile_w * rows), width // tile_w))
-    ys = [min(max(0, round((i + 0.5) * height / rows - tile_h / 2)), height - tile_h) for i in range(rows)]
-    xs = [min(max(0, round((j + 0.5) * width / cols - tile_w / 2)), width - tile_w) for j in range(cols)]
-    rows_of_tiles = [np.concatenate([rgb[y : y + tile_h, x : x + tile_w] for x in xs], axis=1) for y in ys]
-    return np.ascontiguousarray(np.concatenate(rows_of_tiles, axis=0))
 
 
 @dataclass(frozen=True)
@@ -170,20 +153,6 @@ def sample_strips(rgb: np.ndarray, *, pixels: int = SAMPLE_PIXELS, strip: tuple[
     padded = [np.concatenate([rgb[y - margin : y + sh + margin, x - margin : x + sw + margin] for x in xs], axis=1)
               for y in ys]  # fmt: skip
     return Mosaic(np.ascontiguousarray(np.concatenate(padded, axis=0)), rows, cols, (sh, sw), margin)
-
-
-def entropy_coded_length(jpeg: bytes) -> int:
-    """Bytes of a baseline JPEG's entropy-coded data: everything between its one SOS header and EOI."""
-    pos = 2  # after SOI
-    while pos + 4 <= len(jpeg):
-        if jpeg[pos] != 0xFF:
-            raise ValueError("not a JPEG segment")
-        marker = jpeg[pos + 1]
-        length = int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
-        if marker == 0xDA:
-            return len(jpeg) - (pos + 2 + length) - 2
-        pos += 2 + length
-    raise ValueError("JPEG without a scan")
 
 
 def scans_length(jpeg: bytes) -> int:

@@ -11,6 +11,7 @@ from PIL import Image
 from PySide6.QtCore import QEventLoop, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QApplication
+from viewer_fixtures import show_window
 
 from app.viewer import main as viewer_main
 from app.viewer.describe import NO_WEIGHTS_SHORT, format_name, zoom_text
@@ -41,12 +42,7 @@ def open_window(qtbot, monkeypatch):
 
     def opener(*arguments: str | Path) -> MainWindow:
         window = MainWindow(Playlist.from_arguments(arguments))
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
+        return show_window(qtbot, window)
 
     return opener
 

@@ -18,6 +18,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication
+from viewer_fixtures import show_window
 
 from app.codec.api import Codec
 from app.synthetic import photo_like
@@ -81,13 +82,7 @@ def browse(qtbot, monkeypatch, settings_file, weights):
     def opener(*arguments, settings: QSettings | None = None, size=(900, 600)) -> MainWindow:
         window = MainWindow(Playlist.from_arguments(arguments), weights_dir=weights,
                             settings=settings or make_settings(settings_file))  # fmt: skip
-        qtbot.addWidget(window)
-        window.resize(*size)
-        window.show()
-        qtbot.waitExposed(window)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
+        return show_window(qtbot, window, size)
 
     return opener
 

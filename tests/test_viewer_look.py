@@ -15,6 +15,7 @@ from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QRegion
 from PySide6.QtWidgets import QApplication
+from viewer_fixtures import show_window
 
 from app.viewer import window as window_module
 from app.viewer.describe import (
@@ -44,12 +45,7 @@ def open_window(qtbot, monkeypatch, tmp_path):
     def opener(*arguments) -> MainWindow:
         settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.Format.IniFormat)
         window = MainWindow(Playlist.from_arguments(arguments), settings=settings)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
+        return show_window(qtbot, window)
 
     return opener
 

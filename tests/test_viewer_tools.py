@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QColor, QGuiApplication
+from viewer_fixtures import show_window
 
 from app.codec.jpeg_orientation import with_orientation, write_orientation
 from app.viewer import tools as tools_module
@@ -51,12 +52,7 @@ def open_window(qtbot, monkeypatch, settings):
 
     def opener(*arguments, settings=settings) -> MainWindow:
         window = MainWindow(Playlist.from_arguments(arguments), settings=settings)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        return window
+        return show_window(qtbot, window)
 
     return opener
 

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="bpp weight at HIGH",
     )
     p.add_argument("--thumb-weight", type=float, default=TrainConfig.thumb_weight)
+    p.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="linear learning-rate warm-up steps")
+    p.add_argument("--trains", choices=("all", "decoder"), default=TrainConfig.trains,
+                   help="decoder: freeze encoder and QPM (the files' bytes stay; for an MSE phase)")
     p.add_argument("--loss", choices=("l1", "mse"), default=TrainConfig.loss, help="reconstruction distortion")
     p.add_argument("--precision", choices=("bf16", "fp32"), default=TrainConfig.precision,
                    help="bf16: networks under bfloat16 autocast where the device has it natively (JPEG model, DCT, "
@@ -149,7 +152,8 @@ def cmd_train(args) -> int:
         config = TrainConfig(mode=args.mode, steps=args.steps or TrainConfig.steps, batch=args.batch, patch=args.patch, lr=args.lr,
                              seed=args.seed, validate_every=args.validate_every, model=model,
                              lambda_at_rate0=args.lambda_rate0, lambda_at_rate1=args.lambda_rate1,
-                             thumb_weight=args.thumb_weight, loss=args.loss, precision=args.precision)  # fmt: skip
+                             thumb_weight=args.thumb_weight, loss=args.loss, precision=args.precision,
+                             warmup=args.warmup, trains=args.trains)  # fmt: skip
     crops, weights = data.load_pack(args.pack or cache / "pack")
     val_folder = Path(args.validation or cache / "validation")
     validation = validation_crops(val_folder) if val_folder.is_dir() else None

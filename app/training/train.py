@@ -38,6 +38,7 @@ from app.codec.tables import standard_tables
 
 MODES = ("hyperthumb", "jpeg-sr")
 LOSSES = ("l1", "mse")
+TRAINABLE = ("all", "decoder")
 PRECISIONS = ("bf16", "fp32")
 
 # The architecture trained by default (v2). The decoder is sized to the runtime budget
@@ -73,6 +74,10 @@ class TrainConfig:
     loss: str = "l1"  # reconstruction distortion: "l1" (robust, early) or "mse" (the PSNR it is scored by)
     precision: str = "bf16"  # networks under bfloat16 autocast where the device computes it natively
     grad_clip: float = 1.0
+    # "decoder": encoder and QPM frozen, so the files' bytes stay as they are and only the
+    # reconstruction learns (the MSE phase: an MSE term against the L1-tuned rate lambdas would
+    # shift every preset's bpp). jpeg-sr mode always trains the decoder alone.
+    trains: str = "all"
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -86,6 +91,12 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+        if self.trains not in TRAINABLE:
+            raise ValueError(f"trains must be one of {TRAINABLE}, not {self.trains!r}")
+
+    @property
+    def decoder_only(self) -> bool:
+        return self.mode == "jpeg-sr" or self.trains == "decoder"
 
     def autocast_dtype(self, device: str) -> torch.dtype | None:
         """bfloat16 for the networks when asked and the device has it natively, else None (fp32)."""
@@ -167,6 +178,17 @@ def jpeg_sr_forward(model: HyperThumbnailModel, hr: torch.Tensor, qualities: lis
     return reconstruction, sim
 
 
+def frozen_encoder_forward(model: HyperThumbnailModel, hr: torch.Tensor, rate: torch.Tensor, autocast=None):
+    """The real thumbnails (encoder, QPM, exact JPEG rounding; no graph) -> decoder, for ``trains="decoder"``."""
+    with torch.no_grad():
+        lr = model._networks(autocast, model.encoder, hr, rate).float()
+        luma, chroma = model.qpm(lr, rate)
+        sim = simulate_jpeg(lr, luma, chroma, rounding="round")
+    tables = torch.cat([luma, chroma], dim=1)
+    reconstruction = model._networks(autocast, model.decoder, sim.decoded, sim.dequantized, tables).float()
+    return reconstruction, sim
+
+
 def training_loss(
     model, config: TrainConfig, hr: torch.Tensor, rng: random.Random
 ) -> tuple[torch.Tensor, dict]:
@@ -177,6 +199,11 @@ def training_loss(
         loss = config.distortion(reconstruction, hr)
         return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr)}
     rate = torch.rand(hr.shape[0]).to(hr.device)  # the CPU generator: its state is in the checkpoint
+    if config.trains == "decoder":
+        reconstruction, sim = frozen_encoder_forward(model, hr, rate, autocast)
+        loss = config.distortion(reconstruction, hr)
+        return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr),
+                      "bpp": bits_per_pixel(sim.quantized, model.config.scale).mean().item()}  # fmt: skip
     out = model(hr, rate, autocast)
     recon = config.distortion(out.reconstruction, hr)
     reference = downscale_bicubic(hr, model.config.scale)
@@ -325,9 +352,7 @@ def train(
     if init_from:
         source = torch.load(init_from, map_location=device, weights_only=False)
         model.load_state_dict(source.get("model") or source["state_dict"])
-    params = (
-        model.decoder.parameters() if config.mode == "jpeg-sr" else model.parameters()
-    )
+    params = model.decoder.parameters() if config.decoder_only else model.parameters()
     optimizer = torch.optim.Adam(params, lr=config.lr)
     sampler = CropSampler(crops, crop_weights, config.patch, config.seed)
     step, elapsed, rewarm_from = 0, 0.0, None

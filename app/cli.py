@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rates", metavar="LIST", help="HyperThumbnail rates, comma-separated (default 0,0.25,0.5,0.75,1)")
     ev.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     ev.add_argument("--limit", type=_at_least_one, metavar="K", help="only the first K images")
+    ev.add_argument("--model", metavar="ID", help="an installed model other than the default (its jpeg+sr "
+                    "baseline is the one with the same decoder, when installed)")  # fmt: skip
     ev.add_argument("--ablation", action="store_true",
                     help="also run the codec without decoder adaptation, and without mozjpeg's re-coding")  # fmt: skip
 
@@ -315,7 +317,8 @@ def cmd_eval(args) -> int:
 
     rates = sorted({parse_rate(r) for r in args.rates.split(",")}) if args.rates else None
     evaluation = evaluate_folder(Path(args.folder), weights_dir=args.weights, device=args.device,
-                                 crop=args.crop, rates=rates, limit=args.limit, ablation=args.ablation)  # fmt: skip
+                                 crop=args.crop, rates=rates, limit=args.limit, ablation=args.ablation,
+                                 model_id=args.model)  # fmt: skip
     summary = summarise(evaluation)
     paths = write_report(evaluation, summary, Path(args.out))
     print_summary(summary, sys.stdout)

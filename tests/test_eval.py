@@ -425,3 +425,29 @@ def test_eval_without_weights_is_an_error(tmp_path, photos, capsys):
     )
     _, stderr = capsys.readouterr()
     assert code == 1 and "No trained weights" in stderr
+
+
+def test_eval_of_a_model_other_than_the_default_uses_it_and_its_own_baseline(tmp_path, weights, photos, capsys):
+    """``--model``: new weights are judged before they become the default, against the jpeg+sr
+    baseline trained with the same decoder (not the first baseline by name)."""
+    from dataclasses import replace
+
+    from codec_fixtures import SMALL_CONFIG, random_model
+
+    from app.codec.decoder import DecoderConfig
+    from app.codec.weights import save_weights
+
+    wider = replace(SMALL_CONFIG, decoder=DecoderConfig(channels=24, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8))
+    save_weights(random_model(wider, seed=3), weights, "test-wider", trained=False, make_default=False, training={})
+    save_weights(random_model(wider, seed=4), weights, "jpeg-sr-wider", trained=False, make_default=False,
+                 role="jpeg-sr-baseline")  # fmt: skip
+    out = tmp_path / "out"
+    args = ["--weights", str(weights), "eval", str(photos), "--out", str(out), "--crop", "64", "--rates", "0.5", "--limit", "1"]
+    assert main([*args, "--model", "test-wider"]) == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["weights"]["model_id"] == "test-wider"
+    assert summary["jpeg_sr_weights"]["model_id"] == "jpeg-sr-wider"
+    assert main(args) == 0, capsys.readouterr().err  # the default still pairs with its own
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["weights"]["model_id"], summary["jpeg_sr_weights"]["model_id"]) == ("test-untrained", "jpeg-sr-test")
+    assert main([*args, "--model", "nope"]) == 1 and "'nope' is not in" in capsys.readouterr().err

@@ -224,17 +224,19 @@ class Codec:
         cancelled: CancelFn = None,
         effort: str = "default",
         optimize_entropy: bool = True,
+        weights: WeightsInfo | None = None,
     ) -> EncodeResult:
         """A loaded photo -> HyperThumbnail file, written atomically; ``cancelled`` is also asked
         once the encoder is done, so a cancel up to the write leaves no file. ``effort``: "fast"
         (the networks only), "default" or "best" (also fit the decoder to this photo, 80 or 240
         steps: see ``adaptation``; the file carries the offsets when they are worth their bytes).
         ``optimize_entropy=False`` keeps libjpeg's baseline Huffman coding (for measuring what
-        mozjpeg's lossless re-coding saves, or for readers that cannot do progressive JPEG)."""
+        mozjpeg's lossless re-coding saves, or for readers that cannot do progressive JPEG).
+        ``weights``: encode with these installed weights instead of the default (evaluation)."""
         if effort not in EFFORT_STEPS:
             raise CodecError(f"effort must be one of {', '.join(EFFORT_STEPS)}, not {shorten(repr(effort))}")
         destination = _writable_destination(destination, force)
-        info = self.weights()
+        info = weights or self.weights()
         model = self.model(info)
         height, width = photo.rgb.shape[:2]
         steps = EFFORT_STEPS[effort] if adaptation.worth_trying(width * height, rate) else 0

@@ -200,7 +200,7 @@ def compare_photo(
             f"quality {quality}, {coded_jpeg.num_bytes} bytes",
         ),
     ]
-    sr_weights, reason = jpeg_sr_weights(codec)
+    sr_weights, reason = jpeg_sr_weights(codec, like=weights)
     if sr_weights is None:
         result.skipped[JpegSrMethod.name] = reason or "unavailable"
     else:

@@ -31,6 +31,7 @@ from app.codec.fileformat import (
     read_thumbnail,
 )
 from app.codec.imageio import LoadedImage
+from app.codec.model import ModelConfig
 from app.codec.inference import Reconstructor
 from app.codec.weights import WeightsInfo, find_weights, read_manifest
 
@@ -96,18 +97,18 @@ class HyperThumbnailMethod:
         self.marker_bytes: list[int] = []  # marker_segment_bytes of every file written
 
     def code(self, photo: Photo, rate: float) -> Coded:
-        width, height = photo.size
         loaded = LoadedImage(rgb=photo.rgb, exif=None, icc_profile=None, orientation=1, source_format="PNG")
         start = time.perf_counter()
         result = self.codec.encode_photo(loaded, self.path, rate=rate, force=True, effort=self.effort,
-                                         optimize_entropy=self.optimize_entropy)  # fmt: skip
+                                         optimize_entropy=self.optimize_entropy, weights=self.weights)  # fmt: skip
         encode_seconds = time.perf_counter() - start
-        marker = Marker(width=width, height=height, scale=self.codec.model(self.weights).config.scale,
-                        model_id=self.weights.model_id, weights_sha256=self.weights.sha256, rate=float(rate))  # fmt: skip
         thumbnail = read_thumbnail(self.path)
+        if thumbnail.marker.weights_sha256 != self.weights.sha256:
+            raise RuntimeError(f"{self.name}: the file names weights {thumbnail.marker.weights_sha256[:12]}, "
+                               f"not the {self.weights.model_id} being evaluated")  # fmt: skip
         reconstructor = self.codec.reconstructor(thumbnail)
         reconstruction = reconstructor.decode(tile=self.codec.default_decode_tile)
-        self.marker_bytes.append(marker_segment_bytes(marker))
+        self.marker_bytes.append(marker_segment_bytes(thumbnail.marker))  # as written, payload fields included
         payload = len(thumbnail.payload) if thumbnail.payload else 0
         return Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload, encode_seconds=encode_seconds)
 
@@ -168,19 +169,29 @@ class FullImageMethod:
         return Coded(len(data), standard.decode_rgb(data))
 
 
-def find_role(directory, role: str) -> WeightsInfo | None:
-    """The installed model whose manifest entry has ``"role": role``, if any."""
+def find_role(directory, role: str, like: WeightsInfo | None = None) -> WeightsInfo | None:
+    """The installed model whose manifest entry has ``"role": role``, if any; with ``like``, one
+    whose decoder has ``like``'s architecture comes first (a fair baseline has the same decoder)."""
     models = read_manifest(directory)["models"]
-    matches = sorted(
-        model_id for model_id, entry in models.items() if entry.get("role") == role
-    )
+    matches = sorted(model_id for model_id, entry in models.items()
+                     if isinstance(entry, dict) and entry.get("role") == role)  # fmt: skip
+    if like is not None:
+        matches.sort(key=lambda model_id: not _same_decoder(models[model_id], like))  # stable: by id within
     return find_weights(directory, model_id=matches[0]) if matches else None
 
 
-def jpeg_sr_weights(codec: Codec) -> tuple[WeightsInfo | None, str | None]:
-    """The jpeg+sr baseline's weights, loaded; or None and why it cannot run."""
+def _same_decoder(entry: dict, like: WeightsInfo) -> bool:
     try:
-        info = find_role(codec.weights_dir, JPEG_SR_ROLE)
+        return ModelConfig.from_dict(entry["architecture"]).decoder == like.config.decoder
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def jpeg_sr_weights(codec: Codec, like: WeightsInfo | None = None) -> tuple[WeightsInfo | None, str | None]:
+    """The jpeg+sr baseline's weights (the one with ``like``'s decoder, if installed), loaded; or
+    None and why it cannot run."""
+    try:
+        info = find_role(codec.weights_dir, JPEG_SR_ROLE, like)
         if info is None:
             return None, f'no model with role "{JPEG_SR_ROLE}" is installed'
         codec.model(info)  # load now: a broken file should say so before the long run
@@ -199,7 +210,7 @@ def build_methods(
                     for name, effort, moz in ABLATIONS]  # fmt: skip
     methods.append(BicubicJpegMethod())
     skipped: dict[str, str] = {}
-    sr_weights, reason = jpeg_sr_weights(codec)
+    sr_weights, reason = jpeg_sr_weights(codec, like=weights)
     if sr_weights is not None:
         methods.append(JpegSrMethod(codec, sr_weights))
     else:

@@ -14,6 +14,7 @@ from typing import TextIO
 from app.codec.api import Codec
 from app.codec.errors import CodecError, ImageLoadError
 from app.codec.imageio import load_image
+from app.codec.weights import find_weights
 
 from . import metrics
 from .images import centre_crop, crop_side, find_images
@@ -136,12 +137,14 @@ def evaluate_folder(
     limit: int | None = None,
     log: TextIO | None = None,
     ablation: bool = False,
+    model_id: str | None = None,
 ) -> Evaluation:
-    """Evaluate every method on the photos in ``folder``; one progress line per photo on ``log``."""
+    """Evaluate every method on the photos in ``folder``; one progress line per photo on ``log``.
+    ``model_id``: an installed model other than the default (judge new weights before they are)."""
     log = log or sys.stderr
     paths = photo_paths(folder, limit)
     codec = Codec(weights_dir, device)
-    weights = codec.weights()
+    weights = find_weights(codec.weights_dir, model_id=model_id) if model_id else codec.weights()
     codec.model(weights)  # load before the long run: missing or broken weights fail now
     evaluation = Evaluation(folder, crop, codec.device.type, _describe_weights(weights))
     with tempfile.TemporaryDirectory(prefix="hyperthumb-eval-") as workdir:

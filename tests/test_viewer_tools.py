@@ -267,6 +267,35 @@ def test_sorting_keeps_the_image_shown(open_window, tmp_path):
     assert window.playlist.current.name == "a.jpg"
 
 
+def test_a_big_folder_by_date_opens_at_once_and_is_sorted_on_a_thread(open_window, qtbot, tmp_path, settings):
+    """Over INLINE_DATE_SORT_LIMIT files the EXIF dates are read off the GUI thread: the folder
+    shows in name order first, then takes the date order with the same image still current."""
+    from app.viewer.sorting import INLINE_DATE_SORT_LIMIT
+
+    count = INLINE_DATE_SORT_LIMIT + 20
+    small = quadrants(16, 16)
+    for i in range(count):  # taken in the reverse of name order
+        when = f"2020:01:01 {(count - i) // 60:02d}:{(count - i) % 60:02d}:00".encode()
+        save_jpeg(tmp_path / f"{i:03d}.jpg", small, exif=piexif.dump({"Exif": {piexif.ExifIFD.DateTimeOriginal: when}}))
+    settings.setValue("view/sort", "date")
+    # (open_window is requested for its patched weights check; the window is built here to look before it shows)
+    window = MainWindow(Playlist.from_arguments([tmp_path / "005.jpg"]), settings=settings)
+    names = [f"{i:03d}.jpg" for i in range(count)]
+    assert [p.name for p in window.playlist.paths] == names  # no header read yet
+    show_window(qtbot, window)
+    qtbot.waitUntil(lambda: [p.name for p in window.playlist.paths] == names[::-1], timeout=5000)
+    assert window.playlist.current.name == "005.jpg" and window.strip.thumbnails.rowCount() == count
+    assert window.position_label.text() == f"{count - 5}/{count}"
+    assert window.strip.currentIndex().row() == count - 6
+
+
+def test_an_order_found_earlier_fits_the_playlist_as_it_is_now():
+    from app.viewer.sorting import merged_order
+
+    a, b, c, d = (Path(n) for n in "abcd")
+    assert merged_order([c, b, a], [a, b, d]) == [b, a, d]  # c removed meanwhile, d added
+
+
 def test_the_slideshow_steps_at_its_interval_until_stopped(open_window, qtbot, tmp_path):
     for name in "abc":
         save_jpeg(tmp_path / f"{name}.jpg", quadrants())

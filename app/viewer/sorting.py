@@ -14,6 +14,9 @@ from pathlib import Path
 from PIL import Image
 
 SORT_ORDERS = {"name": "&Name", "date": "&Date Taken", "size": "&Size"}
+# Above this many files the date order (every file's EXIF header, ~0.5 ms each) is found on a
+# thread while the folder is shown in name order: opening a big folder must not wait for it.
+INLINE_DATE_SORT_LIMIT = 100
 DATE_TAGS = (0x9003, 0x0132)  # DateTimeOriginal (in the Exif IFD), DateTime (IFD0)
 
 
@@ -56,3 +59,12 @@ def sorted_paths(paths: Iterable[Path], order: str) -> list[Path]:
     if order == "size":
         return sorted(paths, key=lambda p: (file_size(p), name_key(p)))
     return sorted(paths, key=name_key)
+
+
+def merged_order(sorted_earlier: list[Path], now: list[Path]) -> list[Path]:
+    """An order found for an earlier copy of the playlist, applied to what it holds now: files
+    since removed are dropped, files since added keep their place at the end."""
+    present = set(now)
+    ordered = [p for p in sorted_earlier if p in present]
+    known = set(ordered)
+    return ordered + [p for p in now if p not in known]

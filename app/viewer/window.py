@@ -65,7 +65,7 @@ from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
 from app.viewer.recent import RecentFiles, RecentMenu, open_settings
 from app.viewer.reconstruction import Reconstruction
 from app.viewer.slideshow import DEFAULT_INTERVAL_S, Slideshow
-from app.viewer.sorting import SORT_ORDERS, sorted_paths
+from app.viewer.sorting import INLINE_DATE_SORT_LIMIT, SORT_ORDERS, merged_order, sorted_paths
 from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.thumbnails import ThumbnailStrip
 from app.viewer.tile_grid import TILE_SIZE
@@ -96,6 +96,22 @@ class WeightsCheck(QObject):
             pass
 
 
+class BackgroundSort(QObject):
+    """Sorts a list of paths on a thread of its own; ``done(token, paths)`` arrives on the GUI thread."""
+
+    done = Signal(object, object)
+
+    def start(self, token, paths: list[Path], order: str) -> None:
+        threading.Thread(target=self._run, args=(token, list(paths), order), daemon=True, name="sort").start()
+
+    def _run(self, token, paths: list[Path], order: str) -> None:
+        ordered = sorted_paths(paths, order)
+        try:
+            self.done.emit(token, ordered)
+        except RuntimeError:  # the window is gone
+            pass
+
+
 class MainWindow(QMainWindow):
     """Shows one image of a playlist at a time; every failure is a message in the window."""
 
@@ -112,7 +128,10 @@ class MainWindow(QMainWindow):
         self.document = None  # the document shown (turned as the user rotated it), None for none or an error
         self.sort_order = self.settings.value("view/sort", "name", str)
         self.sort_order = self.sort_order if self.sort_order in SORT_ORDERS else "name"
-        self.playlist.reorder(sorted_paths(self.playlist.paths, self.sort_order))
+        self.background_sort = BackgroundSort(self)
+        self.background_sort.done.connect(self._sorted_in_background)
+        self._sort_token = None  # what the latest background sort was started for
+        self._sort_playlist()
         self.tools = ImageTools(self, self._say)
         self.slideshow = Slideshow(lambda: self.step(1), self.settings.value("view/slideshow_s", DEFAULT_INTERVAL_S, float),
                                    self)  # fmt: skip
@@ -272,7 +291,7 @@ class MainWindow(QMainWindow):
         """Replace the playlist (files, folders, or one file and its folder) and show it, in the
         chosen sort order; ``remember``: put the arguments on File > Open Recent."""
         self.playlist = Playlist.from_arguments(arguments)
-        self.playlist.reorder(sorted_paths(self.playlist.paths, self.sort_order))
+        self._sort_playlist()
         if remember:
             self.recent.add_all([Path(a) for a in arguments])
         self.show_current()
@@ -294,8 +313,27 @@ class MainWindow(QMainWindow):
         self.sort_order = order
         self.sort_actions[order].setChecked(True)
         self.settings.setValue("view/sort", order)
-        self.playlist.reorder(sorted_paths(self.playlist.paths, order))
+        self._sort_playlist()
         self.show_current()
+
+    def _sort_playlist(self) -> None:
+        """Put the playlist in the chosen order; a big folder by date is re-sorted on a thread
+        (shown in name order until then) so its first image does not wait for every EXIF header."""
+        paths = self.playlist.paths
+        if self.sort_order == "date" and len(paths) > INLINE_DATE_SORT_LIMIT:
+            self.playlist.reorder(sorted_paths(paths, "name"))
+            self._sort_token = (self.playlist, object())
+            self.background_sort.start(self._sort_token, paths, "date")
+        else:
+            self._sort_token = None
+            self.playlist.reorder(sorted_paths(paths, self.sort_order))
+
+    def _sorted_in_background(self, token, paths: list[Path]) -> None:
+        if token is not self._sort_token or token[0] is not self.playlist:
+            return  # another folder or another order since
+        self._sort_token = None
+        self.playlist.reorder(merged_order(paths, self.playlist.paths))
+        self._show_position()
 
     def toggle_slideshow(self) -> None:
         """View > Slideshow (F5): the next image every few seconds, until F5 again."""
@@ -344,9 +382,7 @@ class MainWindow(QMainWindow):
         """Show the playlist's current file: at once when it is preloaded, else once a worker has
         opened it (``wait``: open it here and now); its neighbours are preloaded either way."""
         path = self.playlist.current
-        self.position_label.setText(self.playlist.position_text())
-        self.strip.set_paths(self.playlist.paths)
-        self.strip.set_current(self.playlist.index if path is not None else -1)
+        self._show_position()
         if path is None:
             self.document = None
             self.view.show_message(self.playlist.empty_text())
@@ -358,6 +394,12 @@ class MainWindow(QMainWindow):
             return
         if not self.loader.request(path, self.playlist.neighbours(), wait=wait):
             self._show_loading(path)
+
+    def _show_position(self) -> None:
+        """"n of m" and the strip, for the playlist as it is now."""
+        self.position_label.setText(self.playlist.position_text())
+        self.strip.set_paths(self.playlist.paths)
+        self.strip.set_current(self.playlist.index if self.playlist.current is not None else -1)
 
     def _show_loading(self, path: Path) -> None:
         """Until ``path`` is open: its name in the title, and a note over the image it replaces."""

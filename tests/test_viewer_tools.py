@@ -188,10 +188,59 @@ def test_copy_image_copy_path_and_open_the_folder(open_window, qtbot, tmp_path, 
     qtbot.keyClick(window.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert QGuiApplication.clipboard().text() == str(path)
     opened: list[QUrl] = []
+    shown: list[Path] = []
     monkeypatch.setattr(tools_module, "open_url", lambda url: opened.append(url) or True)
-    window.tools.open_folder()
+    monkeypatch.setattr(tools_module, "show_in_file_manager", lambda p: shown.append(p) or True)
+    window.tools.open_folder()  # a file manager that can select the file: nothing else is opened
+    assert shown == [path] and opened == []
+    monkeypatch.setattr(tools_module, "show_in_file_manager", lambda p: False)
+    window.tools.open_folder()  # none: the folder itself
     assert [url.toLocalFile() for url in opened] == [str(tmp_path)]
     QGuiApplication.clipboard().clear()  # no clipboard data left for the application's teardown
+
+
+def test_without_a_session_bus_no_file_manager_is_asked_to_select(tmp_path):
+    import subprocess
+    import sys
+
+    code = "from pathlib import Path; from app.viewer.tools import show_in_file_manager; print(show_in_file_manager(Path('x.jpg')))"
+    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _can_fake_a_file_manager() -> bool:
+    import shutil
+    import subprocess
+
+    if not (shutil.which("dbus-run-session") and Path(SYSTEM_PYTHON).is_file()):
+        return False
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import dbus, gi"], capture_output=True, timeout=30, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_fake_a_file_manager(), reason="needs dbus-run-session and the system python3-dbus")
+def test_the_file_manager_is_asked_to_select_the_file_over_dbus(tmp_path):
+    """The real D-Bus call, on a private session bus, to a stand-in file manager."""
+    import subprocess
+    import sys
+
+    photo = tmp_path / "a photo.jpg"
+    script = tmp_path / "session.sh"
+    script.write_text(
+        f'{SYSTEM_PYTHON} {Path(__file__).parent / "fake_file_manager.py"} > {tmp_path}/fm.out &\n'
+        f'for i in $(seq 100); do grep -q ready {tmp_path}/fm.out && break; sleep 0.1; done\n'
+        f'{sys.executable} -c "from pathlib import Path; from app.viewer.tools import show_in_file_manager; '
+        f"print(show_in_file_manager(Path('{photo}')))\"\n"
+        "wait\n"
+    )  # fmt: skip
+    result = subprocess.run(["dbus-run-session", "--", "sh", str(script)], capture_output=True, text=True,
+                            timeout=60, check=False, cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert result.stdout.strip() == "True", result.stderr
+    assert (tmp_path / "fm.out").read_text().split("\n")[1] == f"ShowItems file://{tmp_path}/a%20photo.jpg"
 
 
 # --------------------------------------------------------------------------- help, settings

@@ -39,6 +39,24 @@ def open_url(url: QUrl) -> bool:
     return QDesktopServices.openUrl(url)
 
 
+def show_in_file_manager(path: Path) -> bool:
+    """Ask the desktop's file manager to open ``path``'s folder with ``path`` selected, over the
+    freedesktop.org ``FileManager1.ShowItems`` D-Bus call (Nautilus, Dolphin, Nemo, Caja, Thunar);
+    False where there is no session bus or no file manager answers (tests replace this)."""
+    from PySide6.QtDBus import QDBusConnection, QDBusInterface, QDBusMessage
+
+    bus = QDBusConnection.sessionBus()
+    if not bus.isConnected():
+        return False
+    manager = QDBusInterface("org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
+                             "org.freedesktop.FileManager1", bus)  # fmt: skip
+    if not manager.isValid():
+        return False
+    uri = bytes(QUrl.fromLocalFile(str(path)).toEncoded()).decode("ascii")  # a URI: spaces as %20
+    reply = manager.call("ShowItems", [uri], "")
+    return reply.type() != QDBusMessage.MessageType.ErrorMessage
+
+
 def ensure_trash_parent() -> None:
     """Create the user's data folder (``~/.local/share``) if missing: Qt creates the trash in
     it, but not the folder itself, and a fresh account may not have one yet."""
@@ -167,8 +185,11 @@ class ImageTools(QObject):
         self.say(f"Copied {path.absolute()}")
 
     def open_folder(self) -> None:
+        """The file manager, on the folder with the file selected where the desktop can do that."""
         path = self.window.playlist.current
-        if path is not None and not open_url(QUrl.fromLocalFile(str(path.absolute().parent))):
+        if path is None or show_in_file_manager(path.absolute()):
+            return
+        if not open_url(QUrl.fromLocalFile(str(path.absolute().parent))):
             self.say(f"No file manager could open {path.parent}.")
 
     # ------------------------------------------------------------------ trash

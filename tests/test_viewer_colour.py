@@ -121,3 +121,17 @@ def test_the_thumbnail_strip_converts_the_profile_too(open_window, qtbot, tmp_pa
     image = model.picture(path).pixmap.toImage()
     top_left = QColor(image.pixel(image.width() // 4, image.height() // 4))
     assert close((top_left.red(), top_left.green(), top_left.blue()), (0, 255, 0))
+
+
+def test_copy_image_puts_the_colours_seen_on_the_clipboard(open_window, qtbot, tmp_path):
+    from PySide6.QtGui import QGuiApplication
+
+    path = tmp_path / "swapped.png"
+    Image.fromarray(four_colours()).save(path, icc_profile=swapped_profile())
+    window = open_window(path)
+    qtbot.waitUntil(lambda: window.document is not None, timeout=10000)
+    window.tools.copy_image()
+    image = QGuiApplication.clipboard().image()
+    top_left = QColor(image.pixel(image.width() // 4, image.height() // 4))
+    assert close((top_left.red(), top_left.green(), top_left.blue()), (0, 255, 0))  # stored red, seen green
+    QGuiApplication.clipboard().clear()

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import QMenu, QMenuBar, QMessageBox, QWidget
 
 from app.viewer.codec_bridge import CodecError, ImageDocument, write_orientation
+from app.viewer.colour import SRGB, display_transform, for_display
 from app.viewer.orientation import orientation_transform
 from app.viewer.qimage import to_qimage
 from app.viewer.rotation import turned_document
@@ -164,12 +165,15 @@ class ImageTools(QObject):
 
     def copy_image(self) -> None:
         """The picture shown (the preview of a HyperThumbnail, the image itself otherwise), turned
-        as on screen, to the clipboard."""
+        and in the colours seen on screen (converted to sRGB from an embedded profile, and tagged
+        sRGB), to the clipboard: other programs paste it looking the same."""
         if self._shown_path() is None:
             return
         document = self.window.document
         height, width = document.preview.shape[:2]
-        image = to_qimage(document.preview).transformed(orientation_transform(width, height, document.orientation))
+        image = for_display(to_qimage(document.preview), display_transform(document.icc_profile))
+        image.setColorSpace(SRGB)
+        image = image.transformed(orientation_transform(width, height, document.orientation))
         QGuiApplication.clipboard().setImage(image)
         what = "the preview" if document.is_hyperthumbnail else "the image"
         self.say(f"Copied {what} ({image.width()}x{image.height()}) to the clipboard.")

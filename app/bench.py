@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from app.codec.api import RATE_PRESETS, Codec
-from app.codec.calibration import choose_runtime
+from app.codec.calibration import choose_runtime, encoder_autocast_context
 from app.codec.errors import CodecError, WeightsError
 from app.codec.fileformat import Marker, read_thumbnail, write_hyperthumbnail
 from app.codec.inference import (
@@ -195,13 +195,17 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
                             weights_sha256=info.sha256, rate=RATE_PRESETS["MEDIUM"])  # fmt: skip
             write_hyperthumbnail(path, thumb, luma, chroma, marker, force=True)
 
-        encoder_precision = codec.encoder_precision
+        encoder_precision = codec.encoder_precision(info)
         log(f"encoder ({encoder_precision}) ...")
-        stages["encoder"] = time_stage(lambda: encode(codec.encoder_autocast()), device, settings.repeat, settings.warmup)
+        stages["encoder"] = time_stage(lambda: encode(codec.encoder_autocast(info)), device, settings.repeat, settings.warmup)
         stages["encoder"]["precision"] = encoder_precision
         if encoder_precision != "float32":
             log("encoder (float32) ...")
             stages["encoder_fp32"] = time_stage(lambda: encode(None), device, settings.repeat, settings.warmup)
+        elif device.type == "cpu" and cpu_has_native_bf16():  # measured slower here: show by how much
+            log("encoder (bfloat16) ...")
+            stages["encoder_bf16"] = time_stage(lambda: encode(encoder_autocast_context("bfloat16")), device,
+                                                settings.repeat, settings.warmup)  # fmt: skip
         data = path.read_bytes()
 
     viewport = _viewport_box(w, h, settings.viewport)
@@ -296,8 +300,8 @@ def quality_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM
     cuda_like = dataclasses.replace(SPECS["torch-cuda-fp16"], name="torch-fp16-cpu", device_type="cpu")
     decoders[cuda_like.name] = TorchRuntime(cuda_like, model, torch.device("cpu"))
     encoders = {"float32": None}
-    if codec.encoder_precision != "float32":
-        encoders[codec.encoder_precision] = codec.encoder_autocast
+    if codec.device.type == "cpu" and cpu_has_native_bf16():  # what bf16 would cost, chosen here or not
+        encoders["bfloat16"] = lambda: encoder_autocast_context("bfloat16")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
@@ -344,6 +348,7 @@ def format_report(report: dict, scaling: list[dict] | None = None) -> str:
         "viewport": f"viewport {report['viewport'][0]}x{report['viewport'][1]}",
         "encoder": "encoder -> file",
         "encoder_fp32": "encoder fp32 -> file",
+        "encoder_bf16": "encoder bf16 -> file (not chosen)",
     }
     for key, label in names.items():
         stage = report["stages"].get(key)

@@ -168,6 +168,35 @@ def test_calibration_chooses_the_fastest_that_agrees_and_caches_it(weights, monk
     assert not fresh.cached and calls  # a damaged cache only means calibrating again
 
 
+def test_the_encoder_runs_in_the_precision_measured_faster_here_and_it_is_remembered(weights, monkeypatch, tmp_path):
+    monkeypatch.setenv("HYPERTHUMB_CACHE", str(tmp_path / "cache"))
+    model = load_model(weights)
+    timings = {"bfloat16": 40.0, "float32": 25.0}  # as on a Xeon without AMX: native bf16, but slower
+    calls = []
+    monkeypatch.setattr(calibration, "time_encoder", lambda m, precision: calls.append(precision) or timings[precision])
+    assert calibration.encoder_precision_choice(model, weights) == "float32"
+    timings.update(bfloat16=10.0)
+    assert calibration.encoder_precision_choice(model, weights) == "float32" and len(calls) == 2  # cached
+    (tmp_path / "cache" / "runtime.json").unlink()
+    assert calibration.encoder_precision_choice(model, weights) == "bfloat16"  # as on Zen 4
+    monkeypatch.undo()
+    assert calibration.time_encoder(model, "float32", repeat=1) > 0  # the real probe runs
+
+
+def test_the_codec_asks_the_measurement_only_where_bf16_is_native_and_auto(weights, monkeypatch):
+    import app.codec.api as api
+
+    monkeypatch.setattr(api, "encoder_precision_choice", lambda model, info: "float32")
+    monkeypatch.setattr(api, "cpu_has_native_bf16", lambda: True)
+    assert Codec(weights.path.parent, "cpu").encoder_precision() == "float32"
+    assert Codec(weights.path.parent, "cpu", runtime="torch-bf16").encoder_precision() == "bfloat16"
+    monkeypatch.setattr(api, "encoder_precision_choice", lambda model, info: "bfloat16")
+    assert Codec(weights.path.parent, "cpu").encoder_precision() == "bfloat16"
+    assert Codec(weights.path.parent, "cpu", runtime="torch-fp32").encoder_precision() == "float32"
+    monkeypatch.setattr(api, "cpu_has_native_bf16", lambda: False)
+    assert Codec(weights.path.parent, "cpu").encoder_precision() == "float32"
+
+
 def test_a_named_runtime_that_disagrees_is_refused(weights, monkeypatch):
     model = load_model(weights)
     runtime = build_runtime("onnx-fp32", model, weights)

@@ -23,7 +23,7 @@ import torch
 from . import adaptation
 from .adaptation import EFFORT_STEPS
 from .atomic import same_file
-from .calibration import Calibration, choose_runtime
+from .calibration import Calibration, choose_runtime, encoder_autocast_context, encoder_precision_choice
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
 from .errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
@@ -137,6 +137,7 @@ class Codec:
         self._runtimes: dict[str, tuple[DecoderRuntime, Calibration | None]] = {}
         self._models_lock = threading.Lock()  # the viewer's decoder and export workers share a Codec
         self._runtimes_lock = threading.Lock()
+        self._encoder_precisions: dict[str, str] = {}  # weights sha256 -> "bfloat16" or "float32"
 
     def weights(self, sha256: str | None = None) -> WeightsInfo:
         """The default weights, or the ones whose hash a file's marker names."""
@@ -164,18 +165,25 @@ class Codec:
                 self._runtimes[info.sha256] = choose_runtime(model, info, self.runtime_name, self.device.type, log)
             return self._runtimes[info.sha256]
 
-    @property
-    def encoder_precision(self) -> str:
-        """What the encoder network computes in: "bfloat16" on a CPU that has it natively (runtime
-        auto or torch-bf16), else "float32"; the QPM, the DCT and the tables are always float32."""
-        bf16 = self.device.type == "cpu" and cpu_has_native_bf16() and self.runtime_name in (AUTO, "torch-bf16")
-        return "bfloat16" if bf16 else "float32"
+    def encoder_precision(self, info: WeightsInfo | None = None) -> str:
+        """What the encoder network of ``info`` (default: the default weights) computes in: on a
+        CPU with native bf16 and runtime auto, whichever precision was measured faster here
+        (``calibration.encoder_precision_choice``), bfloat16 when torch-bf16 is named, else
+        float32. The QPM, the DCT and the tables are always float32."""
+        if self.device.type != "cpu" or not cpu_has_native_bf16() or self.runtime_name not in (AUTO, "torch-bf16"):
+            return "float32"
+        if self.runtime_name == "torch-bf16":
+            return "bfloat16"
+        info = info or self.weights()
+        model = self.model(info)
+        with self._runtimes_lock:
+            if info.sha256 not in self._encoder_precisions:
+                self._encoder_precisions[info.sha256] = encoder_precision_choice(model, info)
+            return self._encoder_precisions[info.sha256]
 
-    def encoder_autocast(self):
+    def encoder_autocast(self, info: WeightsInfo | None = None):
         """The context the encoder network runs in (see ``encoder_precision``)."""
-        if self.encoder_precision == "bfloat16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return encoder_autocast_context(self.encoder_precision(info))
 
     def encode_file(
         self,
@@ -243,7 +251,7 @@ class Codec:
         encoder_progress, fit_progress = _split_progress(progress, steps)
         thumb, luma, chroma = encode_thumbnail(
             model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=encoder_progress,
-            cancelled=cancelled, autocast=self.encoder_autocast(),
+            cancelled=cancelled, autocast=self.encoder_autocast(info),
         )
         check_cancel(cancelled)
         marker = self._marker(info, model, width, height, rate)
@@ -286,7 +294,7 @@ class Codec:
         pixels = photo.rgb if mosaic is None else mosaic.pixels
         tile = self.tile or DEFAULT_ENCODE_TILE
         thumb, luma, chroma = encode_thumbnail(model, pixels, rate, tile=tile, cancelled=cancelled,
-                                               autocast=self.encoder_autocast())
+                                               autocast=self.encoder_autocast(info))
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale

@@ -51,3 +51,29 @@ def test_status_says_plainly_when_weights_are_untrained_or_missing(tmp_path):
     make_weights(tmp_path)
     assert "untrained" in installed_weights_status(tmp_path)
     assert SMALL_CONFIG.decoder.margin() % 8 == 0
+
+
+def test_files_made_with_the_older_installed_weights_decode_with_them(tmp_path):
+    """The shipped folder: a file made with v1 (the old default) decodes with v1, found by the
+    sha256 in its marker, next to one made with today's default; both reconstruct the photo."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from app.codec.api import Codec
+    from app.codec.imageio import LoadedImage
+    from app.synthetic import photo_like
+
+    shipped = Path(__file__).resolve().parents[1] / "model_weights"
+    codec = Codec(shipped, "cpu")
+    rgb = photo_like(256, 192, seed=5)
+    photo = LoadedImage(rgb=rgb, exif=None, icc_profile=None, orientation=1, source_format="PNG")
+    old = find_weights(shipped, model_id="hyperthumb-x4-v1")
+    for info in (old, codec.weights()):
+        path = tmp_path / f"{info.model_id}.jpg"
+        codec.encode_photo(photo, path, effort="fast", weights=info)
+        reconstructor = codec.reconstructor(path)
+        assert reconstructor.model is codec.model(info)  # the weights the file's marker names
+        error = reconstructor.decode().astype(np.float64) - rgb
+        assert 10 * np.log10(255**2 / np.mean(error**2)) > 24, info.model_id
+    assert codec.weights().model_id != old.model_id

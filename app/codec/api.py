@@ -10,7 +10,6 @@
 
 Weights load lazily on first use, so opening and previewing files never waits for torch.
 """
-import contextlib
 import dataclasses
 import os
 import threading
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import adaptation
 from .adaptation import EFFORT_STEPS

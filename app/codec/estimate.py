@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import jpeg_segments
 from .fileformat import encode_jpeg, optimize_entropy_coding, thumbnail_size
 
 SAMPLE_PIXELS = 1 << 20  # photo pixels an estimate samples; with each strip's context ~2.5x that is encoded
@@ -157,29 +158,9 @@ def sample_strips(rgb: np.ndarray, *, pixels: int = SAMPLE_PIXELS, strip: tuple[
 
 def scans_length(jpeg: bytes) -> int:
     """Bytes of entropy-coded data in all the scans of a JPEG (a progressive one has several; the
-    table and scan headers between them are not counted)."""
-    pos, total = 2, 0
-    while pos + 2 <= len(jpeg):
-        if jpeg[pos] != 0xFF:
-            raise ValueError("not a JPEG segment")
-        marker = jpeg[pos + 1]
-        if marker == 0xD9:  # EOI
-            return total
-        if pos + 4 > len(jpeg):
-            break
-        pos += 2 + int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
-        if marker == 0xDA:  # the scan's data runs to the next marker that is not a stuffed 0 or a restart
-            start = pos
-            while True:
-                pos = jpeg.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= len(jpeg):
-                    raise ValueError("a JPEG scan without an end")
-                if jpeg[pos + 1] == 0 or 0xD0 <= jpeg[pos + 1] <= 0xD7:
-                    pos += 2
-                    continue
-                break
-            total += pos - start
-    raise ValueError("JPEG without an end of image")
+    table and scan headers between them are not counted). ``ValueError`` if it is no JPEG."""
+    parts = jpeg_segments.segments_of(jpeg, scans=True)
+    return sum(s.end - s.start for s in parts if s.marker == jpeg_segments.SCAN_DATA)
 
 
 def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[int, int], seam_bytes: float = 0.0) -> int:

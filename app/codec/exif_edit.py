@@ -8,7 +8,8 @@ EXIF byte for byte, and the few edits it needs are made in place:
   12 bytes inside IFD0's own table; no value moves) and every byte the GPS IFD owned is zeroed;
 - ``set_pixel_dimensions``: Exif PixelX/YDimension patched in their inline value fields;
 - ``drop_thumbnail``: the embedded preview unlinked, and cut off when it is the block's tail;
-- ``set_orientation``: IFD0's Orientation patched in its inline value field (the viewer's rotate).
+- ``set_orientation``: IFD0's Orientation patched in its inline value field (the viewer's rotate),
+  or, where IFD0 has none, IFD0's table copied to the block's end with the entry added.
 
 Every read is bounds-checked against the block: a count larger than the data is an
 ``ExifError``, never an allocation, so a 1 kB file cannot ask for gigabytes.
@@ -186,14 +187,28 @@ def set_pixel_dimensions(block: bytes, width: int, height: int) -> bytes:
     return tiff.block()
 
 
-def set_orientation(block: bytes, orientation: int) -> bytes | None:
-    """The block with IFD0's Orientation set to ``orientation`` (1..8) in its inline value field;
-    None when IFD0 has no usable Orientation entry (adding one would move every offset after it)."""
+def set_orientation(block: bytes, orientation: int) -> bytes:
+    """The block with IFD0's Orientation set to ``orientation`` (1..8).
+
+    Where IFD0 has a SHORT Orientation, its inline value field is patched. Otherwise IFD0's
+    table is written again at the end of the block with the entry added (tags kept in order) and
+    the TIFF header pointed to the copy: no value moves, so every offset into the block (a
+    MakerNote's included) still holds; the old table stays behind as unused bytes."""
     tiff = TiffData(block)
-    entry = tiff.find(tiff.ifd0, TAG_ORIENTATION)
-    if entry is None or entry.count != 1 or entry.type != 3:
-        return None
-    struct.pack_into(tiff.endian + "H", tiff.data, entry.value_at, orientation)
+    entries = tiff.entries(tiff.ifd0)
+    entry = next((e for e in entries if e.tag == TAG_ORIENTATION), None)
+    if entry is not None and entry.count == 1 and entry.type == 3:
+        struct.pack_into(tiff.endian + "H", tiff.data, entry.value_at, orientation)
+        return tiff.block()
+    next_ifd = tiff._u32(tiff.ifd0 + 2 + 12 * len(entries))
+    rows = [bytes(tiff.data[e.at : e.at + 12]) for e in entries if e.tag != TAG_ORIENTATION]
+    rows.append(struct.pack(tiff.endian + "HHIH2x", TAG_ORIENTATION, 3, 1, orientation))
+    rows.sort(key=lambda row: struct.unpack_from(tiff.endian + "H", row)[0])
+    if len(tiff.data) % 2:
+        tiff.data += b"\x00"  # IFDs start on a word boundary
+    table_at = len(tiff.data)
+    tiff.data += struct.pack(tiff.endian + "H", len(rows)) + b"".join(rows) + struct.pack(tiff.endian + "I", next_ifd)
+    struct.pack_into(tiff.endian + "I", tiff.data, 4, table_at)
     return tiff.block()
 
 

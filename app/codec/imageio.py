@@ -25,6 +25,7 @@ import numpy as np
 import piexif
 from PIL import Image, UnidentifiedImageError
 
+from app.codec import jpeg_segments
 from app.codec.errors import ImageLoadError
 from app.codec.limits import check_jpeg_length, check_pixel_budget, max_pixels
 
@@ -103,42 +104,22 @@ def open_pil(source: Source) -> Iterator[Image.Image]:
         yield im
 
 
-# SOFn markers: Huffman-coded frames (baseline, extended, progressive, lossless; 0xC4 is DHT).
-_HUFFMAN_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7})
-_ANY_SOF = _HUFFMAN_SOF | {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RST0..7, SOI: markers without a length
-
-
 def _byte_length(source: Source) -> int:
     return len(source) if isinstance(source, bytes) else Path(source).stat().st_size
 
 
 def _huffman_coded(source: Source) -> bool:
     """Whether a JPEG's frame is Huffman-coded, read by walking its segment headers to the SOF
-    (a few reads and seeks: the length of each segment is skipped, not read)."""
-    with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as f:
-        if f.read(2) != b"\xff\xd8":
-            return False
-        while True:
-            byte = f.read(1)
-            if byte != b"\xff":
-                return False  # end of file, or not at a marker: leave the verdict to libjpeg
-            marker = f.read(1)
-            while marker == b"\xff":  # fill bytes
-                marker = f.read(1)
-            if not marker:
-                return False
-            code = marker[0]
-            if code in _ANY_SOF:
-                return code in _HUFFMAN_SOF
-            if code in (0xD9, 0xDA):  # EOI or a scan before any frame header
-                return False
-            if code in _NO_LENGTH:
-                continue
-            length = f.read(2)
-            if len(length) < 2:
-                return False
-            f.seek(struct.unpack(">H", length)[0] - 2, io.SEEK_CUR)
+    (a few reads and seeks: the length of each segment is skipped, not read). Damage before the
+    frame header is left for libjpeg to report."""
+    try:
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as f:
+            for segment in jpeg_segments.segments(f):
+                if segment.marker in jpeg_segments.ANY_SOF:
+                    return segment.marker in jpeg_segments.HUFFMAN_SOF
+    except jpeg_segments.JpegLayoutError:
+        pass
+    return False  # a scan or the end before any frame header
 
 
 def decode_pixels(im: Image.Image, name: str) -> None:

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", metavar="ID", help="an installed model other than the default (its jpeg+sr "
                     "baseline is the one with the same decoder, when installed)")  # fmt: skip
     ev.add_argument("--ablation", action="store_true",
-                    help="also run the codec without decoder adaptation, and without mozjpeg's re-coding")  # fmt: skip
+                    help="also run the codec without decoder adaptation, without mozjpeg's re-coding, and at effort best")  # fmt: skip
 
     cmp = sub.add_parser("compare", help="one region side by side: original, baselines, HyperThumbnail, preview")
     cmp.add_argument("photo")

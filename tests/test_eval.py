@@ -247,6 +247,7 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
         "avif-full": len(AVIF_QUALITIES),
         "hyperthumbnail-no-adapt": 5,
         "hyperthumbnail-no-adapt-no-moz": 5,
+        "hyperthumbnail-best": 5,
     }
     assert {method: len(r) for method, r in rows.items()} == {
         m: 2 * n for m, n in expected.items()
@@ -321,7 +322,8 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
     present = [v for v in preview["per_image_db"].values() if v is not None]  # the untrained model may not overlap
     assert preview["worst_image_db"] == (min(present) if present else None)
     assert "overall_db" in preview and "preview (thumbnail) BD-PSNR" in stdout
-    assert set(summary["ablation"]) == {"hyperthumbnail", "hyperthumbnail-no-adapt", "hyperthumbnail-no-adapt-no-moz"}
+    assert set(summary["ablation"]) == {"hyperthumbnail", "hyperthumbnail-no-adapt", "hyperthumbnail-no-adapt-no-moz",
+                                        "hyperthumbnail-best"}  # fmt: skip
     assert summary["ablation"]["hyperthumbnail-no-adapt"]["medium_payload_bytes"] == 0
     markdown = (out / "summary.md").read_text()
     assert "| MEDIUM | 0.5 |" in markdown and "| jpeg+sr |" in markdown

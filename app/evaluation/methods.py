@@ -11,6 +11,7 @@
 With ``ablation``, the codec also runs without parts of its export, to measure what each adds:
     hyperthumbnail-no-adapt          effort "fast": no per-image decoder adaptation
     hyperthumbnail-no-adapt-no-moz   ... and libjpeg's baseline Huffman instead of mozjpeg's re-coding
+    hyperthumbnail-best              effort "best": the adaptation fitted 3x longer (the slow export)
 
 Thumbnail methods report the thumbnail a viewer shows, so its fidelity can be measured too.
 """
@@ -42,7 +43,11 @@ DEFAULT_RATES = tuple(sorted({*RATE_PRESETS.values(), 0.25, 0.75}))
 THUMBNAIL_QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
 FULL_IMAGE_QUALITIES = (5, 10, 20, 30, 40, 50, 70)
 AVIF_QUALITIES = (0, 5, 10, 20, 30)  # quality 0 is already ~0.06 bpp on dense photos: AVIF goes no lower
-ABLATIONS = (("hyperthumbnail-no-adapt", "fast", True), ("hyperthumbnail-no-adapt-no-moz", "fast", False))
+ABLATIONS = (
+    ("hyperthumbnail-no-adapt", "fast", True),
+    ("hyperthumbnail-no-adapt-no-moz", "fast", False),
+    ("hyperthumbnail-best", "best", True),
+)
 
 
 @dataclass

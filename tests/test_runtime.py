@@ -197,6 +197,37 @@ def test_the_codec_asks_the_measurement_only_where_bf16_is_native_and_auto(weigh
     assert Codec(weights.path.parent, "cpu").encoder_precision() == "float32"
 
 
+def test_a_decode_does_not_wait_for_the_encoder_probe(weights, monkeypatch):
+    import threading
+
+    import app.codec.api as api
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_probe(model, info):
+        started.set()
+        release.wait(30)
+        return "float32"
+
+    monkeypatch.setattr(api, "encoder_precision_choice", slow_probe)
+    monkeypatch.setattr(api, "cpu_has_native_bf16", lambda: True)
+    codec = Codec(weights.path.parent, "cpu", runtime="torch-fp32")
+    codec.runtime_name = "auto"  # auto's probe, without auto's decoder calibration in this test
+    probe = threading.Thread(target=codec.encoder_precision)
+    probe.start()
+    try:
+        assert started.wait(30)
+        codec.runtime_name = "torch-fp32"
+        names = []
+        decode = threading.Thread(target=lambda: names.append(codec.decoder_runtime(codec.weights()).name))
+        decode.start()
+        decode.join(20)
+        assert names == ["torch-fp32"] and not release.is_set()  # ready while the probe still runs
+    finally:
+        release.set()
+        probe.join(30)
+
+
 def test_a_named_runtime_that_disagrees_is_refused(weights, monkeypatch):
     model = load_model(weights)
     runtime = build_runtime("onnx-fp32", model, weights)

@@ -136,6 +136,7 @@ class Codec:
         self._models_lock = threading.Lock()  # the viewer's decoder and export workers share a Codec
         self._runtimes_lock = threading.Lock()
         self._encoder_precisions: dict[str, str] = {}  # weights sha256 -> "bfloat16" or "float32"
+        self._encoder_precisions_lock = threading.Lock()  # its own: a decode never waits for the ~1 s probe
 
     def weights(self, sha256: str | None = None) -> WeightsInfo:
         """The default weights, or the ones whose hash a file's marker names."""
@@ -174,7 +175,7 @@ class Codec:
             return "bfloat16"
         info = info or self.weights()
         model = self.model(info)
-        with self._runtimes_lock:
+        with self._encoder_precisions_lock:
             if info.sha256 not in self._encoder_precisions:
                 self._encoder_precisions[info.sha256] = encoder_precision_choice(model, info)
             return self._encoder_precisions[info.sha256]

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -201,15 +202,19 @@ def store_calibration(info: WeightsInfo, calibration: Calibration) -> None:
     _store_entry(machine_key(info.sha256, calibration.device_type), calibration.to_dict())
 
 
+_STORE_LOCK = threading.Lock()  # the decoder's calibration and the encoder's probe may finish together
+
+
 def _store_entry(key: str, entry: dict) -> None:
-    data = _read_cache() or {"version": CACHE_VERSION, "machines": {}}
-    data.setdefault("machines", {})[key] = entry
-    try:
-        path = cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode(), force=True)
-    except OSError:
-        pass  # an unwritable cache: calibrate again next time
+    with _STORE_LOCK:  # read, add, write: one at a time, or one entry would drop the other
+        data = _read_cache() or {"version": CACHE_VERSION, "machines": {}}
+        data.setdefault("machines", {})[key] = entry
+        try:
+            path = cache_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode(), force=True)
+        except OSError:
+            pass  # an unwritable cache: calibrate again next time
 
 
 ENCODER_PROBE = 512  # photo pixels a side of the encoder's timing probe

@@ -36,8 +36,9 @@ def with_orientation(data: bytes, orientation: int) -> bytes:
     if not 1 <= orientation <= 8:
         raise CodecError(f"orientation must be 1..8, not {orientation}")
     segments = _segments(data)
-    for marker, start, end in ((s.marker, s.start, s.end) for s in segments):
-        if marker == jpeg_segments.APP1 and data[start + 4 : start + 10] == exif_edit.EXIF_HEADER:
+    for segment in segments:
+        start, end = segment.start, segment.end
+        if segment.marker == jpeg_segments.APP1 and data[start + 4 : start + 10] == exif_edit.EXIF_HEADER:
             try:
                 block = exif_edit.set_orientation(data[start + 4 : end], orientation)
             except exif_edit.ExifError as exc:

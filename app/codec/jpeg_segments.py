@@ -74,7 +74,7 @@ def segments(f: BinaryIO, *, scans: bool = False) -> Iterator[Segment]:
             raise JpegLayoutError("the JPEG ends inside a segment header")
         end = start + 2 + int.from_bytes(length, "big")
         f.seek(base + end)
-        if f.tell() != base + end or _past_end(f):
+        if _past_end(f):
             raise JpegLayoutError("damaged JPEG: a segment runs past the end of the file")
         yield Segment(code, start, end)
         if code == SOS:

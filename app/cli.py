@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--runtime", default=None, metavar="NAME",
                      help="decoder engine: auto (default: the fastest measured here), " + RUNTIME_HELP)
     dec.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    dec.add_argument("--no-detail", action="store_true",
+                     help="ignore the file's detail layer: the base reconstruction from the thumbnail alone")
 
     check = sub.add_parser("selfcheck", help="measure that this Pillow/libjpeg behaves as the codec assumes")
     check.add_argument("--json", action="store_true", help="machine-readable output")
@@ -194,9 +196,7 @@ def cmd_decode(args) -> int:
     out_format = output_format(out_path)
     codec = Codec(args.weights, args.device, args.tile, args.runtime)
     thumbnail = read_thumbnail(args.input)
-    reconstructor = codec.reconstructor(thumbnail)
-    for note in reconstructor.notes:
-        print(f"hyperthumb: note: {note}", file=sys.stderr)
+    reconstructor = codec.reconstructor(thumbnail, detail=not args.no_detail)
     marker, orientation = thumbnail.marker, thumbnail.orientation
     region = None
     dw, dh = display_size(marker.width, marker.height, orientation)
@@ -211,6 +211,8 @@ def cmd_decode(args) -> int:
     start = time.monotonic()
     pixels = reconstructor.decode(region, tile=codec.default_decode_tile, progress=ProgressBar("decoding"))
     seconds = time.monotonic() - start
+    for note in reconstructor.notes:  # after decoding: a damaged detail tile is found when it is decoded
+        print(f"hyperthumb: note: {note}", file=sys.stderr)
     image = Image.fromarray(np.ascontiguousarray(to_display(pixels, orientation)))
     extra = {"icc_profile": thumbnail.icc_profile} if thumbnail.icc_profile else {}
     with atomic_output(out_path, force=args.force) as tmp:
@@ -243,10 +245,24 @@ def describe(path: str) -> dict:
             rate=m.rate, bits_per_pixel=doc.bits_per_pixel,
             luma_table=[int(v) for v in thumbnail.luma_table], chroma_table=[int(v) for v in thumbnail.chroma_table],
             payload_bytes=m.payload_length, payload_problem=thumbnail.payload_problem,
+            layers=_layer_bytes(doc.file_size, thumbnail.payload),
         )  # fmt: skip
     if doc.notes:
         report["notes"] = doc.notes
     return report
+
+
+def _layer_bytes(file_size: int, payload: bytes | None) -> dict[str, int]:
+    """Bytes per layer: the thumbnail (the JPEG without the payload's segments) and each record."""
+    from app.codec.payload import PayloadError, record_sizes, segments_size
+
+    if payload is None:
+        return {"thumbnail": file_size}
+    try:
+        records = record_sizes(payload)
+    except PayloadError:
+        records = {"unreadable payload": len(payload)}
+    return {"thumbnail": file_size - segments_size(len(payload)), **records}
 
 
 def _table_lines(values: list[int]) -> list[str]:
@@ -274,6 +290,8 @@ def cmd_info(args) -> int:
         *([f"  payload        {report['payload_bytes']} bytes" + (f" (unusable: {report['payload_problem']})"
                                                                 if report.get("payload_problem") else "")]
           if report.get("payload_bytes") is not None else []),
+        *[f"  {'bytes of' if i == 0 else '':<14} {name:<11} {size:>9} ({size * 8 / (w * h):.4f} bpp)"
+          for i, (name, size) in enumerate(report.get("layers", {}).items())],
         f"  orientation    {report['orientation']}",
         "  luma table (natural order)", *_table_lines(report["luma_table"]),
         "  chroma table (natural order)", *_table_lines(report["chroma_table"]),

@@ -2,6 +2,7 @@
 import torch
 
 from app.codec.decoder import DecoderConfig
+from app.codec.detail import SCALE_LEVELS, DetailConfig
 from app.codec.encoder import EncoderConfig
 from app.codec.model import HyperThumbnailModel, ModelConfig
 from app.codec.qpm import QPMConfig
@@ -14,12 +15,30 @@ SMALL_CONFIG = ModelConfig(
 )
 
 
+# The same, with a small detail layer (v3's structure).
+SMALL_DETAIL_CONFIG = ModelConfig(
+    encoder=SMALL_CONFIG.encoder,
+    qpm=SMALL_CONFIG.qpm,
+    decoder=DecoderConfig(channels=16, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8,
+                          detail_latent=8, detail_channels=16, detail_features=8),
+    detail=DetailConfig(latent=8, analysis=16, prior=8),
+)
+
+
 def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThumbnailModel:
     """A model whose zero-initialised residual tails are randomised, so every path matters."""
     torch.manual_seed(seed)
     model = HyperThumbnailModel(config)
-    for layer in (model.encoder.tail, model.decoder.tail, model.qpm.head[-1]):
+    layers = [model.encoder.tail, model.decoder.tail, model.qpm.head[-1]]
+    if config.detail is not None:
+        layers += [model.decoder.detail_tail, model.prior.layers[-1]]
+    for layer in layers:
         torch.nn.init.normal_(layer.weight, std=0.02)
+    if config.detail is not None:
+        with torch.no_grad():  # scales spread over the whole ladder, so many tables are used
+            c = config.detail.latent
+            model.prior.layers[-1].weight[c:].normal_(std=10.0)
+            model.prior.layers[-1].bias[c:] = torch.linspace(4.0, SCALE_LEVELS - 8.0, c)
     return model.eval()
 
 

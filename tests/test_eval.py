@@ -21,7 +21,9 @@ from app.evaluation.bjontegaard import bd_psnr
 from app.evaluation.images import centre_crop, crop_side
 from app.evaluation.methods import (
     AVIF_QUALITIES,
+    DEFAULT_RATES,
     FULL_IMAGE_QUALITIES,
+    JXL_QUALITIES,
     THUMBNAIL_QUALITIES,
 )
 from app.evaluation.plot import SIZE, draw_rd_plot, linear_ticks, log_ticks
@@ -238,16 +240,19 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
     assert "BD-PSNR" in stdout and "MEDIUM:" in stdout
 
     rows = _rows(out)
+    rates = len(DEFAULT_RATES)
     expected = {
-        "hyperthumbnail": 5,
+        "hyperthumbnail": rates,
         "bicubic+jpeg": 9,
         "jpeg+sr": 9,
-        "jpeg-full": 7,
-        "webp-full": 7,
+        "jpeg-full": len(FULL_IMAGE_QUALITIES),
+        "webp-full": len(FULL_IMAGE_QUALITIES),
         "avif-full": len(AVIF_QUALITIES),
-        "hyperthumbnail-no-adapt": 5,
-        "hyperthumbnail-no-adapt-no-moz": 5,
-        "hyperthumbnail-best": 5,
+        "jpegthumb+avif": len(AVIF_QUALITIES),
+        "jxl-full": len(JXL_QUALITIES),
+        "hyperthumbnail-no-adapt": rates,
+        "hyperthumbnail-no-adapt-no-moz": rates,
+        "hyperthumbnail-best": rates,
     }
     assert {method: len(r) for method, r in rows.items()} == {
         m: 2 * n for m, n in expected.items()
@@ -296,7 +301,7 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
         summary["jpeg_sr_weights"]["model_id"] == "jpeg-sr-test"
         and summary["skipped_methods"] == {}
     )
-    assert set(summary["presets"]) == {"LOW", "MEDIUM", "HIGH"}
+    assert set(summary["presets"]) == {"LOW", "MEDIUM", "HIGH", "FINE", "FINEST"}
     assert (
         summary["presets"]["MEDIUM"]["bpp"] > 0
         and summary["presets"]["MEDIUM"]["thumb_psnr"] > 0
@@ -326,7 +331,7 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
                                         "hyperthumbnail-best"}  # fmt: skip
     assert summary["ablation"]["hyperthumbnail-no-adapt"]["medium_payload_bytes"] == 0
     markdown = (out / "summary.md").read_text()
-    assert "| MEDIUM | 0.5 |" in markdown and "| jpeg+sr |" in markdown
+    assert "| MEDIUM | 0.2 |" in markdown and "| jpeg+sr |" in markdown
     assert "| hyperthumbnail-no-adapt-no-moz |" in markdown and "Preview: thumbnail BD-PSNR" in markdown
     assert markdown.count("| bicubic+jpeg |") == 9  # one row per quality of the sweep
 
@@ -362,6 +367,8 @@ def test_eval_without_a_jpeg_sr_model_skips_that_method(tmp_path, photos, capsys
         "jpeg-full",
         "webp-full",
         "avif-full",
+        "jpegthumb+avif",
+        "jxl-full",
     }
 
 
@@ -453,3 +460,31 @@ def test_eval_of_a_model_other_than_the_default_uses_it_and_its_own_baseline(tmp
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["weights"]["model_id"], summary["jpeg_sr_weights"]["model_id"]) == ("test-untrained", "jpeg-sr-test")
     assert main([*args, "--model", "nope"]) == 1 and "'nope' is not in" in capsys.readouterr().err
+
+
+def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys):
+    """A detail-layer model is also scored without its layer (thumbnail-only, thumbnail rates
+    only), and every method is judged against full-resolution AVIF in the detail range."""
+    from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+
+    from app.codec.weights import save_weights
+
+    weights = tmp_path / "detail"
+    save_weights(random_model(SMALL_DETAIL_CONFIG), weights, "test-detail", trained=False)
+    out = tmp_path / "out"
+    code = main(["--weights", str(weights), "eval", str(photos), "--out", str(out), "--crop", "64",
+                 "--rates", "0,0.4,1", "--limit", "1"])  # fmt: skip
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr
+    rows = _rows(out)
+    only = rows["hyperthumbnail-thumbnail-only"]
+    assert [float(r["setting"]) for r in only] == [0.0, 0.4]  # the thumbnail's own rates
+    full = {float(r["setting"]): r for r in rows["hyperthumbnail"]}
+    for r in only:
+        assert int(r["bytes"]) < int(full[float(r["setting"])]["bytes"])  # without the layer's bytes
+        assert float(r["decode_seconds"]) > 0 and float(full[float(r["setting"])]["decode_seconds"]) > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["vs_avif"]["range_bpp"] == [0.05, 0.5]
+    assert set(summary["vs_avif"]) >= {"hyperthumbnail", "jpegthumb+avif", "webp-full"}
+    assert summary["preview_bd_psnr_vs_plain_jpeg_thumbnails"]["judged_by"] == "hyperthumbnail-thumbnail-only"
+    assert "BD-PSNR vs avif-full" in stdout and "full decode time" in stdout

@@ -5,7 +5,8 @@
     Codec().load_photo(src)       -> LoadedImage   (the photo to encode; a HyperThumbnail's reconstruction)
     Codec().encode_photo(photo, dst) / estimate_size(photo, rate) -> the file, or about how big it will be
     Codec().reconstructor(doc)    -> Reconstructor (decoder inputs prepared once per file;
-                                     takes an ImageDocument, a Thumbnail or a path)
+                                     takes an ImageDocument, a Thumbnail or a path; with the
+                                     file's detail layer unless detail=False)
     Reconstructor.decode(region)  -> uint8 pixels of any region of the full-resolution photo
 
 Weights load lazily on first use, so opening and previewing files never waits for torch.
@@ -22,6 +23,8 @@ from . import adaptation
 from .adaptation import EFFORT_STEPS
 from .atomic import same_file
 from .calibration import Calibration, choose_runtime, encoder_autocast_context, encoder_precision_choice
+from .detail_coding import DetailLayerError
+from .detail_layer import DetailCoder, DetailSource
 from .device import inference_dtype, select_device
 from .document import ImageDocument, open_image
 from .errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
@@ -46,6 +49,10 @@ from .inference import (
     encode_thumbnail,
 )
 from .model import HyperThumbnailModel
+from .payload import ADAPTATION_KIND, DETAIL_KIND, PayloadError, pack_records, segments_size, unpack_records
+
+# The marker's PayloadLength and PayloadSha256 properties, as written in the XMP packet.
+PAYLOAD_MARKER_BYTES = 120
 from .runtime import AUTO, SPECS, DecoderRuntime, cpu_has_native_bf16, requested_runtime
 from .tiling import CancelFn, ProgressFn, check_cancel
 from .weights import WeightsInfo, find_weights, load_model
@@ -54,17 +61,20 @@ __all__ = [
     "RATE_PRESETS", "Codec", "EncodeResult", "ImageDocument", "LoadedImage", "SizeEstimate", "open_image", "parse_rate",
 ]  # fmt: skip
 
-RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}
+# The one rate knob of the default (detail-layer) model, 0 = smallest file, 1 = best: the thumbnail
+# improves up to HIGH (what LOW..HIGH were before the detail layer), the detail layer above it.
+RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.2, "HIGH": 0.4, "FINE": 0.7, "FINEST": 1.0}
 
 
 def parse_rate(text: str | float) -> float:
-    """'LOW' | 'MEDIUM' | 'HIGH' (any case) or a number in 0..1 (0 = smallest file)."""
+    """A preset name (any case; ``RATE_PRESETS``) or a number in 0..1 (0 = smallest file)."""
     if isinstance(text, str) and text.strip().upper() in RATE_PRESETS:
         return RATE_PRESETS[text.strip().upper()]
     try:
         value = float(text)
     except ValueError:
-        raise CodecError(f"rate must be LOW, MEDIUM, HIGH or a number in 0..1, not {shorten(repr(text))}") from None
+        names = ", ".join(RATE_PRESETS)
+        raise CodecError(f"rate must be one of {names} or a number in 0..1, not {shorten(repr(text))}") from None
     if not 0.0 <= value <= 1.0:
         raise CodecError(f"rate must be between 0 and 1, got {value}")
     return value
@@ -81,6 +91,7 @@ class EncodeResult:
     weights: WeightsInfo
     notes: list[str]
     adaptation: "adaptation.AdaptationResult | None" = None  # the fit, when the effort ran one
+    detail_bytes: int = 0  # the detail layer's record, when the file has one
 
     @property
     def bits_per_pixel(self) -> float:
@@ -101,6 +112,13 @@ def _split_progress(progress: ProgressFn, fit_steps: int) -> tuple[ProgressFn, P
         progress(encoder_share + (100 - encoder_share) * done // max(1, total), 100)
 
     return encoder, fit
+
+
+def _halves(progress: ProgressFn) -> tuple[ProgressFn, ProgressFn]:
+    """One progress callback split in two equal stages."""
+    if progress is None:
+        return None, None
+    return (lambda d, t: progress(d, 2 * max(1, t)), lambda d, t: progress(max(1, t) + d, 2 * max(1, t)))
 
 
 def _writable_destination(destination: str | Path, force: bool) -> Path:
@@ -137,6 +155,7 @@ class Codec:
         self._runtimes_lock = threading.Lock()
         self._encoder_precisions: dict[str, str] = {}  # weights sha256 -> "bfloat16" or "float32"
         self._encoder_precisions_lock = threading.Lock()  # its own: a decode never waits for the ~1 s probe
+        self._detail_coders: dict[str, DetailCoder] = {}
 
     def weights(self, sha256: str | None = None) -> WeightsInfo:
         """The default weights, or the ones whose hash a file's marker names."""
@@ -163,6 +182,16 @@ class Codec:
             if info.sha256 not in self._runtimes:
                 self._runtimes[info.sha256] = choose_runtime(model, info, self.runtime_name, self.device.type, log)
             return self._runtimes[info.sha256]
+
+    def detail_coder(self, info: WeightsInfo) -> DetailCoder | None:
+        """The integer prior and coder tables of a detail-layer model (None for thumbnail-only ones)."""
+        model = self.model(info)
+        if model.config.detail is None:
+            return None
+        with self._models_lock:
+            if info.sha256 not in self._detail_coders:
+                self._detail_coders[info.sha256] = DetailCoder(model)
+            return self._detail_coders[info.sha256]
 
     def encoder_precision(self, info: WeightsInfo | None = None) -> str:
         """What the encoder network of ``info`` (default: the default weights) computes in: on a
@@ -246,8 +275,10 @@ class Codec:
         info = weights or self.weights()
         model = self.model(info)
         height, width = photo.rgb.shape[:2]
-        steps = EFFORT_STEPS[effort] if adaptation.worth_trying(width * height, rate) else 0
-        encoder_progress, fit_progress = _split_progress(progress, steps)
+        coder = self.detail_coder(info)
+        # Detail-layer models carry what adaptation would add (and more) in the layer itself.
+        steps = EFFORT_STEPS[effort] if coder is None and adaptation.worth_trying(width * height, rate) else 0
+        encoder_progress, fit_progress = _split_progress(progress, steps or (1 if coder else 0))
         thumb, luma, chroma = encode_thumbnail(
             model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=encoder_progress,
             cancelled=cancelled, autocast=self.encoder_autocast(info),
@@ -255,7 +286,12 @@ class Codec:
         check_cancel(cancelled)
         marker = self._marker(info, model, width, height, rate)
         notes = list(photo.notes)
-        payload, adapted = None, None
+        payload, adapted, detail_bytes = None, None, 0
+        if coder is not None:
+            ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
+            record = self.encode_detail(info, coder, photo.rgb, ycbcr, luma, chroma, rate, fit_progress, cancelled)
+            payload, detail_bytes = pack_records({DETAIL_KIND: record}), len(record)
+            check_cancel(cancelled)
         if steps:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
             # float32 even where the encoder runs in bf16: bf16 gradients cost a third of the gain
@@ -271,7 +307,18 @@ class Codec:
             notes.append(f"decoder adapted to this photo: {adapted.gain_db:+.2f} dB on held-out crops, "
                          + (f"{adapted.payload_bytes} bytes kept" if payload else "not worth its bytes, left out"))
         return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, notes,
-                            adapted)  # fmt: skip
+                            adapted, detail_bytes)  # fmt: skip
+
+    def encode_detail(self, info: WeightsInfo, coder: DetailCoder, rgb: np.ndarray, ycbcr: np.ndarray, luma, chroma,
+                      rate: float, progress: ProgressFn = None, cancelled: CancelFn = None) -> bytes:
+        """The detail layer of a photo whose thumbnail decodes to ``ycbcr``: the base
+        reconstruction first (what a reader has without the layer), then the layer's record."""
+        height, width = rgb.shape[:2]
+        base_progress, layer_progress = _halves(progress)
+        base = Reconstructor(self.model(info), ycbcr, luma, chroma, (width, height), self.decoder_runtime(info))
+        base_pixels = base.decode(tile=self.default_decode_tile, progress=base_progress, cancelled=cancelled)
+        return coder.encode(rgb, base_pixels, ycbcr, rate, autocast=self.encoder_autocast(info),
+                            progress=layer_progress, cancelled=cancelled)  # fmt: skip
 
     def estimate_size(
         self,
@@ -297,6 +344,7 @@ class Codec:
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
+        detail_bytes = self._estimate_detail_bytes(info, pixels, thumb, luma, chroma, rate, (width, height), cancelled)
         seam_bytes = 0.0
         if mosaic is not None:
             seam_bytes = mosaic.seam_bits(thumb, luma, chroma, scale) / 8  # DC jumps the file has not
@@ -307,18 +355,35 @@ class Codec:
         estimate = estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=meta.exif,
                                         xmp_packet=meta.xmp, icc_profile=photo.icc_profile, exact=mosaic is None,
                                         seam_bytes=seam_bytes)  # fmt: skip
-        if EFFORT_STEPS.get(effort) and adaptation.worth_trying(width * height, rate):
+        if detail_bytes:
+            estimate = dataclasses.replace(estimate, bytes=estimate.bytes + detail_bytes, exact=False)
+        elif EFFORT_STEPS.get(effort) and adaptation.worth_trying(width * height, rate):
             # the fit itself is too slow for an estimate: count the payload it usually keeps
             estimate = dataclasses.replace(estimate, bytes=estimate.bytes + adaptation.TYPICAL_PAYLOAD_BYTES, exact=False)
         return estimate
+
+    def _estimate_detail_bytes(self, info: WeightsInfo, pixels: np.ndarray, thumb: np.ndarray, luma, chroma,
+                               rate: float, full_size: tuple[int, int], cancelled: CancelFn) -> int:
+        """The detail layer's share of the file (0 for thumbnail-only models): the layer of the
+        sampled pixels (strips with their context, or the whole photo), scaled by area, plus the
+        payload's segment headers and marker properties."""
+        coder = self.detail_coder(info)
+        if coder is None:
+            return 0
+        ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))
+        record = self.encode_detail(info, coder, pixels, ycbcr, luma, chroma, rate, cancelled=cancelled)
+        area = full_size[0] * full_size[1] / (pixels.shape[0] * pixels.shape[1])
+        payload = round(len(record) * area) + 12  # + the record list's headers
+        return segments_size(payload) + PAYLOAD_MARKER_BYTES
 
     @staticmethod
     def _marker(info: WeightsInfo, model: HyperThumbnailModel, width: int, height: int, rate: float) -> Marker:
         return Marker(width=width, height=height, scale=model.config.scale, model_id=info.model_id,
                       weights_sha256=info.sha256, rate=float(rate))  # fmt: skip
 
-    def reconstructor(self, source: str | Path | Thumbnail | ImageDocument) -> Reconstructor:
-        """Prepare a HyperThumbnail for decoding with the weights its marker names."""
+    def reconstructor(self, source: str | Path | Thumbnail | ImageDocument, *, detail: bool = True) -> Reconstructor:
+        """Prepare a HyperThumbnail for decoding with the weights its marker names; with its
+        detail layer when it has one and ``detail`` is true (else the base reconstruction)."""
         if isinstance(source, ImageDocument):
             if source.thumbnail is None:
                 raise NotHyperThumbnailError(f"not a HyperThumbnail: {source.path.name} is a plain image")
@@ -327,16 +392,30 @@ class Codec:
         marker = thumbnail.marker
         info = self.weights(sha256=marker.weights_sha256)
         model, runtime = self.model(info), self.decoder_runtime(info)
-        offsets, notes = None, []
+        offsets, source_detail, notes = None, None, []
+        records = {}
         if thumbnail.payload is not None:
             try:
-                offsets = adaptation.dequantize(thumbnail.payload, adaptation.layer_sizes(model))
+                records = unpack_records(thumbnail.payload)
+            except PayloadError as exc:
+                notes.append(f"the file's payload is not used: {exc}")
+        elif thumbnail.payload_problem:
+            notes.append(f"the file's payload is not used ({thumbnail.payload_problem}): base reconstruction")
+        if ADAPTATION_KIND in records:
+            try:
+                offsets = adaptation.dequantize(records[ADAPTATION_KIND], adaptation.layer_sizes(model))
             except ValueError as exc:
                 notes.append(f"the file's decoder adaptation is not used: {exc}")
-        elif thumbnail.payload_problem:
-            notes.append(f"the file's decoder adaptation is not used: {thumbnail.payload_problem}")
+        if DETAIL_KIND in records and detail:
+            coder = self.detail_coder(info)
+            try:
+                if coder is None:
+                    raise DetailLayerError(f"the model {info.model_id} has no detail decoder")
+                source_detail = DetailSource(coder, records[DETAIL_KIND], thumbnail.ycbcr)
+            except DetailLayerError as exc:
+                notes.append(f"the file's detail layer is not used ({exc}): base reconstruction")
         reconstructor = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
-                                      (marker.width, marker.height), runtime, offsets)  # fmt: skip
+                                      (marker.width, marker.height), runtime, offsets, source_detail)  # fmt: skip
         reconstructor.notes = notes
         return reconstructor
 

@@ -29,10 +29,17 @@ class DecoderConfig:
     freq_channels: int = 96  # frequency-branch width on the 8x8 block grid
     freq_blocks: int = 2
     freq_out: int = 16  # frequency features per LR pixel after the x8 shuffle
+    # The detail layer's synthesis (0 latent channels: a thumbnail-only decoder). It runs at the
+    # latent's resolution (1/4 of the thumbnail's side), so it adds little to the decoder's cost.
+    detail_latent: int = 0
+    detail_channels: int = 128  # synthesis width at latent resolution
+    detail_features: int = 32  # detail features per thumbnail pixel, fused into the pixel branch
 
     def margin(self) -> int:
         """Context (LR pixels, a multiple of 8) a tile needs so tiled output equals untiled."""
         radius = 8 * (self.freq_blocks + 1) + 2 * self.blocks + 2
+        if self.detail_latent:
+            radius = max(radius, 4 * (3 + 1) + 2 * self.blocks + 2)  # synthesis: 3 convs at 1/4
         return -(-radius // 8) * 8
 
 
@@ -40,6 +47,9 @@ class Decoder(nn.Module):
     """(lr [B, 3, h, w] in 0..1, dequantized [B, 3, 64, h/8, w/8], tables [B, 128]) -> HR [B, 3, 4h, 4w].
 
     ``h`` and ``w`` must be multiples of 8; ``tables`` are luma then chroma, natural order.
+    ``detail`` (optional, decoders with ``detail_latent``): the detail layer's decoded latent
+    [B, detail_latent, h/4, w/4], already multiplied by its inverse gain. Without it the decoder is
+    the base decoder: the detail branch is skipped, not fed zeros.
     """
 
     def __init__(self, config: DecoderConfig, scale: int = 4):
@@ -54,6 +64,22 @@ class Decoder(nn.Module):
         self.fuse = nn.Conv2d(c + config.freq_out, c, 1)
         self.body = nn.Sequential(*[ResBlock(c) for _ in range(config.blocks)])
         self.tail = zero_init(nn.Conv2d(c, 3 * scale * scale, 3, padding=1))
+        self.detail_latent = config.detail_latent
+        if config.detail_latent:
+            dc, df = config.detail_channels, config.detail_features
+            self.detail_in = nn.Conv2d(config.detail_latent, dc, 3, padding=1)
+            self.detail_body = nn.Sequential(ResBlock(dc))
+            self.detail_out = nn.Conv2d(dc, df * 16, 1)  # pixel-shuffled x4 to thumbnail pixels
+            # A linear path from the latent to the photo's 16x16 blocks (the analysis' linear
+            # transform's transpose, initialised together: ``detail.init_from_residual_pca``) and
+            # the nonlinear one above, fused into the pixel branch and added to its output. All
+            # bias-free; the fusion starts small (a warm-started decoder is nearly unchanged), the
+            # nonlinear output at zero.
+            self.detail_linear = nn.Conv2d(config.detail_latent, 3 * scale * scale * 16, 1, bias=False)
+            self.detail_fuse = nn.Conv2d(df, c, 1, bias=False)
+            with torch.no_grad():
+                self.detail_fuse.weight.mul_(0.1)
+            self.detail_tail = zero_init(nn.Conv2d(df, 3 * scale * scale, 1, bias=False))
 
     def adaptable_layers(self) -> list[tuple[str, nn.Module]]:
         """The layers whose biases a file may offset (per-image adaptation, see ``adaptation``),
@@ -85,7 +111,14 @@ class Decoder(nn.Module):
         x = _blocks(self.freq_body, x, offsets, "freq_body")
         return F.pixel_shuffle(_run(self.freq_out, x, offsets, "freq_out"), 8)
 
-    def phases(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None) -> torch.Tensor:
+    def detail_features(self, detail: torch.Tensor, offsets=None) -> torch.Tensor:
+        """Decoded latent [B, C, h/4, w/4] -> detail features per thumbnail pixel [B, F, h, w]."""
+        x = torch.relu(_run(self.detail_in, detail, offsets, "detail_in"))
+        x = _blocks(self.detail_body, x, offsets, "detail_body")
+        return F.pixel_shuffle(_run(self.detail_out, x, offsets, "detail_out"), 4)
+
+    def phases(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None,
+               detail: torch.Tensor | None = None) -> torch.Tensor:
         """The photo before the final pixel shuffle: [B, 3 * scale^2, h, w], float32.
 
         The networks run in their parameters' dtype (bf16/fp16 on fast paths); the bilinear base
@@ -98,15 +131,24 @@ class Decoder(nn.Module):
         dtype = self.pixel_in.weight.dtype
         freq = self.frequency_features(dequantized.to(dtype), tables, offsets)
         x = torch.relu(_run(self.pixel_in, lr.to(dtype) - 0.5, offsets, "pixel_in"))
-        x = torch.relu(_run(self.fuse, torch.cat([x, freq.to(x.dtype)], dim=1), offsets, "fuse"))
-        x = _blocks(self.body, x, offsets, "body")
+        x = _run(self.fuse, torch.cat([x, freq.to(x.dtype)], dim=1), offsets, "fuse")
+        if detail is not None:
+            if not self.detail_latent:
+                raise ValueError("this decoder has no detail branch")
+            features = self.detail_features(detail.to(dtype), offsets)
+            x = x + self.detail_fuse(features)
+        x = _blocks(self.body, torch.relu(x), offsets, "body")
         residual, base = _run(self.tail, x, offsets, "tail"), bilinear_phases(lr.float(), self.scale)
+        if detail is not None:
+            linear = F.pixel_shuffle(self.detail_linear(detail.to(dtype)), 4)  # 16x16 blocks -> phases
+            residual = residual + self.detail_tail(features) + linear
         if torch.is_grad_enabled():
             return base + residual.float()
         return base.add_(residual)  # inference: no new photo-sized buffer (fresh memory costs page faults)
 
-    def forward(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None) -> torch.Tensor:
-        return F.pixel_shuffle(self.phases(lr, dequantized, tables, offsets), self.scale)
+    def forward(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None,
+                detail: torch.Tensor | None = None) -> torch.Tensor:
+        return F.pixel_shuffle(self.phases(lr, dequantized, tables, offsets, detail), self.scale)
 
 
 def _run(layer: nn.Module, x: torch.Tensor, offsets: dict | None, name: str) -> torch.Tensor:

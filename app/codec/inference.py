@@ -12,6 +12,7 @@ import torch
 
 from .color import ycbcr_to_rgb
 from .dct import pad_to_multiple
+from .detail import quantized_rate
 from .fileformat import thumbnail_size
 from .jpeg_sim import coefficients_from_ycbcr, table_tensor
 from .model import HyperThumbnailModel
@@ -38,6 +39,16 @@ def _model_dtype(model: torch.nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype
 
 
+def thumbnail_knob(model: HyperThumbnailModel, rate: float) -> torch.Tensor:
+    """The encoder's and QPM's own knob [1] for the product's rate knob: the same for
+    thumbnail-only models; for detail-layer models the rate is first rounded to the level the
+    file stores, then mapped (``DetailConfig.thumbnail_rate``), exactly as in training."""
+    rate_t = torch.tensor([float(rate)], dtype=torch.float32)
+    if model.config.detail is None:
+        return rate_t
+    return model.config.thumbnail_rate(quantized_rate(rate_t))
+
+
 @torch.inference_mode()
 def encode_thumbnail(
     model: HyperThumbnailModel,
@@ -60,7 +71,7 @@ def encode_thumbnail(
     height, width = photo.shape[:2]
     lr_w, lr_h = thumbnail_size(width, height, scale)
     margin = model.config.encoder.receptive_radius() + 2  # + bicubic antialias support
-    rate_t = torch.tensor([rate], device=device, dtype=dtype)
+    rate_t = thumbnail_knob(model, rate).to(device=device, dtype=dtype)
     lr = torch.empty(1, 3, lr_h, lr_w, device=device, dtype=dtype)
     tiles = list(tiles_in(Box(0, lr_h, 0, lr_w), tile, 1))
     for i, box in enumerate(tiles):
@@ -122,15 +133,29 @@ class Reconstructor:
         full_size: tuple[int, int],
         runtime: DecoderRuntime | None = None,
         offsets: np.ndarray | None = None,
+        detail=None,
     ):
+        """``detail``: a ``detail_layer.DetailSource`` for the file's detail layer, or None (the
+        base reconstruction)."""
         self.model = model
-        self.notes: list[str] = []  # e.g. why the file's decoder adaptation is not used
+        self.detail = detail
+        self.base_notes: list[str] = []  # e.g. why the file's decoder adaptation is not used
         self.offsets = None if offsets is None else torch.as_tensor(np.asarray(offsets, np.float32))
         self.runtime = runtime or _model_runtime(model)
         self.scale = model.config.scale
         self.full_width, self.full_height = full_size
         self.lr, self.dequantized, self.tables = decoder_inputs(ycbcr, luma_table, chroma_table, self.runtime.device)
         self.lr_height, self.lr_width = self.lr.shape[-2:]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know about this reconstruction (read after decoding: a damaged
+        detail tile is found when it is decoded)."""
+        return self.base_notes + ([] if self.detail is None else self.detail.notes)
+
+    @notes.setter
+    def notes(self, value: list[str]) -> None:
+        self.base_notes = list(value)
 
     def full_box(self) -> Box:
         return Box(0, self.full_height, 0, self.full_width)
@@ -163,6 +188,7 @@ class Reconstructor:
                 self.dequantized[..., blocks.y0 : blocks.y1, blocks.x0 : blocks.x1],
                 self.tables,
                 self.offsets,
+                None if self.detail is None else self.detail.region(ctx),
             )
             wanted = box.scaled(s).intersect(region)
             if wanted is not None:

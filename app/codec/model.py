@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from .decoder import Decoder, DecoderConfig
+from .detail import DetailAnalysis, DetailConfig, DetailPrior, RateGains, latent_bits, quantized_rate
 from .encoder import Encoder, EncoderConfig
 from .fileformat import SCALE
-from .jpeg_sim import quantize, simulate_jpeg
+from .jpeg_sim import quantize, round_ste, simulate_jpeg
 from .qpm import QPMConfig, QuantizationPredictor
 from .rate import bits_per_pixel
 
@@ -23,9 +24,17 @@ class ModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     qpm: QPMConfig = field(default_factory=QPMConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    detail: DetailConfig | None = None  # the detail layer (v3 on); None: thumbnail-only models
+
+    def __post_init__(self):
+        if (self.detail.latent if self.detail else 0) != self.decoder.detail_latent:
+            raise ValueError("the detail layer's latent channels and the decoder's detail branch disagree")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.detail is None:
+            del d["detail"]  # thumbnail-only models keep the manifest entries they always had
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -34,7 +43,12 @@ class ModelConfig:
             encoder=EncoderConfig(**d["encoder"]),
             qpm=QPMConfig(**d["qpm"]),
             decoder=DecoderConfig(**d["decoder"]),
+            detail=DetailConfig(**d["detail"]) if d.get("detail") else None,
         )
+
+    def thumbnail_rate(self, rate: torch.Tensor) -> torch.Tensor:
+        """The QPM's and encoder's own knob for the product's rate knob."""
+        return rate if self.detail is None else self.detail.thumbnail_rate(rate)
 
 
 @dataclass
@@ -45,6 +59,8 @@ class TrainOutput:
     bpp: torch.Tensor  # [B] estimated bits per HR pixel
     luma_table: torch.Tensor  # [B, 64]
     chroma_table: torch.Tensor  # [B, 64]
+    base_reconstruction: torch.Tensor | None = None  # without the detail layer (detail models)
+    detail_bpp: torch.Tensor | None = None  # [B] estimated bits of the detail layer per HR pixel
 
 
 class HyperThumbnailModel(nn.Module):
@@ -56,21 +72,41 @@ class HyperThumbnailModel(nn.Module):
         self.encoder = Encoder(config.encoder, config.scale)
         self.qpm = QuantizationPredictor(config.qpm)
         self.decoder = Decoder(config.decoder, config.scale)
+        if config.detail is not None:
+            self.analysis = DetailAnalysis(config.detail, config.scale)
+            self.gains = RateGains(config.detail.latent, config.detail.rate_anchors)
+            self.prior = DetailPrior(config.detail)
 
-    def forward(self, hr: torch.Tensor, rate: torch.Tensor, autocast: torch.dtype | None = None) -> TrainOutput:
+    def forward(self, hr: torch.Tensor, rate: torch.Tensor, autocast: torch.dtype | None = None,
+                frozen_thumbnail: bool = False) -> TrainOutput:
         """HR crops [B, 3, H, W] (H, W multiples of 32) and rate knobs [B] -> training outputs.
 
         ``autocast`` (e.g. bfloat16) runs the encoder and decoder networks in that precision; the
-        JPEG simulation, the DCT, the QPM's tables and the rate estimate always run in float32
-        (bf16's 8-bit mantissa cannot hold a DCT coefficient to its rounding step).
+        JPEG simulation, the DCT, the QPM's tables, the prior and the rate estimates always run in
+        float32 (bf16's 8-bit mantissa cannot hold a DCT coefficient to its rounding step).
+        ``frozen_thumbnail``: encoder and QPM run without a graph and JPEG rounds exactly, so the
+        thumbnails are the files' own (a phase that trains the decoder and the detail layer only).
         """
-        lr = self._networks(autocast, self.encoder, hr, rate).float()
-        luma, chroma = self.qpm(lr, rate)
-        sim = simulate_jpeg(lr, luma, chroma, rounding="ste")
-        bpp = bits_per_pixel(quantize(sim.scaled, "noise"), self.config.scale)
+        if self.config.detail is not None:
+            rate = quantized_rate(rate)
+        thumb_rate = self.config.thumbnail_rate(rate)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_thumbnail):
+            lr = self._networks(autocast, self.encoder, hr, thumb_rate).float()
+            luma, chroma = self.qpm(lr, thumb_rate)
+            sim = simulate_jpeg(lr, luma, chroma, rounding="round" if frozen_thumbnail else "ste")
+            bpp = bits_per_pixel(quantize(sim.scaled, "noise"), self.config.scale)
         tables = torch.cat([luma, chroma], dim=1)
-        reconstruction = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables).float()
-        return TrainOutput(reconstruction, lr, sim.decoded, bpp, luma, chroma)
+        base = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables).float()
+        if self.config.detail is None:
+            return TrainOutput(base, lr, sim.decoded, bpp, luma, chroma)
+        y = self._networks(autocast, self.analysis, hr, base.detach(), sim.decoded.detach()).float()
+        scaled = y * self.gains.gain(rate)
+        mean, position = self.prior(sim.decoded_ycbcr, rate)
+        bits = latent_bits(scaled + torch.empty_like(scaled).uniform_(-0.5, 0.5), mean, position)
+        detail_bpp = bits.sum(dim=(1, 2, 3)) / (hr.shape[-2] * hr.shape[-1])
+        latent = (round_ste(scaled - mean) + mean) * self.gains.inverse(rate)
+        reconstruction = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables, None, latent)
+        return TrainOutput(reconstruction.float(), lr, sim.decoded, bpp, luma, chroma, base, detail_bpp)
 
     @staticmethod
     def _networks(autocast: torch.dtype | None, network: nn.Module, *inputs):

@@ -159,9 +159,10 @@ class DecoderRuntime:
         return self.spec.name
 
     def __call__(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor,
-                 offsets: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                 offsets: torch.Tensor | None = None, detail: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """float32 inputs of one tile (batch 1) -> its uint8 [4h, 4w, 3] photo; ``offsets``: the
-        file's per-image bias offsets [N] (``adaptation``), if it carries them."""
+        file's per-image bias offsets [N] (``adaptation``), if it carries them; ``detail``: the
+        decoded detail latent of the tile [1, C, h/4, w/4] (``detail_layer``), if the file has one."""
         raise NotImplementedError
 
 
@@ -181,12 +182,16 @@ class TorchRuntime(DecoderRuntime):
         self.decoder = decoder.eval()
 
     @torch.inference_mode()
-    def __call__(self, lr, dequantized, tables, offsets=None):
+    def __call__(self, lr, dequantized, tables, offsets=None, detail=None):
         if self.spec.channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
         if offsets is not None:
             offsets = offsets.to(self.device)
-        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets), self.scale)[0]
+        if detail is not None:
+            detail = detail.to(self.device)
+            if self.spec.channels_last:
+                detail = detail.contiguous(memory_format=torch.channels_last)
+        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets, detail), self.scale)[0]
 
 
 class OnnxRuntime(DecoderRuntime):
@@ -218,7 +223,9 @@ class OnnxRuntime(DecoderRuntime):
         offsets = next((i for i in self.session.get_inputs() if i.name == "offsets"), None)
         self._zero_offsets = None if offsets is None else np.zeros(offsets.shape, np.float32)
 
-    def __call__(self, lr, dequantized, tables, offsets=None):
+    def __call__(self, lr, dequantized, tables, offsets=None, detail=None):
+        if detail is not None:
+            raise CodecError("the ONNX decoder graph has no detail-layer input: use a torch runtime")
         feeds = {
             "lr": lr.float().contiguous().numpy(),
             "dequantized": dequantized.float().contiguous().numpy(),

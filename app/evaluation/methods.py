@@ -7,6 +7,13 @@
     jpeg-full       the full-resolution photo as a standard JPEG (4:2:0)
     webp-full       the full-resolution photo as WebP
     avif-full       the full-resolution photo as AVIF (libaom via Pillow, speed 6)
+    jxl-full        the full-resolution photo as JPEG XL (libjxl via pillow-jxl-plugin)
+    jpegthumb+avif  what websites ship today: a plain JPEG thumbnail (quality 80) plus the
+                    full-resolution AVIF as a second file; bytes are both files'
+
+A detail-layer HyperThumbnail is also scored without its layer, from the same file:
+    hyperthumbnail-thumbnail-only   the base reconstruction, counting the thumbnail's bytes only
+                                    (rates up to HIGH, where the thumbnail itself still grows)
 
 With ``ablation``, the codec also runs without parts of its export, to measure what each adds:
     hyperthumbnail-no-adapt          effort "fast": no per-image decoder adaptation
@@ -33,16 +40,20 @@ from app.codec.fileformat import (
 )
 from app.codec.imageio import LoadedImage
 from app.codec.model import ModelConfig
+from app.codec.payload import segments_size
 from app.codec.inference import Reconstructor
 from app.codec.weights import WeightsInfo, find_weights, read_manifest
 
 from . import standard
 
 JPEG_SR_ROLE = "jpeg-sr-baseline"
-DEFAULT_RATES = tuple(sorted({*RATE_PRESETS.values(), 0.25, 0.75}))
+DEFAULT_RATES = tuple(sorted({*RATE_PRESETS.values(), 0.55, 0.85}))
 THUMBNAIL_QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
-FULL_IMAGE_QUALITIES = (5, 10, 20, 30, 40, 50, 70)
-AVIF_QUALITIES = (0, 5, 10, 20, 30)  # quality 0 is already ~0.06 bpp on dense photos: AVIF goes no lower
+FULL_IMAGE_QUALITIES = (5, 10, 20, 30, 40, 50, 70, 85)
+# quality 0 is already ~0.06 bpp on dense photos: AVIF goes no lower; 70 is past 1 bpp
+AVIF_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70)
+JXL_QUALITIES = (5, 15, 30, 45, 60, 70, 80, 90)
+THUMBNAIL_ONLY = "hyperthumbnail-thumbnail-only"
 ABLATIONS = (
     ("hyperthumbnail-no-adapt", "fast", True),
     ("hyperthumbnail-no-adapt-no-moz", "fast", False),
@@ -70,8 +81,10 @@ class Coded:
     num_bytes: int  # what would be stored or sent
     reconstruction: np.ndarray  # uint8, the photo's size
     thumbnail: np.ndarray | None = None  # the decoded thumbnail a viewer shows, if any
-    payload_bytes: int | None = None  # a HyperThumbnail's per-file decoder adaptation (0: none kept)
+    payload_bytes: int | None = None  # a HyperThumbnail's payload (adaptation, detail layer; 0: none)
     encode_seconds: float | None = None  # a HyperThumbnail's export time, adaptation included
+    decode_seconds: float | None = None  # a HyperThumbnail's full reconstruction alone
+    variants: dict | None = None  # {method name: Coded} scored from the same file (thumbnail-only)
 
 
 class Method(Protocol):
@@ -111,11 +124,25 @@ class HyperThumbnailMethod:
         if thumbnail.marker.weights_sha256 != self.weights.sha256:
             raise RuntimeError(f"{self.name}: the file names weights {thumbnail.marker.weights_sha256[:12]}, "
                                f"not the {self.weights.model_id} being evaluated")  # fmt: skip
-        reconstructor = self.codec.reconstructor(thumbnail)
-        reconstruction = reconstructor.decode(tile=self.codec.default_decode_tile)
+        start = time.perf_counter()
+        reconstruction = self.codec.reconstructor(thumbnail).decode(tile=self.codec.default_decode_tile)
+        decode_seconds = time.perf_counter() - start
         self.marker_bytes.append(marker_segment_bytes(thumbnail.marker))  # as written, payload fields included
         payload = len(thumbnail.payload) if thumbnail.payload else 0
-        return Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload, encode_seconds=encode_seconds)
+        variants = None
+        model = self.codec.model(self.weights)
+        if result.detail_bytes and self.name == "hyperthumbnail" and rate <= model.config.detail.thumbnail_full_at:
+            start = time.perf_counter()
+            base = self.codec.reconstructor(thumbnail, detail=False).decode(tile=self.codec.default_decode_tile)
+            seconds = time.perf_counter() - start
+            variants = {THUMBNAIL_ONLY: Coded(result.file_size - segments_size(payload), base, thumbnail.rgb,
+                                              payload_bytes=0, decode_seconds=seconds)}  # fmt: skip
+        return Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload, encode_seconds=encode_seconds,
+                     decode_seconds=decode_seconds, variants=variants)  # fmt: skip
+
+    def variant_names(self) -> list[str]:
+        detail = self.codec.model(self.weights).config.detail
+        return [THUMBNAIL_ONLY] if detail is not None and self.name == "hyperthumbnail" else []
 
 
 class BicubicJpegMethod:
@@ -156,6 +183,21 @@ class JpegSrMethod:
         )
         reconstruction = reconstructor.decode(tile=self.codec.default_decode_tile)
         return Coded(len(data), reconstruction, standard.decode_rgb(data))
+
+
+class ThumbnailPlusFullMethod:
+    """A plain JPEG thumbnail beside a full-resolution file of another codec (two files, as
+    websites ship them): the bytes of both, the full file's pixels, the thumbnail's preview."""
+
+    def __init__(self, name: str, encode: Callable[[np.ndarray, int], bytes], qualities: Sequence[int],
+                 thumbnail_quality: int = standard.SITE_THUMBNAIL_QUALITY):  # fmt: skip
+        self.name, self.encode, self.settings = name, encode, list(qualities)
+        self.thumbnail_quality = thumbnail_quality
+
+    def code(self, photo: Photo, quality: int) -> Coded:
+        thumb = standard.encode_thumbnail_jpeg(photo.reference_thumbnail, self.thumbnail_quality)
+        data = self.encode(photo.rgb, quality)
+        return Coded(len(thumb) + len(data), standard.decode_rgb(data), standard.decode_rgb(thumb))
 
 
 class FullImageMethod:
@@ -228,6 +270,11 @@ def build_methods(
     )
     if standard.can_write_avif():
         methods.append(FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES))
+        methods.append(ThumbnailPlusFullMethod("jpegthumb+avif", standard.encode_full_avif, AVIF_QUALITIES))
     else:
         skipped["avif-full"] = "this Pillow cannot write AVIF (Pillow 11.3 or newer with libavif can)"
+    if standard.can_write_jxl():
+        methods.append(FullImageMethod("jxl-full", standard.encode_full_jxl, JXL_QUALITIES))
+    else:
+        skipped["jxl-full"] = "JPEG XL needs pillow-jxl-plugin (pip install -e '.[eval]')"
     return methods, skipped

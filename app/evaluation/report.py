@@ -141,8 +141,33 @@ def print_summary(summary: dict, stream: TextIO) -> None:
                   f"vs {JPEG_SR} {_signed_db(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'])}, "
                   f"{_md(row['medium_bytes'], 0)} B, payload {_md(row['medium_payload_bytes'], 0)} B, "
                   f"export {_md(row['medium_encode_seconds'], 1)} s", file=stream)  # fmt: skip
+    vs_avif = summary.get("vs_avif") or {}
+    if len(vs_avif) > 1:
+        lo, hi = vs_avif["range_bpp"]
+        print(f"\nBD-PSNR vs avif-full, {lo:g}-{hi:g} bpp (averaged curves; mean of photos; worst photo):", file=stream)
+        for name, row in _avif_rows(vs_avif):
+            print(f"  {name:<30} {_signed_db(row['overall_db'])}; {_signed_db(row['mean_of_images_db'])}; "
+                  f"{_signed_db(row['worst_image_db'])}", file=stream)  # fmt: skip
+    timing = _decode_times(summary)
+    if timing:
+        print("\nfull decode time, mean over photos (s): " + ", ".join(f"{n} {t:.2f}" for n, t in timing.items()),
+              file=stream)  # fmt: skip
     for name, reason in summary["skipped_methods"].items():
         print(f"\nskipped {name}: {reason}", file=stream)
+
+
+def _avif_rows(vs_avif: dict) -> list[tuple[str, dict]]:
+    return [(name, row) for name, row in vs_avif.items() if isinstance(row, dict)]
+
+
+def _decode_times(summary: dict) -> dict[str, float]:
+    """Mean full-reconstruction seconds of each HyperThumbnail curve (with and without the layer)."""
+    out = {}
+    for name, method in summary["methods"].items():
+        times = [p["decode_seconds"] for p in method["points"] if p.get("decode_seconds") is not None]
+        if times:
+            out[name] = sum(times) / len(times)
+    return out
 
 
 def _md(value, decimals: int) -> str:
@@ -178,6 +203,7 @@ def summary_markdown(summary: dict) -> str:
         for image, values in per_image.items():
             lines.append(f"| {image} | {_md(values.get(HYPERTHUMBNAIL), 2)} | {_md(values.get(JPEG_SR), 2)} |")
     lines += _preview_and_ablation_markdown(summary)
+    lines += _avif_markdown(summary)
     lines += ["", "| method | setting | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, method in summary["methods"].items():
@@ -187,6 +213,28 @@ def summary_markdown(summary: dict) -> str:
     for name, reason in summary["skipped_methods"].items():
         lines.append(f"\nSkipped {name}: {reason}")
     return "\n".join(lines) + "\n"
+
+
+def _avif_markdown(summary: dict) -> list[str]:
+    """BD-PSNR against full-resolution AVIF in the detail range, overall and per photo."""
+    vs_avif = summary.get("vs_avif") or {}
+    rows = _avif_rows(vs_avif)
+    if not rows:
+        return []
+    lo, hi = vs_avif["range_bpp"]
+    lines = ["", f"BD-PSNR vs avif-full, {lo:g}-{hi:g} bpp (clipped to where both curves reach):", "",
+             "| method | averaged curves (dB) | mean of photos (dB) | worst photo (dB) |", "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {name} | {_md(row['overall_db'], 2)} | {_md(row['mean_of_images_db'], 2)} | {_md(row['worst_image_db'], 2)} |"
+              for name, row in rows]  # fmt: skip
+    images = sorted({image for _, row in rows for image in row["per_image_db"]})
+    lines += ["", "| image | " + " | ".join(name for name, _ in rows) + " |", "| --- |" + " --- |" * len(rows)]
+    lines += [f"| {image} | " + " | ".join(_md(row["per_image_db"].get(image), 2) for _, row in rows) + " |"
+              for image in images]  # fmt: skip
+    timing = _decode_times(summary)
+    if timing:
+        lines += ["", "| curve | full decode, mean (s) |", "| --- | --- |"]
+        lines += [f"| {name} | {t:.2f} |" for name, t in timing.items()]
+    return lines
 
 
 def _preview_and_ablation_markdown(summary: dict) -> list[str]:

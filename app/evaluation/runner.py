@@ -51,6 +51,7 @@ class ResultRow:
     seconds: float
     payload_bytes: int | None = None  # HyperThumbnails: the decoder adaptation kept in the file
     encode_seconds: float | None = None  # HyperThumbnails: the export alone
+    decode_seconds: float | None = None  # HyperThumbnails: the full reconstruction alone
 
 
 @dataclass
@@ -73,11 +74,19 @@ class Evaluation:
     marker_bytes: list[int] = field(default_factory=list)
 
 
-def measure(photo: Photo, method: Method, setting) -> ResultRow:
-    """Code and decode ``photo`` at ``setting``, timed, and score the result."""
+def measure(photo: Photo, method: Method, setting) -> list[ResultRow]:
+    """Code and decode ``photo`` at ``setting``, timed, and score the result (and the variants
+    scored from the same file)."""
     start = time.perf_counter()
     coded: Coded = method.code(photo, setting)
     seconds = time.perf_counter() - start
+    rows = [_score(photo, method.name, setting, coded, seconds)]
+    for name, variant in (coded.variants or {}).items():
+        rows.append(_score(photo, name, setting, variant, variant.decode_seconds or 0.0))
+    return rows
+
+
+def _score(photo: Photo, method: str, setting, coded: Coded, seconds: float) -> ResultRow:
     width, height = photo.size
     thumb_psnr = (
         None
@@ -86,7 +95,7 @@ def measure(photo: Photo, method: Method, setting) -> ResultRow:
     )
     return ResultRow(
         image=photo.name,
-        method=method.name,
+        method=method,
         setting=setting,
         width=width,
         height=height,
@@ -99,6 +108,7 @@ def measure(photo: Photo, method: Method, setting) -> ResultRow:
         seconds=seconds,
         payload_bytes=coded.payload_bytes,
         encode_seconds=coded.encode_seconds,
+        decode_seconds=coded.decode_seconds,
     )
 
 
@@ -154,6 +164,9 @@ def evaluate_folder(
         )
         evaluation.methods = {m.name: list(m.settings) for m in methods}
         for method in methods:
+            for name in getattr(method, "variant_names", lambda: [])():
+                evaluation.methods[name] = list(method.settings)
+        for method in methods:
             if isinstance(method, HyperThumbnailMethod) and method.name == "hyperthumbnail":
                 evaluation.marker_bytes = method.marker_bytes
             elif isinstance(method, JpegSrMethod):
@@ -176,9 +189,8 @@ def _evaluate_one(
         return
     start = time.perf_counter()
     for method in methods:
-        evaluation.rows.extend(
-            measure(photo, method, setting) for setting in method.settings
-        )
+        for setting in method.settings:
+            evaluation.rows.extend(measure(photo, method, setting))
     evaluation.images.append(photo.name)
     width, height = photo.size
     seconds = time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""Standard image coding with Pillow: the reference thumbnail, JPEG and WebP round trips.
+"""Standard image coding with Pillow: the reference thumbnail, JPEG, WebP, AVIF and JPEG XL round trips.
 
 The reference thumbnail is the one definition of "a faithful x4 downscale" in an evaluation:
 the bicubic+JPEG baseline codes it, and every thumbnail PSNR is measured against it. It is
@@ -23,6 +23,9 @@ THUMBNAIL_JPEG_OPTIONS = {
 FULL_JPEG_OPTIONS = {"optimize": True}  # Pillow's default 4:2:0
 AVIF_SPEED = 6
 WEBP_METHOD = 4
+JXL_EFFORT = 7  # libjxl's default
+# What websites ship beside a full-resolution file: a plain 4:4:4 JPEG thumbnail at this quality.
+SITE_THUMBNAIL_QUALITY = 80
 
 
 def reference_thumbnail(rgb: np.ndarray, scale: int = SCALE) -> np.ndarray:
@@ -74,6 +77,20 @@ def can_write_avif() -> bool:
 def encode_full_avif(rgb: np.ndarray, quality: int) -> bytes:
     """AVIF at Pillow's default 4:2:0; speed 6 is libaom's usual trade (2 s for 4 MP here)."""
     return _encode(rgb, "AVIF", quality=quality, speed=AVIF_SPEED)
+
+
+def can_write_jxl() -> bool:
+    """JPEG XL through the maintained Pillow plugin (``pip install pillow-jxl-plugin``, the
+    ``eval`` extra); Pillow itself has no JPEG XL codec."""
+    try:
+        import pillow_jxl  # noqa: F401 -- registers the JXL format with Pillow
+    except ImportError:
+        return False
+    return True
+
+
+def encode_full_jxl(rgb: np.ndarray, quality: int) -> bytes:
+    return _encode(rgb, "JXL", quality=quality, effort=JXL_EFFORT)
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

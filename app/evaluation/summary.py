@@ -19,7 +19,14 @@ from .runner import Evaluation, ResultRow
 ANCHOR = "bicubic+jpeg"
 HYPERTHUMBNAIL = "hyperthumbnail"
 JPEG_SR = "jpeg+sr"
-CURVE_METRICS = ("bpp", "psnr_rgb", "psnr_y", "ssim_y", "thumb_psnr")
+AVIF = "avif-full"
+CURVE_METRICS = ("bpp", "psnr_rgb", "psnr_y", "ssim_y", "thumb_psnr", "decode_seconds")
+# The thumbnail's own presets: the range the bicubic+JPEG and JPEG+SR comparisons are made in
+# (what LOW..HIGH covered before the detail layer; the detail layer's presets lie above it).
+THUMBNAIL_PRESETS = ("LOW", "MEDIUM", "HIGH")
+# Where the detail layer is judged against full-resolution AVIF (issue 18's range).
+DETAIL_RANGE = (0.05, 0.5)
+VS_AVIF = ("hyperthumbnail", "hyperthumbnail-thumbnail-only", "jpegthumb+avif", "jxl-full", "webp-full", "jpeg-full")
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -56,8 +63,35 @@ def preset_points(points: list[dict]) -> dict[str, dict]:
 
 
 def preset_bpp_range(presets: dict[str, dict]) -> tuple[float, float] | None:
-    rates = [p["bpp"] for p in presets.values()]
+    """The bpp range of the thumbnail presets (LOW..HIGH) that ran."""
+    rates = [p["bpp"] for name, p in presets.items() if name in THUMBNAIL_PRESETS]
     return (min(rates), max(rates)) if len(rates) >= 2 else None
+
+
+def _by_image(rows: list[ResultRow]) -> dict[str, dict[str, list[ResultRow]]]:
+    by_image: dict[str, dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        by_image[row.image][row.method].append(row)
+    return by_image
+
+
+def versus_avif(rows: list[ResultRow], curves: dict[str, list[dict]], within=DETAIL_RANGE) -> dict:
+    """BD-PSNR of each method against full-resolution AVIF within ``within`` bpp (clipped to
+    where both curves reach): overall (the averaged curves), per photo, and the photos' mean."""
+    if not curves.get(AVIF):
+        return {}
+    by_image = _by_image(rows)
+    out = {"range_bpp": list(within)}
+    for name in VS_AVIF:
+        if not curves.get(name):
+            continue
+        per_image = {image: _bd(_points(methods[AVIF]), _points(methods[name]), within)
+                     for image, methods in by_image.items() if methods.get(AVIF) and methods.get(name)}  # fmt: skip
+        present = [v for v in per_image.values() if v is not None]
+        out[name] = {"overall_db": _bd(curves[AVIF], curves[name], within), "per_image_db": per_image,
+                     "mean_of_images_db": float(np.mean(present)) if present else None,
+                     "worst_image_db": min(present) if present else None}  # fmt: skip
+    return out
 
 
 def _bd(anchor: list[dict], test: list[dict], within=None, metric: str = "psnr_rgb") -> float | None:
@@ -74,20 +108,27 @@ def _bd(anchor: list[dict], test: list[dict], within=None, metric: str = "psnr_r
 
 
 def _points(rows: list[ResultRow]) -> list[dict]:
-    return [{"bpp": r.bpp, "psnr_rgb": r.psnr_rgb, "thumb_psnr": r.thumb_psnr} for r in sorted(rows, key=lambda r: r.bpp)]
+    """Rows as curve points in bpp order; points of equal bpp (a setting that no longer changes the
+    bytes, e.g. thumbnail-only above HIGH) would make the fit singular and are kept once."""
+    points, seen = [], set()
+    for r in sorted(rows, key=lambda r: r.bpp):
+        if r.bpp not in seen:
+            seen.add(r.bpp)
+            points.append({"bpp": r.bpp, "psnr_rgb": r.psnr_rgb, "thumb_psnr": r.thumb_psnr})
+    return points
 
 
-def preview_bd(rows: list[ResultRow]) -> dict:
+def preview_bd(rows: list[ResultRow], preview_method: str = HYPERTHUMBNAIL) -> dict:
     """What the preview costs: the HyperThumbnail's thumbnail against plain JPEG thumbnails of the
     same bytes (bicubic+jpeg's), both scored against the reference downscale; overall (averaged
-    curves) and per photo. Negative: the preview is worse than a plain thumbnail of its size."""
-    by_image: dict[str, dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        by_image[row.image][row.method].append(row)
+    curves) and per photo. Negative: the preview is worse than a plain thumbnail of its size.
+    ``preview_method``: whose rows give the thumbnail's bytes (a detail-layer file's thumbnail is
+    judged by its own bytes, the thumbnail-only rows)."""
+    by_image = _by_image(rows)
     per_image = {
-        image: _bd(_points(methods[ANCHOR]), _points(methods[HYPERTHUMBNAIL]), metric="thumb_psnr")
+        image: _bd(_points(methods[ANCHOR]), _points(methods[preview_method]), metric="thumb_psnr")
         for image, methods in by_image.items()
-        if methods.get(ANCHOR) and methods.get(HYPERTHUMBNAIL)
+        if methods.get(ANCHOR) and methods.get(preview_method)
     }
     present = [v for v in per_image.values() if v is not None]
     return {"per_image_db": per_image, "worst_image_db": min(present) if present else None}
@@ -170,11 +211,13 @@ def summarise(evaluation: Evaluation) -> dict:
         methods[HYPERTHUMBNAIL]["bd_psnr_vs_jpeg_sr_in_preset_range_db"] = (
             None if bpp_range is None else _bd(baseline, ours, bpp_range)
         )
-    preview = preview_bd(evaluation.rows)
-    if HYPERTHUMBNAIL in curves and anchor:
-        preview["overall_db"] = _bd(anchor, curves[HYPERTHUMBNAIL], metric="thumb_psnr")
+    preview_method = "hyperthumbnail-thumbnail-only" if curves.get("hyperthumbnail-thumbnail-only") else HYPERTHUMBNAIL
+    preview = preview_bd(evaluation.rows, preview_method)
+    preview["judged_by"] = preview_method
+    if preview_method in curves and anchor:
+        preview["overall_db"] = _bd(anchor, curves[preview_method], metric="thumb_psnr")
         preview["overall_in_preset_range_db"] = (
-            None if bpp_range is None else _bd(anchor, curves[HYPERTHUMBNAIL], bpp_range, metric="thumb_psnr")
+            None if bpp_range is None else _bd(anchor, curves[preview_method], bpp_range, metric="thumb_psnr")
         )
     summary = {
         "folder": str(evaluation.folder),
@@ -196,5 +239,6 @@ def summarise(evaluation: Evaluation) -> dict:
         "per_image_bd_psnr_vs_anchor_db": per_image_bd(evaluation.rows),
         "preview_bd_psnr_vs_plain_jpeg_thumbnails": preview,
         "ablation": ablation(rows_by_method, curves, bpp_range),
+        "vs_avif": versus_avif(evaluation.rows, curves),
     }
     return _finite_or_none(summary)

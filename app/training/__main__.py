@@ -69,8 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--thumb-weight", type=float, default=TrainConfig.thumb_weight)
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="linear learning-rate warm-up steps")
-    p.add_argument("--trains", choices=("all", "decoder"), default=TrainConfig.trains,
-                   help="decoder: freeze encoder and QPM (the files' bytes stay; for an MSE phase)")
+    p.add_argument("--trains", choices=("all", "decoder", "detail"), default=TrainConfig.trains,
+                   help="decoder: freeze encoder and QPM (the files' bytes stay; for an MSE phase); "
+                        "detail: freeze encoder and QPM, train the decoder and the detail layer")
+    p.add_argument("--rate-warmup", type=int, default=TrainConfig.rate_warmup,
+                   help="detail models: steps over which the rate term's weight rises from 0")
+    p.add_argument("--base-weight", type=float, default=TrainConfig.base_weight,
+                   help="detail models: weight of the distortion without the detail layer")
     p.add_argument("--loss", choices=("l1", "mse"), default=TrainConfig.loss, help="reconstruction distortion")
     p.add_argument("--precision", choices=("bf16", "fp32"), default=TrainConfig.precision,
                    help="bf16: networks under bfloat16 autocast where the device has it natively (JPEG model, DCT, "
@@ -156,7 +161,8 @@ def cmd_train(args) -> int:
                              seed=args.seed, validate_every=args.validate_every, model=model,
                              lambda_at_rate0=args.lambda_rate0, lambda_at_rate1=args.lambda_rate1,
                              thumb_weight=args.thumb_weight, loss=args.loss, precision=args.precision,
-                             warmup=args.warmup, trains=args.trains)  # fmt: skip
+                             warmup=args.warmup, trains=args.trains, base_weight=args.base_weight,
+                             rate_warmup=args.rate_warmup)  # fmt: skip
     crops, weights = data.load_pack(args.pack or cache / "pack")
     val_folder = Path(args.validation or cache / "validation")
     validation = validation_crops(val_folder) if val_folder.is_dir() else None

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from app.codec.decoder import DecoderConfig
+from app.codec.detail import DetailConfig, init_from_residual_pca, quantized_rate
 from app.codec.encoder import EncoderConfig, downscale_bicubic
 from app.codec.jpeg_sim import simulate_jpeg
 from app.codec.model import HyperThumbnailModel, ModelConfig
@@ -38,19 +39,28 @@ from app.codec.tables import standard_tables
 
 MODES = ("hyperthumb", "jpeg-sr")
 LOSSES = ("l1", "mse")
-TRAINABLE = ("all", "decoder")
+TRAINABLE = ("all", "decoder", "detail")
 PRECISIONS = ("bf16", "fp32")
 
 # The architecture trained by default (v2). The decoder is sized to the runtime budget
 # (docs/PERFORMANCE.md: a 1920x1080 viewport in ~120 ms on torch-bf16 and ~260 ms on ONNX Runtime
 # on the 2-core dev CPU, within 150 / 300 ms); its frequency branch, nearly free on the 8x8 block
 # grid, is wider and deeper. The encoder runs once per export, so it is as deep as training allows.
-DEFAULT_MODEL = ModelConfig(
+V2_MODEL = ModelConfig(
     encoder=EncoderConfig(channels=64, blocks=6),
     qpm=QPMConfig(hidden=64),
     decoder=DecoderConfig(
         channels=48, blocks=3, freq_channels=128, freq_blocks=3, freq_out=16
     ),
+)
+# v3: v2 plus the detail layer (docs/MODEL.md). Warm-started from v2 (``--init-from``): the new
+# parts start as no-ops (zero-initialised fusion), so step 0 reconstructs exactly as v2 did.
+DEFAULT_MODEL = ModelConfig(
+    encoder=V2_MODEL.encoder,
+    qpm=V2_MODEL.qpm,
+    decoder=DecoderConfig(channels=48, blocks=3, freq_channels=128, freq_blocks=3, freq_out=16,
+                          detail_latent=64, detail_channels=128, detail_features=32),
+    detail=DetailConfig(latent=64),
 )
 
 
@@ -78,6 +88,12 @@ class TrainConfig:
     # reconstruction learns (the MSE phase: an MSE term against the L1-tuned rate lambdas would
     # shift every preset's bpp). jpeg-sr mode always trains the decoder alone.
     trains: str = "all"
+    # detail models: weight of the base reconstruction's distortion (the decoder without the
+    # layer: what a file shows before, or without, its detail layer)
+    base_weight: float = 0.3
+    # detail models: the rate term's weight rises linearly from 0 over this many steps, so the
+    # new latent learns to carry detail before it is asked to be cheap
+    rate_warmup: int = 0
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -98,6 +114,15 @@ class TrainConfig:
     def decoder_only(self) -> bool:
         return self.mode == "jpeg-sr" or self.trains == "decoder"
 
+    def trainable(self, model: HyperThumbnailModel) -> list[torch.nn.Parameter]:
+        """What the optimizer updates: ``detail`` leaves the thumbnail (encoder, QPM) frozen."""
+        if self.decoder_only:
+            return list(model.decoder.parameters())
+        if self.trains == "detail":
+            frozen = {id(p) for part in (model.encoder, model.qpm) for p in part.parameters()}
+            return [p for p in model.parameters() if id(p) not in frozen]
+        return list(model.parameters())
+
     def autocast_dtype(self, device: str) -> torch.dtype | None:
         """bfloat16 for the networks when asked and the device has it natively, else None (fp32)."""
         if self.precision != "bf16":
@@ -109,10 +134,9 @@ class TrainConfig:
     def distortion(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(a, b) if self.loss == "mse" else F.l1_loss(a, b)
 
-    def rate_lambda(self, rate: torch.Tensor) -> torch.Tensor:
-        return (
-            self.lambda_at_rate0 * (self.lambda_at_rate1 / self.lambda_at_rate0) ** rate
-        )
+    def rate_lambda(self, rate: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        ramp = 1.0 if step is None or step >= self.rate_warmup else (step + 1) / self.rate_warmup
+        return ramp * self.lambda_at_rate0 * (self.lambda_at_rate1 / self.lambda_at_rate0) ** rate
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up, then cosine decay to ``lr_min`` at ``steps``."""
@@ -190,7 +214,7 @@ def frozen_encoder_forward(model: HyperThumbnailModel, hr: torch.Tensor, rate: t
 
 
 def training_loss(
-    model, config: TrainConfig, hr: torch.Tensor, rng: random.Random
+    model, config: TrainConfig, hr: torch.Tensor, rng: random.Random, step: int | None = None
 ) -> tuple[torch.Tensor, dict]:
     autocast = config.autocast_dtype(hr.device.type)
     if config.mode == "jpeg-sr":
@@ -199,6 +223,8 @@ def training_loss(
         loss = config.distortion(reconstruction, hr)
         return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr)}
     rate = torch.rand(hr.shape[0]).to(hr.device)  # the CPU generator: its state is in the checkpoint
+    if model.config.detail is not None:
+        return detail_training_loss(model, config, hr, rate, autocast, step)
     if config.trains == "decoder":
         reconstruction, sim = frozen_encoder_forward(model, hr, rate, autocast)
         loss = config.distortion(reconstruction, hr)
@@ -221,12 +247,63 @@ def training_loss(
     return loss, stats
 
 
+def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None):
+    """Detail models, per crop: (thumbnail bits + detail bits) + (distortion with the layer +
+    ``base_weight`` x distortion without it) / lambda(rate), times lambda at the knob's middle,
+    plus thumbnail fidelity. The same optimum per crop as distortion + lambda x bits, but each
+    crop's rate gradient has the same size: with lambda on the bits, the smallest rates' rate
+    gradients (lambda 100x larger) drowned every other signal to the shared analysis, and the
+    layer learned to carry nothing (the second v3 start)."""
+    frozen = config.trains == "detail"
+    out = model(hr, rate, autocast, frozen_thumbnail=frozen)
+    rate = quantized_rate(rate)
+    per_crop = lambda a, b: ((a - b) ** 2 if config.loss == "mse" else (a - b).abs()).mean(dim=(1, 2, 3))
+    recon, base = per_crop(out.reconstruction, hr), per_crop(out.base_reconstruction, hr)
+    bpp = out.detail_bpp + (0 if frozen else out.bpp)
+    ramp = config.rate_lambda(rate, step) / config.rate_lambda(rate)  # the rate warm-up, 0..1
+    middle = config.rate_lambda(torch.tensor(0.5))
+    loss = (middle * (ramp * bpp + (recon + config.base_weight * base) / config.rate_lambda(rate))).mean()
+    reference = downscale_bicubic(hr, model.config.scale)
+    thumb = F.mse_loss(out.thumbnail_decoded, reference)
+    if not frozen:
+        loss = loss + config.thumb_weight * thumb
+    stats = {"loss": loss.item(), "psnr": psnr(out.reconstruction, hr), "base_psnr": psnr(out.base_reconstruction, hr),
+             "bpp": out.bpp.mean().item(), "detail_bpp": out.detail_bpp.mean().item(),
+             "thumb_psnr": psnr(out.thumbnail_decoded, reference)}  # fmt: skip
+    return loss, stats
+
+
+VALIDATION_RATES = {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}
+DETAIL_VALIDATION_RATES = {"r0": 0.0, "r0.2": 0.2, "r0.4": 0.4, "r0.7": 0.7, "r1": 1.0}
+
+
+@torch.no_grad()
+def validate_detail(model, images: torch.Tensor) -> dict:
+    """Detail models at five knob settings: PSNR with and without the layer, the thumbnail's
+    estimated bits and the detail layer's (rounded latents under the prior)."""
+    result = {}
+    for name, r in DETAIL_VALIDATION_RATES.items():
+        rate = torch.full((len(images),), r)
+        psnrs, bases, bpps, dbpps = [], [], [], []
+        for one in images.split(2):  # 512 px crops: a few at a time bounds the memory
+            out = model(one, rate[: len(one)], frozen_thumbnail=True)
+            psnrs.append(psnr(out.reconstruction, one))
+            bases.append(psnr(out.base_reconstruction, one))
+            bpps.append(out.bpp.mean().item())
+            dbpps.append(out.detail_bpp.mean().item())
+        result[name] = {"psnr": float(np.mean(psnrs)), "base_psnr": float(np.mean(bases)),
+                        "bpp": float(np.mean(bpps)), "detail_bpp": float(np.mean(dbpps))}  # fmt: skip
+    return result
+
+
 @torch.no_grad()
 def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
     """Validation crops through the exact-rounding JPEG model: PSNR, thumbnail PSNR, bpp."""
     model.eval()
     result = {}
     try:
+        if model.config.detail is not None:
+            return validate_detail(model, images)
         if config.mode == "jpeg-sr":
             for q in (30, 60, 90):
                 rec, sim = jpeg_sr_forward(model, images, [q] * len(images))
@@ -256,6 +333,29 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
         return result
     finally:
         model.train()
+
+
+def warm_start(model: HyperThumbnailModel, state: dict, echo=None) -> list[str]:
+    """Load another model's parameters; parts it lacks (a new detail layer) keep their fresh
+    initialisation (the names are returned). Shapes must agree."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected:
+        raise ValueError(f"the warm-start model has parameters this architecture lacks: {unexpected[:5]}")
+    if missing and echo:
+        echo({"step": 0, "event": f"warm start: {len(missing)} new tensors start fresh ({missing[0]} ...)"})
+    return list(missing)
+
+
+@torch.no_grad()
+def init_detail_linear_paths(model: HyperThumbnailModel, sampler: "CropSampler", batches: int = 4, size: int = 16) -> float:
+    """A fresh detail layer's linear paths from the principal components of what the (warm) base
+    decoder misses on training crops at random rates; returns the energy fraction kept."""
+    residuals = []
+    for _ in range(batches):
+        hr = sampler.batch(size)
+        out = model(hr, torch.rand(size), frozen_thumbnail=True)
+        residuals.append(hr - out.base_reconstruction)
+    return init_from_residual_pca(model, residuals)
 
 
 def _save_checkpoint(
@@ -349,12 +449,15 @@ def train(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     model = HyperThumbnailModel(ModelConfig.from_dict(config.model)).to(device)
+    sampler = CropSampler(crops, crop_weights, config.patch, config.seed)
     if init_from:
         source = torch.load(init_from, map_location=device, weights_only=False)
-        model.load_state_dict(source.get("model") or source["state_dict"])
-    params = model.decoder.parameters() if config.decoder_only else model.parameters()
-    optimizer = torch.optim.Adam(params, lr=config.lr)
-    sampler = CropSampler(crops, crop_weights, config.patch, config.seed)
+        fresh = warm_start(model, source.get("model") or source["state_dict"], echo)
+        if "analysis.project.weight" in fresh and not (resume and checkpoint_path.is_file()):
+            kept = init_detail_linear_paths(model, CropSampler(crops, crop_weights, config.patch, config.seed + 1))
+            echo({"step": 0, "event": f"detail layer's linear paths from the residual's principal components "
+                                      f"({kept:.0%} of its energy)"})  # fmt: skip
+    optimizer = torch.optim.Adam(config.trainable(model), lr=config.lr)
     step, elapsed, rewarm_from = 0, 0.0, None
     if resume_from and not (resume and checkpoint_path.is_file()):
         state = torch.load(resume_from, map_location=device, weights_only=False)
@@ -384,7 +487,7 @@ def train(
             if rewarm_from is not None and step - rewarm_from < config.warmup:
                 group["lr"] *= (step - rewarm_from + 1) / config.warmup  # Adam's moments start from zero again
         hr = sampler.batch(config.batch).to(device)
-        loss, stats = training_loss(model, config, hr, rng)
+        loss, stats = training_loss(model, config, hr, rng, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

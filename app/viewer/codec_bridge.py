@@ -44,7 +44,7 @@ __all__ = [
 
 # The encoder's named rates, as ``app.codec.api.RATE_PRESETS`` (a copy: that module imports
 # torch; tests/test_viewer_service.py checks that the two agree).
-RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}
+RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.2, "HIGH": 0.4, "FINE": 0.7, "FINEST": 1.0}
 
 # --------------------------------------------------------------------------- the service
 
@@ -217,7 +217,7 @@ def is_hyperthumbnail(path: str | Path) -> bool:
 
 
 def rate_presets() -> dict[str, float]:
-    """The encoder's named rates: {"LOW": 0.0, "MEDIUM": 0.5, "HIGH": 1.0}."""
+    """The encoder's named rates, smallest file first (``app.codec.api.RATE_PRESETS``)."""
     return dict(RATE_PRESETS)
 
 

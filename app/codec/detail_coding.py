@@ -1,0 +1,176 @@
+"""The detail layer's bytes: integer probability tables, tiled range coding, the ``HTD1`` record.
+
+Entropy coding is constriction's range coder (a maintained Rust library; see docs/FORMAT.md for
+why not CompressAI). Every probability it uses comes from integer tables: one table per scale
+index of a zero-mean discretized Gaussian (``coder_tables``), computed once when a model is made
+and stored with its weights (a float ``erfc`` could round differently elsewhere). Which table a
+symbol uses comes from the integer prior (``detail_prior_int``). So the probabilities are
+integers end to end, and a file decodes identically on every machine and runtime.
+
+The latent grid is cut into tiles of ``TILE`` x ``TILE`` positions (512 x 512 photo pixels), each
+its own range-coded stream with a CRC-32 of its symbols: a viewer decodes only the tiles it
+shows, and a damaged or mismatched tile is caught instead of decoding to garbage.
+
+Record layout (big-endian)::
+
+    "HTD1"  u8 version (1)  u8 rate level  u16 grid height  u16 grid width  u8 tile  u8 channels
+    per tile, row-major: u32 stream bytes, u32 CRC-32 of its symbols (int16 little-endian, C order)
+    the streams, concatenated (each a whole number of little-endian u32 words)
+
+A tile's symbols are ``round(gained latent - mean)`` clamped to its table's support, grouped by
+scale index (ascending) and, within a group, in C-order over (channel, row, column); each group is
+coded with that index's table.
+"""
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .detail import SCALE_LEVELS, SCALE_MIN, SCALE_STEP
+
+MAGIC = b"HTD1"
+VERSION = 1
+TILE = 32  # latent positions per tile side
+_HEADER = struct.Struct(">4sBBHHBB")
+_TILE_ENTRY = struct.Struct(">II")
+FREQ_BITS = 16  # table frequencies are integers summing to about 2^16 (constriction rescales exactly)
+MAX_HALF_WIDTH = 512  # largest symbol magnitude any table codes
+
+
+class DetailLayerError(ValueError):
+    """The detail record is truncated, inconsistent, or does not fit this model or thumbnail."""
+
+
+def coder_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """(frequencies int32 [SCALE_LEVELS, 2 * MAX_HALF_WIDTH + 1], half widths int32 [SCALE_LEVELS]).
+
+    Table k codes symbols -half_k..half_k of a zero-mean Gaussian of scale SCALE_MIN *
+    exp(k * SCALE_STEP) integrated over unit bins; every symbol of the support gets at least 1.
+    Made with float64 ``erfc`` once per model: stored with the weights, never recomputed."""
+    width = 2 * MAX_HALF_WIDTH + 1
+    freqs = np.zeros((SCALE_LEVELS, width), np.int64)
+    halves = np.zeros(SCALE_LEVELS, np.int64)
+    for k in range(SCALE_LEVELS):
+        sigma = SCALE_MIN * math.exp(k * SCALE_STEP)
+        half = int(min(MAX_HALF_WIDTH, max(2, math.ceil(8 * sigma))))
+        v = np.arange(-half, half + 1, dtype=np.float64)
+        upper = np.array([math.erfc(-(x + 0.5) / (sigma * math.sqrt(2))) for x in v]) / 2
+        lower = np.array([math.erfc(-(x - 0.5) / (sigma * math.sqrt(2))) for x in v]) / 2
+        p = upper - lower
+        freqs[k, :width][: 2 * half + 1] = np.maximum(1, np.round(p / p.sum() * 2**FREQ_BITS))
+        halves[k] = half
+    return torch.from_numpy(freqs.astype(np.int32)), torch.from_numpy(halves.astype(np.int32))
+
+
+@dataclass(frozen=True)
+class CoderTables:
+    """The tables as constriction models, built once per model (from the integer frequencies)."""
+
+    halves: np.ndarray  # int64 [SCALE_LEVELS]
+    models: tuple
+
+    @classmethod
+    def from_buffers(cls, freqs: torch.Tensor, halves: torch.Tensor) -> "CoderTables":
+        import constriction
+
+        halves_np = halves.cpu().numpy().astype(np.int64)
+        freqs_np = freqs.cpu().numpy().astype(np.int64)
+        models = tuple(
+            constriction.stream.model.Categorical(freqs_np[k, : 2 * h + 1].astype(np.float64), perfect=False)
+            for k, h in enumerate(halves_np)
+        )  # integer-valued float64: constriction's rescaling of exact values is exact everywhere
+        return cls(halves_np, models)
+
+
+def tile_grid(grid_h: int, grid_w: int, tile: int = TILE) -> list[tuple[int, int, int, int]]:
+    """The tiles (y0, y1, x0, x1) of a latent grid, row-major."""
+    return [(y, min(y + tile, grid_h), x, min(x + tile, grid_w))
+            for y in range(0, grid_h, tile) for x in range(0, grid_w, tile)]  # fmt: skip
+
+
+def symbols_checksum(symbols: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i2").tobytes())
+
+
+def encode_tile(symbols: np.ndarray, index: np.ndarray, tables: CoderTables) -> bytes:
+    """Symbols (int, [C, h, w], already clamped to their tables) -> one range-coded stream."""
+    import constriction
+
+    encoder = constriction.stream.queue.RangeEncoder()
+    flat_s, flat_i = symbols.reshape(-1), index.reshape(-1)
+    for k in np.unique(flat_i):
+        group = flat_s[flat_i == k] + tables.halves[k]
+        encoder.encode(group.astype(np.int32), tables.models[k])
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode_tile(stream: bytes, index: np.ndarray, tables: CoderTables) -> np.ndarray:
+    """One stream + the scale indexes of its positions -> its symbols (int16, shaped like index)."""
+    import constriction
+
+    if len(stream) % 4:
+        raise DetailLayerError("a detail tile's stream is not a whole number of words")
+    words = np.frombuffer(stream, "<u4").astype(np.uint32)
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    flat_i = index.reshape(-1)
+    out = np.zeros(flat_i.shape, np.int16)
+    try:
+        for k in np.unique(flat_i):
+            where = flat_i == k
+            out[where] = decoder.decode(tables.models[k], int(where.sum())).astype(np.int64) - tables.halves[k]
+    except Exception as exc:  # noqa: BLE001 -- constriction reports a bad stream as its own error types
+        raise DetailLayerError(f"a detail tile does not decode ({type(exc).__name__})") from None
+    return out.reshape(index.shape)
+
+
+def clamp_symbols(values: np.ndarray, index: np.ndarray, tables: CoderTables) -> np.ndarray:
+    half = tables.halves[index.astype(np.int64)]
+    return np.clip(values, -half, half).astype(np.int16)
+
+
+@dataclass
+class DetailRecord:
+    """A parsed ``HTD1`` record: where each tile's stream lies, not yet decoded."""
+
+    rate_level: int
+    grid: tuple[int, int]  # latent positions (height, width)
+    tile: int
+    channels: int
+    streams: list[bytes]
+    checksums: list[int]
+
+    def to_bytes(self) -> bytes:
+        head = _HEADER.pack(MAGIC, VERSION, self.rate_level, *self.grid, self.tile, self.channels)
+        table = b"".join(_TILE_ENTRY.pack(len(s), c) for s, c in zip(self.streams, self.checksums))
+        return head + table + b"".join(self.streams)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "DetailRecord":
+        if len(data) < _HEADER.size:
+            raise DetailLayerError("the detail layer is truncated")
+        magic, version, level, gh, gw, tile, channels = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise DetailLayerError("not a detail layer")
+        if version != VERSION:
+            raise DetailLayerError(f"detail layer version {version} is not supported (this reader knows {VERSION})")
+        if not (gh and gw and tile and channels):
+            raise DetailLayerError("the detail layer declares an empty grid")
+        count = len(tile_grid(gh, gw, tile))
+        at = _HEADER.size + count * _TILE_ENTRY.size
+        if at > len(data):
+            raise DetailLayerError("the detail layer's tile table is truncated")
+        entries = [_TILE_ENTRY.unpack_from(data, _HEADER.size + i * _TILE_ENTRY.size) for i in range(count)]
+        streams = []
+        for length, _ in entries:
+            if at + length > len(data):
+                raise DetailLayerError("the detail layer is truncated")
+            streams.append(data[at : at + length])
+            at += length
+        if at != len(data):
+            raise DetailLayerError("the detail layer has bytes after its last tile")
+        return cls(level, (gh, gw), tile, channels, streams, [c for _, c in entries])

@@ -1,0 +1,173 @@
+"""The detail layer end to end: a photo -> its ``HTD1`` record (export), a record -> the decoded
+latent of any region (decode). Numpy and torch only; the bytes are ``detail_coding``'s.
+
+Export: the base reconstruction (what a reader has without the layer) is decoded from the very
+thumbnail the file holds; the analysis sees the photo and that base, tile by tile; the gained
+latent is rounded around the integer prior's mean and range-coded per tile.
+
+Decode: ``DetailSource`` decodes the tiles a region needs (once each, cached), runs the integer
+prior on them, checks each tile's CRC, and hands the decoder the de-gained latent. A tile that
+fails (damaged, or decoded differently because this reader's thumbnail samples differ) falls back
+to the prior's mean there, and ``notes`` says so: never garbage, never a crash.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from .detail import LATENT_STRIDE, RATE_LEVELS, rate_level
+from .detail_coding import (
+    TILE,
+    CoderTables,
+    DetailLayerError,
+    DetailRecord,
+    clamp_symbols,
+    decode_tile,
+    encode_tile,
+    symbols_checksum,
+    tile_grid,
+)
+from .detail_prior_int import MEAN_DIV, IntegerPrior
+from .model import HyperThumbnailModel
+from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
+
+ANALYSIS_TILE = 256  # thumbnail pixels per analysis tile side
+ANALYSIS_MARGIN = 16  # thumbnail pixels of context (the analysis sees ~13)
+
+
+class DetailCoder:
+    """A model's integer prior and coder tables, built once per loaded model."""
+
+    def __init__(self, model: HyperThumbnailModel):
+        if model.config.detail is None:
+            raise ValueError("this model has no detail layer")
+        self.model = model
+        self.prior = IntegerPrior(model.prior)
+        self.tables = CoderTables.from_buffers(model.prior.coder_freqs, model.prior.coder_halves)
+        self.channels = model.config.detail.latent
+
+    def inverse_gain(self, level: int) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.gains.inverse(torch.tensor([level / RATE_LEVELS])).float().cpu()
+
+    @torch.no_grad()
+    def encode(
+        self,
+        photo: np.ndarray,
+        base: np.ndarray,
+        ycbcr: np.ndarray,
+        rate: float,
+        *,
+        autocast=None,
+        progress: ProgressFn = None,
+        cancelled: CancelFn = None,
+    ) -> bytes:
+        """The ``HTD1`` record of ``photo`` (uint8 HxWx3) given its base reconstruction ``base``
+        (uint8, same size) and the thumbnail's decoded samples ``ycbcr`` (uint8 hxwx3)."""
+        level = rate_level(rate)
+        ycc = pad_samples(ycbcr)
+        lr_h, lr_w = ycc.shape[:2]
+        s = self.model.config.scale
+        photo_t = _padded_tensor(photo, lr_h * s, lr_w * s)
+        base_t = _padded_tensor(base, lr_h * s, lr_w * s)
+        from .color import ycbcr_to_rgb
+
+        thumb = ycbcr_to_rgb(torch.from_numpy(ycc).permute(2, 0, 1)[None].float()).round().clamp(0, 255) / 255.0
+        gain = self.model.gains.gain(torch.tensor([level / RATE_LEVELS])).float()
+        latent = torch.empty(self.channels, lr_h // LATENT_STRIDE, lr_w // LATENT_STRIDE)
+        dtype = next(self.model.analysis.parameters()).dtype
+        tiles = list(tiles_in(Box(0, lr_h, 0, lr_w), ANALYSIS_TILE, 8))
+        for i, box in enumerate(tiles):
+            check_cancel(cancelled)
+            ctx = box.expanded(ANALYSIS_MARGIN, lr_h, lr_w)
+            hr = ctx.scaled(s)
+            args = [t[..., hr.y0 : hr.y1, hr.x0 : hr.x1].to(dtype) for t in (photo_t, base_t)]
+            args.append(thumb[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1].to(dtype))
+            with autocast if autocast is not None else torch.autocast("cpu", enabled=False):
+                y = self.model.analysis(*args).float() * gain
+            inner = box.relative_to(ctx).shrunk(LATENT_STRIDE)
+            out = box.shrunk(LATENT_STRIDE)
+            latent[:, out.y0 : out.y1, out.x0 : out.x1] = y[0, :, inner.y0 : inner.y1, inner.x0 : inner.x1]
+            if progress:
+                progress(i + 1, len(tiles))
+        grid = latent.shape[1:]
+        streams, checksums = [], []
+        for y0, y1, x0, x1 in tile_grid(*grid):
+            check_cancel(cancelled)
+            mean_q, index = self.prior(ycc, level, (y0, y1, x0, x1))
+            values = np.round(latent[:, y0:y1, x0:x1].numpy() - mean_q / MEAN_DIV)
+            symbols = clamp_symbols(values, index, self.tables)
+            streams.append(encode_tile(symbols, index, self.tables))
+            checksums.append(symbols_checksum(symbols))
+        return DetailRecord(level, tuple(grid), TILE, self.channels, streams, checksums).to_bytes()
+
+
+def pad_samples(ycbcr: np.ndarray) -> np.ndarray:
+    """Decoded thumbnail samples padded (edge replication) to multiples of 8, as the decoder's
+    inputs are: the grid the latent and the prior live on."""
+    h, w = ycbcr.shape[:2]
+    ph, pw = (-h) % 8, (-w) % 8
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(ycbcr)
+    return np.pad(ycbcr, ((0, ph), (0, pw), (0, 0)), mode="edge")
+
+
+def _padded_tensor(pixels: np.ndarray, height: int, width: int) -> torch.Tensor:
+    """uint8 HxWx3 -> float [1, 3, height, width] in 0..1, bottom/right edges replicated."""
+    h, w = pixels.shape[:2]
+    padded = np.pad(pixels, ((0, height - h), (0, width - w), (0, 0)), mode="edge") if (h, w) != (height, width) else pixels
+    return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float() / 255.0
+
+
+class DetailSource:
+    """One file's detail layer, decoded lazily by region for the decoder (see module docstring)."""
+
+    def __init__(self, coder: DetailCoder, record: bytes, ycbcr: np.ndarray):
+        self.coder = coder
+        self.record = DetailRecord.from_bytes(record)
+        self.ycc = pad_samples(ycbcr)
+        grid = (self.ycc.shape[0] // LATENT_STRIDE, self.ycc.shape[1] // LATENT_STRIDE)
+        if self.record.grid != grid:
+            raise DetailLayerError(f"the detail layer's grid {self.record.grid} does not fit the thumbnail ({grid})")
+        if self.record.channels != coder.channels:
+            raise DetailLayerError(f"the detail layer has {self.record.channels} channels, the decoder {coder.channels}")
+        self.tiles = tile_grid(*grid, self.record.tile)
+        self.level = self.record.rate_level
+        self.inverse = coder.inverse_gain(self.level)[0]  # [C, 1, 1]
+        self.latent = torch.zeros(coder.channels, *grid)
+        self._done: set[int] = set()
+        self._lock = threading.Lock()
+        self.failed_tiles: list[int] = []
+
+    @property
+    def notes(self) -> list[str]:
+        if not self.failed_tiles:
+            return []
+        return [f"{len(self.failed_tiles)} of {len(self.tiles)} detail tiles could not be decoded; "
+                "those areas show less detail"]  # fmt: skip
+
+    def _decode(self, i: int) -> None:
+        y0, y1, x0, x1 = self.tiles[i]
+        mean_q, index = self.coder.prior(self.ycc, self.level, (y0, y1, x0, x1))
+        mean = torch.from_numpy(mean_q.astype(np.float32) / MEAN_DIV)
+        try:
+            symbols = decode_tile(self.record.streams[i], index, self.coder.tables)
+            if symbols_checksum(symbols) != self.record.checksums[i]:
+                raise DetailLayerError("checksum mismatch")
+            values = mean + torch.from_numpy(symbols.astype(np.float32))
+        except DetailLayerError:
+            self.failed_tiles.append(i)
+            values = mean  # the prior's expectation: a smooth, safe stand-in
+        self.latent[:, y0:y1, x0:x1] = values * self.inverse
+
+    def region(self, box: Box) -> torch.Tensor:
+        """The de-gained latent [1, C, h/4, w/4] for a thumbnail-pixel box (multiples of 4)."""
+        lat = box.shrunk(LATENT_STRIDE)
+        with self._lock:
+            for i, (y0, y1, x0, x1) in enumerate(self.tiles):
+                if i not in self._done and y0 < lat.y1 and lat.y0 < y1 and x0 < lat.x1 and lat.x0 < x1:
+                    self._decode(i)
+                    self._done.add(i)
+        return self.latent[None, :, lat.y0 : lat.y1, lat.x0 : lat.x1]

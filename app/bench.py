@@ -8,6 +8,12 @@ On a synthetic photo-like image (6144x4096 by default) and its HyperThumbnail, e
     viewport   a 1920x1080 region at 100% (what the viewer asks for after a zoom), inputs prepared
     encoder    photo in memory -> HyperThumbnail file on disk
 
+With detail-layer weights, also (a file made at the FINE preset):
+    export_detail    photo in memory -> HyperThumbnail with its detail layer (the whole export)
+    viewport_base    the same viewport of that file without its layer (the viewer's first pass)
+    viewport_detail  ... and with it, the layer's tiles decoded afresh each time (entropy decoding,
+                     integer prior and synthesis included): what the layer costs a zoom
+
 Peak host RSS is taken per stage (Linux: the kernel's high-water mark is reset before each stage)
 and peak GPU memory per stage on CUDA. Speed does not depend on the weights' values, so without
 trained weights the default architecture runs untrained, and the report says so.
@@ -28,7 +34,9 @@ import torch
 from app.codec.api import RATE_PRESETS, Codec
 from app.codec.calibration import choose_runtime, encoder_autocast_context
 from app.codec.errors import CodecError, WeightsError
+from app.codec.detail_layer import DetailSource
 from app.codec.fileformat import Marker, read_thumbnail, write_hyperthumbnail
+from app.codec.imageio import LoadedImage
 from app.codec.inference import (
     DEFAULT_DECODE_TILE,
     DEFAULT_ENCODE_TILE,
@@ -48,11 +56,13 @@ from app.codec.runtime import (
     onnxruntime_module,
     unavailable_reason,
 )
+from app.codec.payload import DETAIL_KIND, unpack_records
 from app.codec.tiling import Box
 from app.codec.weights import WeightsInfo
 from app.synthetic import photo_like
 
 DECODER_STAGES = ("network", "end_to_end", "viewport")
+DETAIL_STAGES = ("viewport_base", "viewport_detail")
 SCALING_WIDTHS = {"1K": 1024, "2K": 2048, "4K": 4096, "6K": 6144, "8K": 8192}
 
 
@@ -207,6 +217,15 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
             stages["encoder_bf16"] = time_stage(lambda: encode(encoder_autocast_context("bfloat16")), device,
                                                 settings.repeat, settings.warmup)  # fmt: skip
         data = path.read_bytes()
+        detail_data = None
+        if model.config.detail is not None and info.path.is_file():  # real weights: the export runs through the API
+            detail_path = Path(tmp) / "bench-detail.jpg"
+            loaded = LoadedImage(rgb=photo, exif=None, icc_profile=None, orientation=1, source_format="PNG")
+            log("export with the detail layer ...")
+            stages["export_detail"] = time_stage(
+                lambda: codec.encode_photo(loaded, detail_path, rate=RATE_PRESETS["FINE"], force=True, weights=info),
+                device, settings.repeat, settings.warmup)  # fmt: skip
+            detail_data = detail_path.read_bytes()
 
     viewport = _viewport_box(w, h, settings.viewport)
     table = {}
@@ -226,13 +245,15 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
         row["end_to_end"] = time_stage(lambda: prepare().decode(tile=tile), runtime.device, settings.repeat, settings.warmup)
         log(f"{label}: viewport ...")
         row["viewport"] = time_stage(lambda r=reconstructor: r.decode(viewport, tile=tile), runtime.device, settings.repeat, settings.warmup)
+        if detail_data is not None:
+            row.update(_detail_viewport(codec, model, info, runtime, detail_data, viewport, tile, settings, label, log))
         table[name] = row
     reference = table.get(REFERENCE)
     for row in table.values():
         if reference is not None:
             row["speedup_vs_torch_fp32"] = {k: reference[k]["median_ms"] / row[k]["median_ms"] for k in DECODER_STAGES}
     first = table[names[0]]
-    stages.update({k: first[k] for k in DECODER_STAGES})
+    stages.update({k: first[k] for k in (*DECODER_STAGES, *DETAIL_STAGES) if k in first})
     return {
         "device": str(device),
         "device_name": device_name(device),
@@ -253,6 +274,28 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
         "stages": stages,
         "runtimes": table,
     }
+
+
+def _detail_viewport(codec: Codec, model, info: WeightsInfo, runtime: DecoderRuntime, data: bytes, viewport: Box,
+                     tile: int, settings: BenchSettings, label: str, log) -> dict:  # fmt: skip
+    """The viewport of a detail-layer file without and with its layer (tiles decoded afresh)."""
+    thumbnail = read_thumbnail(data)
+    record = unpack_records(thumbnail.payload)[DETAIL_KIND]
+    coder = codec.detail_coder(info)
+    reconstructor = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
+                                  (thumbnail.marker.width, thumbnail.marker.height), runtime)  # fmt: skip
+
+    def with_layer():
+        reconstructor.detail = DetailSource(coder, record, thumbnail.ycbcr)  # nothing decoded yet
+        return reconstructor.decode(viewport, tile=tile)
+
+    log(f"{label}: viewport of the detail-layer file, base ...")
+    base = time_stage(lambda: reconstructor.decode(viewport, tile=tile, detail=False), runtime.device,
+                      settings.repeat, settings.warmup)  # fmt: skip
+    log(f"{label}: viewport of the detail-layer file, with the layer ...")
+    detail = time_stage(with_layer, runtime.device, settings.repeat, settings.warmup)
+    detail["x_base"] = detail["median_ms"] / base["median_ms"]
+    return {"viewport_base": base, "viewport_detail": detail}
 
 
 def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lambda text: None,
@@ -349,12 +392,17 @@ def format_report(report: dict, scaling: list[dict] | None = None) -> str:
         "encoder": "encoder -> file",
         "encoder_fp32": "encoder fp32 -> file",
         "encoder_bf16": "encoder bf16 -> file (not chosen)",
+        "export_detail": "export with detail",
+        "viewport_base": "viewport, no layer",
+        "viewport_detail": "viewport, with layer",
     }
     for key, label in names.items():
         stage = report["stages"].get(key)
         if stage is None:
             continue
-        extra = f"{stage['fps']:8.2f} FPS" if not key.startswith("encoder") else " " * 12
+        extra = f"{stage['fps']:8.2f} FPS" if not key.startswith(("encoder", "export")) else " " * 12
+        if "x_base" in stage:
+            extra = f"{stage['x_base']:6.2f} x base "
         rss = stage.get("peak_rss_mb")
         memory = f"peak RSS {rss:7.0f} MB" if rss is not None else ""
         if "peak_gpu_mb" in stage:

@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication
 from viewer_fixtures import show_window
 
-from app.codec.api import Codec
+from app.codec.api import RATE_PRESETS, Codec
 from app.synthetic import photo_like
 from app.viewer import codec_bridge
 from app.viewer.loader import DocumentCache
@@ -493,7 +493,7 @@ def test_the_metadata_panel_shows_a_hyperthumbnails_facts_and_tables(browse, qtb
     assert metadata.value("Model") == "test-untrained"
     assert metadata.value("Scale") == "x4"
     assert metadata.value("Weights") == document.marker.weights_sha256[:12]
-    assert metadata.value("Rate") == "0.50"
+    assert metadata.value("Rate") == f"{RATE_PRESETS['MEDIUM']:.2f}"
     assert metadata.value("Bits per pixel").startswith(f"{document.bits_per_pixel:.3f} ")
     assert metadata.value("Size on disk").endswith(f"({hyperthumbnail.stat().st_size:,} bytes)")
     (luma_title, luma), (chroma_title, chroma) = metadata.tables

@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from viewer_service_hooks import GATE_ENV
 
-from app.codec.api import Codec
+from app.codec.api import RATE_PRESETS, Codec
 from app.codec.document import open_image
 from app.codec.fileformat import read_marker
 from app.synthetic import photo_like
@@ -156,12 +156,12 @@ def test_export_writes_a_hyperthumbnail_off_the_gui_thread(qtbot, dialog, photo,
     assert made.destination() == photo.parent / "photo.hyper.jpg"
     assert made.keep_exif.isChecked() and not made.strip_gps.isChecked()
     made.preset_buttons["HIGH"].click()
-    assert made.rate() == 1.0 and made.preset_buttons["HIGH"].isChecked()
+    assert made.rate() == RATE_PRESETS["HIGH"] and made.preset_buttons["HIGH"].isChecked()
     exported = export_and_wait(qtbot, made)
     out = photo.parent / "photo.hyper.jpg"
     assert exported.destination == out and exported.file_size == out.stat().st_size
     marker = read_marker(out)
-    assert marker is not None and (marker.width, marker.height) == (WIDTH, HEIGHT) and marker.rate == 1.0
+    assert marker is not None and (marker.width, marker.height) == (WIDTH, HEIGHT) and marker.rate == RATE_PRESETS["HIGH"]
     document = open_image(out)
     assert document.is_hyperthumbnail and document.full_size == (WIDTH, HEIGHT)
     assert piexif.load(document.exif)["0th"][piexif.ImageIFD.Make] == b"TestCam"
@@ -409,4 +409,4 @@ def test_a_photo_estimate_is_exact_when_small(qtbot, dialog, photo, weights, tmp
     real = Codec(weights_dir=weights).encode_file(photo, tmp_path / "m.jpg", rate=made.rate()).file_size
     assert estimate.exact and estimate.bytes == real
     assert "whole photo" in made.estimate_label.toolTip()
-    assert np.isclose(made.rate(), 0.5)
+    assert np.isclose(made.rate(), RATE_PRESETS["MEDIUM"])

@@ -72,6 +72,7 @@ class DecoderSpy:
         self.decoded: list[tuple[str, object]] = []
         self.before_decode = None  # called (on the worker) with the file name before each decode
         self.error: Exception | None = None
+        self.passes: list[bool] = []  # per decode: with the detail layer, or its base alone
 
     def __call__(self, document, weights_dir=None):
         self.threads.add(threading.get_ident())
@@ -88,12 +89,13 @@ class DecoderSpy:
             def close(self):
                 decoder.close()
 
-            def decode(self, box, cancelled=None):
+            def decode(self, box, cancelled=None, detail=True):
                 spy.threads.add(threading.get_ident())
                 if spy.before_decode is not None and spy.before_decode(name):
                     cancelled = None  # as if past its last cancel check: the tile arrives, stale
-                pixels = decoder.decode(box, cancelled)
+                pixels = decoder.decode(box, cancelled, detail=detail)
                 spy.decoded.append((name, box))
+                spy.passes.append(detail)
                 return pixels
 
         return Recorded()
@@ -411,3 +413,34 @@ def test_the_line_can_be_dragged_and_follows_the_view(viewer, spy, photos, decod
     qtbot.keyClick(window.view, Qt.Key.Key_X)
     assert window.view.split() is None
     assert difference(shown_photo(window), decoded["a"])[1] <= 2
+
+
+# --------------------------------------------------------------------------- files with a detail layer
+
+
+def test_a_detail_layer_file_shows_its_base_first_then_the_detail(viewer, spy, qtbot, tmp_path_factory):
+    """Preview, then the base reconstruction over the whole view, then the detail layer's tiles
+    replacing it; the end state is the codec's own decode with the layer."""
+    from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+
+    from app.codec.weights import save_weights
+
+    weights = tmp_path_factory.mktemp("detail-weights")
+    save_weights(random_model(SMALL_DETAIL_CONFIG, seed=2), weights, "test-detail", trained=False)
+    source = tmp_path_factory.mktemp("detail-sources") / "d.png"
+    Image.fromarray(photo_like(WIDTH, HEIGHT, seed=4)).save(source)
+    codec = Codec(weights_dir=weights)
+    path = codec.encode_file(source, source.with_suffix(".jpg"), rate=1.0).path
+    assert codec_bridge.has_detail_layer(codec_bridge.open_image(path))
+    with_layer, base = codec.reconstructor(path).decode(), codec.reconstructor(path, detail=False).decode()
+    window = viewer(path, weights_dir=weights)
+    states = []
+    window.reconstruction.statusChanged.connect(lambda status: states.append(status.state))
+    window.view.set_zoom(1.0)
+    wait_for(qtbot, window, "full")
+    first_detail = spy.passes.index(True)
+    assert first_detail > 0 and not any(spy.passes[:first_detail])  # every base piece before any detail piece
+    assert "detailing" in states and states.index("detailing") < states.index("full")
+    assert difference(shown_photo(window), with_layer)[1] <= 2
+    assert difference(with_layer, base)[0] > 0.5  # the layer changed the picture (the test's decoder is random)
+    assert all(not window.reconstruction._is_base(key) for key in window.view.tile_keys())  # base tiles replaced

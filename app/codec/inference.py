@@ -168,9 +168,13 @@ class Reconstructor:
         tile: int = DEFAULT_DECODE_TILE,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
+        detail: bool = True,
     ) -> torch.Tensor:
         """Reconstruct ``region`` (photo pixels, default: all of it) -> uint8 [H, W, 3] on the
-        model's device. Tiles are assembled there, so a GPU copies the result back once."""
+        model's device. Tiles are assembled there, so a GPU copies the result back once.
+        ``detail=False``: the base reconstruction even where the file has a detail layer (the
+        viewer's first, faster pass)."""
+        source = self.detail if detail else None
         region = self.full_box() if region is None else region.intersect(self.full_box())
         if region is None:
             raise ValueError("region lies outside the image")
@@ -188,7 +192,7 @@ class Reconstructor:
                 self.dequantized[..., blocks.y0 : blocks.y1, blocks.x0 : blocks.x1],
                 self.tables,
                 self.offsets,
-                None if self.detail is None else self.detail.region(ctx),
+                None if source is None else source.region(ctx),
             )
             wanted = box.scaled(s).intersect(region)
             if wanted is not None:
@@ -206,7 +210,8 @@ class Reconstructor:
         tile: int = DEFAULT_DECODE_TILE,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
+        detail: bool = True,
     ) -> np.ndarray:
         """Reconstruct ``region`` (photo pixels, default: all of it) -> uint8 HxWx3 on the host."""
-        pixels = self.decode_on_device(region, tile=tile, progress=progress, cancelled=cancelled)
+        pixels = self.decode_on_device(region, tile=tile, progress=progress, cancelled=cancelled, detail=detail)
         return pixels.cpu().numpy()

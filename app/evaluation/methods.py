@@ -186,22 +186,23 @@ class JpegSrMethod:
 
 
 class ThumbnailPlusFullMethod:
-    """A plain JPEG thumbnail beside a full-resolution file of another codec (two files, as
-    websites ship them): the bytes of both, the full file's pixels, the thumbnail's preview."""
+    """A plain JPEG thumbnail beside a full-resolution file of another method (two files, as
+    websites ship them): the bytes of both, the full file's pixels, the thumbnail's preview. The
+    full file is ``full``'s, reused when it has just coded the same photo and quality."""
 
-    def __init__(self, name: str, encode: Callable[[np.ndarray, int], bytes], qualities: Sequence[int],
-                 thumbnail_quality: int = standard.SITE_THUMBNAIL_QUALITY):  # fmt: skip
-        self.name, self.encode, self.settings = name, encode, list(qualities)
+    def __init__(self, name: str, full: "FullImageMethod", thumbnail_quality: int = standard.SITE_THUMBNAIL_QUALITY):
+        self.name, self.full, self.settings = name, full, list(full.settings)
         self.thumbnail_quality = thumbnail_quality
 
     def code(self, photo: Photo, quality: int) -> Coded:
         thumb = standard.encode_thumbnail_jpeg(photo.reference_thumbnail, self.thumbnail_quality)
-        data = self.encode(photo.rgb, quality)
-        return Coded(len(thumb) + len(data), standard.decode_rgb(data), standard.decode_rgb(thumb))
+        full = self.full.code(photo, quality)
+        return Coded(len(thumb) + full.num_bytes, full.reconstruction, standard.decode_rgb(thumb))
 
 
 class FullImageMethod:
-    """A standard codec on the full-resolution photo: what storing the photo itself costs."""
+    """A standard codec on the full-resolution photo: what storing the photo itself costs. The
+    last photo's results are kept, so a method built on this one does not code it again."""
 
     def __init__(
         self,
@@ -210,10 +211,16 @@ class FullImageMethod:
         qualities: Sequence[int],
     ):
         self.name, self.encode, self.settings = name, encode, list(qualities)
+        self._last: dict[tuple[int, int], Coded] = {}
 
     def code(self, photo: Photo, quality: int) -> Coded:
-        data = self.encode(photo.rgb, quality)
-        return Coded(len(data), standard.decode_rgb(data))
+        key = (id(photo), quality)
+        if key not in self._last:
+            if self._last and next(iter(self._last))[0] != id(photo):
+                self._last.clear()  # a new photo: forget the last one's
+            data = self.encode(photo.rgb, quality)
+            self._last[key] = Coded(len(data), standard.decode_rgb(data))
+        return self._last[key]
 
 
 def find_role(directory, role: str, like: WeightsInfo | None = None) -> WeightsInfo | None:
@@ -269,8 +276,8 @@ def build_methods(
         FullImageMethod("webp-full", standard.encode_full_webp, FULL_IMAGE_QUALITIES)
     )
     if standard.can_write_avif():
-        methods.append(FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES))
-        methods.append(ThumbnailPlusFullMethod("jpegthumb+avif", standard.encode_full_avif, AVIF_QUALITIES))
+        avif = FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES)
+        methods += [avif, ThumbnailPlusFullMethod("jpegthumb+avif", avif)]
     else:
         skipped["avif-full"] = "this Pillow cannot write AVIF (Pillow 11.3 or newer with libavif can)"
     if standard.can_write_jxl():

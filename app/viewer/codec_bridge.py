@@ -32,13 +32,14 @@ from app.codec.imageio import (
 )
 from app.codec.jpeg_orientation import write_orientation
 from app.codec.orientation import display_box_to_stored, display_size, to_display
+from app.codec.payload import DETAIL_KIND, PayloadError, unpack_records
 from app.codec.tiling import Box, CancelFn, Cancelled
 from app.viewer.service_client import ServiceClient, ServiceStopped
 
 __all__ = [
     "RATE_PRESETS", "Box", "Cancelled", "CodecError", "DocumentDecoder", "Encoded", "ImageDocument", "PhotoHandle",
     "ServiceStopped", "StripPreview", "display_box_to_stored", "display_size", "encode_photo", "estimate_size",
-    "exif_tags", "is_loaded", "load_photo", "open_decoder", "open_image", "preview_scale", "quantization_tables",
+    "exif_tags", "has_detail_layer", "is_loaded", "load_photo", "open_decoder", "open_image", "preview_scale", "quantization_tables",
     "rate_presets", "service", "stop_service", "strip_preview", "to_display", "weights_status", "write_orientation",
 ]  # fmt: skip
 
@@ -100,21 +101,35 @@ class DocumentDecoder:
         self.number: int = answer["decoder"]
         self.device: str = answer["device"]  # "cpu", "cuda" or "mps"
         self.runtime: str = answer["runtime"]  # e.g. "onnx-fp32": shown in the status bar with the device
+        self.detail: bool = answer.get("detail", False)  # the file's detail layer is decoded (a second pass)
+        self.notes: list[str] = answer.get("notes", [])  # e.g. why the file's detail layer is not used
         self.last_seconds = 0.0  # how long the service's decoder took for the last ``decode``
         self._finalizer = weakref.finalize(self, _service.post, self.generation, "close_decoder", decoder=self.number)
 
-    def decode(self, box: Box, cancelled: CancelFn = None, *, tile: int | None = None) -> np.ndarray:
+    def decode(self, box: Box, cancelled: CancelFn = None, *, tile: int | None = None, detail: bool = True) -> np.ndarray:
         """The full-resolution pixels of ``box`` (stored orientation); raises ``Cancelled`` (at once:
-        the service stops at its next tile) or ``ServiceStopped``. Blocks."""
+        the service stops at its next tile) or ``ServiceStopped``. Blocks. ``detail=False``: the
+        base reconstruction, without the file's detail layer."""
         pixels, self.last_seconds = _service.call(
             "decode", decoder=self.number, box=(box.y0, box.y1, box.x0, box.x1), tile=tile, cancelled=cancelled,
-            abandon=True, generation=self.generation,
+            abandon=True, generation=self.generation, detail=detail,
         )  # fmt: skip
         return pixels
 
     def close(self) -> None:
         """Free the service's decoder now."""
         self._finalizer()
+
+
+def has_detail_layer(document: ImageDocument) -> bool:
+    """Whether a HyperThumbnail carries a detail layer (read from its payload; no torch)."""
+    payload = None if document.thumbnail is None else document.thumbnail.payload
+    if not payload:
+        return False
+    try:
+        return DETAIL_KIND in unpack_records(payload)
+    except PayloadError:
+        return False
 
 
 def open_decoder(document: ImageDocument, weights_dir: str | Path | None = None) -> DocumentDecoder:

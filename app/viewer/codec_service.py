@@ -207,7 +207,8 @@ class Service:
         reconstructor = codec.reconstructor(args["thumbnail"])
         number = next(self._numbers)
         self._decoders[number] = reconstructor
-        self._reply(rid, {"decoder": number, "device": codec.device.type, "runtime": reconstructor.runtime.name})
+        self._reply(rid, {"decoder": number, "device": codec.device.type, "runtime": reconstructor.runtime.name,
+                          "detail": reconstructor.detail is not None, "notes": list(reconstructor.notes)})  # fmt: skip
 
     def _op_decode(self, rid, args, cancelled, **_):
         from app.codec.tiling import Box
@@ -216,6 +217,7 @@ class Service:
         if reconstructor is None:
             raise KeyError("this decoder was closed")
         options = {"tile": args["tile"]} if args.get("tile") else {}
+        options["detail"] = args.get("detail", True)
         started = time.perf_counter()
         pixels = reconstructor.decode(Box(*args["box"]), cancelled=cancelled, **options)
         seconds = time.perf_counter() - started

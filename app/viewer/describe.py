@@ -62,7 +62,9 @@ class ReconstructionStatus:
     """Where reconstruction of the shown image stands; ``reconstruction`` fills it, this module words it.
 
     ``state``: "none" (no image), "plain" (not a HyperThumbnail), "preview" (the preview is sharp
-    enough at this zoom), "reconstructing", "full" (every visible tile decoded) or "unavailable".
+    enough at this zoom), "reconstructing", "detailing" (the base reconstruction is shown
+    everywhere; the detail layer's pass is running), "full" (every visible tile decoded) or
+    "unavailable".
     """
 
     state: str = "none"
@@ -71,6 +73,7 @@ class ReconstructionStatus:
     device: str | None = None  # what decodes: ``decoder_text``
     seconds: float | None = None  # how long the last visible region took to decode
     reason: str | None = None  # why reconstruction is unavailable
+    note: str | None = None  # e.g. the file's detail layer is damaged: the base reconstruction is shown
 
 
 def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
@@ -83,6 +86,8 @@ def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
         return indicator_text(status), status.reason or ""
     words = indicator_text(status)  # the canvas and the status bar say the same
     details = [status.device] if status.device else []
+    if status.note:
+        details.append(status.note)
     if status.seconds is not None:
         details.append(f"last decode {status.seconds:.2f} s")
     tooltip = "Key C flips between the upscaled preview and the reconstruction (shown now: {}).".format(
@@ -103,5 +108,6 @@ def indicator_text(status: ReconstructionStatus) -> str:
     return {
         "preview": "Preview",
         "reconstructing": f"Reconstructing {status.percent}% of the visible area",
+        "detailing": f"Adding detail: {status.percent}% of the visible area",
         "full": "Full resolution",
     }[status.state]

@@ -6,6 +6,9 @@ the decoder computes in one go (``TileGrid.pieces``), nearest the centre first, 
 them; each piece comes back cut into tiles, which go into the cache and are drawn over the preview.
 Only cached tiles in or near the view are drawn, so stepping back to a well-explored photo costs
 a screenful of pixmaps, not thousands.
+A file with a detail layer is reconstructed in two passes over the view: first its base (the
+decoder from the thumbnail alone, the faster one), then with the layer, each tile replacing its
+base tile as it arrives; the prefetch ring gets the detail pass only.
 Tiles are decoded in stored coordinates and drawn in the view's stored-coordinate frame, so EXIF
 orientation is Qt's business. Every answer carries the document's token: anything for an image
 the user has left is dropped, so a tile can never appear on the wrong photo.
@@ -23,6 +26,7 @@ from app.viewer.codec_bridge import (
     Box,
     ImageDocument,
     display_box_to_stored,
+    has_detail_layer,
     preview_scale,
 )
 from app.viewer.describe import ReconstructionStatus
@@ -61,6 +65,7 @@ class Reconstruction(QObject):
         self.cache = cache if cache is not None else TileCache()
         self.worker = ReconstructionWorker(weights_dir, self)
         self.worker.decoderReady.connect(self._decoder_ready)
+        self.worker.noted.connect(self._noted)
         self.worker.tilesDecoded.connect(self._tiles_decoded)
         self.worker.failed.connect(self._failed)
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
@@ -73,6 +78,7 @@ class Reconstruction(QObject):
         self.document: ImageDocument | None = None
         self.key = None  # the document's cache key
         self._grid: TileGrid | None = None
+        self._layered = False  # the document has a detail layer: a base pass, then the detail pass
         self._visible: list[TileKey] = []
         self._received = 0  # tiles received for this token (the worker skips later ones it already sent)
         self._started: float | None = None  # when the visible region was first asked for
@@ -91,8 +97,9 @@ class Reconstruction(QObject):
         self.document = document if hyper else None
         self._grid = TileGrid(*document.full_size, self.tile_size) if hyper else None
         self.key = document_key(document) if hyper else None
+        self._layered = hyper and has_detail_layer(document)
         state = "none" if document is None else "preview" if hyper else "plain"
-        self._publish(state=state, percent=0, reason=None, seconds=None)
+        self._publish(state=state, percent=0, reason=None, seconds=None, note=None)
         if hyper:
             area = self._visible_stored_box()
             if area is not None:
@@ -133,15 +140,19 @@ class Reconstruction(QObject):
         shown = set(visible)
         centre = ((area.y0 + area.y1) / 2, (area.x0 + area.x1) / 2)
         most = max(1, round(PIECE_LR * preview_scale(self.document)) // self.tile_size)
-        pieces = []
-        for cells in ([c for c in visible if self._key(c) not in self.cache],
-                      [c for c in near if c not in shown and self._key(c) not in self.cache]):  # fmt: skip
+        missing = [c for c in visible if self._key(c) not in self.cache]
+        passes = [([c for c in missing if self._base_key(self._key(c)) not in self.cache], False)] if self._layered else []
+        passes += [(missing, True), ([c for c in near if c not in shown and self._key(c) not in self.cache], True)]
+        pieces, detail = [], []
+        for cells, with_detail in passes:
             for r0, r1, c0, c1 in self._grid.pieces(cells, most, centre):
-                pieces.append([(self._key((r, c)), self._grid.box(r, c)) for r in range(r0, r1) for c in range(c0, c1)])
+                key = self._key if with_detail else (lambda cell: self._base_key(self._key(cell)))
+                pieces.append([(key((r, c)), self._grid.box(r, c)) for r in range(r0, r1) for c in range(c0, c1)])
+                detail.append(with_detail)
         if pieces:
             if self._started is None and any(key not in self.cache for key in self._visible):
                 self._started = time.perf_counter()
-            self.worker.submit(self.token, self.document, pieces, self._received)
+            self.worker.submit(self.token, self.document, pieces, self._received, detail)
         else:
             self.worker.cancel(self.token)
         self._publish_progress()
@@ -152,13 +163,29 @@ class Reconstruction(QObject):
     def _keys(self, cells: list[tuple[int, int]]) -> list[TileKey]:
         return [TileKey(self.key, row, col) for row, col in cells]
 
+    @staticmethod
+    def _base_key(key: TileKey) -> TileKey:
+        """The key of a tile's base reconstruction (a layered file's first pass)."""
+        return TileKey((key.document, "base"), key.row, key.col)
+
+    @staticmethod
+    def _is_base(key: TileKey) -> bool:
+        return isinstance(key.document, tuple) and len(key.document) == 2 and key.document[1] == "base"
+
     def _draw_cached(self, keys: list[TileKey]) -> None:
-        """Draw the tiles of ``keys`` that are cached but not drawn yet."""
+        """Draw the tiles of ``keys`` that are cached but not drawn yet (a base tile where the
+        tile itself is not there yet)."""
         for key in keys:
-            if not self.view.has_tile(key):
-                pixels = self.cache.get(key)
-                if pixels is not None:
-                    self._draw(key, pixels)
+            if self.view.has_tile(key):
+                continue
+            pixels = self.cache.get(key)
+            if pixels is not None:
+                self._draw(key, pixels)
+                self.view.remove_tile(self._base_key(key))
+            elif self._layered and not self.view.has_tile(self._base_key(key)):
+                base = self.cache.get(self._base_key(key))
+                if base is not None:
+                    self._draw(self._base_key(key), base)
 
     def _visible_stored_box(self) -> Box | None:
         """The stored-coordinate pixels on screen (the view's area turned back by the orientation)."""
@@ -178,10 +205,19 @@ class Reconstruction(QObject):
             return  # for an image the user has left
         self._received += len(tiles)
         for key, pixels in tiles:
+            if self._is_base(key) and TileKey(key.document[0], key.row, key.col) in self.cache:
+                continue  # its detail tile is here already
             for dropped in self.cache.put(key, pixels):
                 self.view.remove_tile(dropped)
             self._draw(key, pixels)
+            if not self._is_base(key):
+                self.view.remove_tile(self._base_key(key))
+                self.cache.discard(self._base_key(key))
         self._publish_progress()
+
+    def _noted(self, token: int, note: str) -> None:
+        if token == self.token:
+            self._publish(note=note)
 
     def _failed(self, token: int, message: str, retry: bool) -> None:
         """The decoder cannot run for this document (``retry`` False: not asked again for it),
@@ -207,8 +243,14 @@ class Reconstruction(QObject):
         if all(ready) and self._started is not None:
             self._publish(seconds=time.perf_counter() - self._started)
             self._started = None
-        state = "full" if all(ready) else "reconstructing"
-        self._publish(state=state, percent=100 if all(ready) else min(99, self._percent_of_view(ready)))
+        if all(ready):
+            self._publish(state="full", percent=100)
+            return
+        based = [r or self._base_key(key) in self.cache for key, r in zip(self._visible, ready)]
+        if self._layered and all(based):  # the base is shown everywhere: the detail pass is running
+            self._publish(state="detailing", percent=min(99, self._percent_of_view(ready)))
+        else:
+            self._publish(state="reconstructing", percent=min(99, self._percent_of_view(based)))
 
     def _percent_of_view(self, ready: list[bool]) -> int:
         """How much of the visible area (in photo pixels, not tiles: edge tiles count by their

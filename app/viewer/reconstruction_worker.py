@@ -37,6 +37,7 @@ class DecodeJob:
     document: ImageDocument
     pieces: tuple[Tiles, ...]  # each decoded in one go: stored-coordinate tiles forming a rectangle, in order
     known: int  # how many tiles of this token the requester had received when it asked
+    detail: tuple[bool, ...] = ()  # per piece: with the file's detail layer (default) or its base alone
 
 
 def bounding_box(boxes) -> Box:
@@ -46,10 +47,11 @@ def bounding_box(boxes) -> Box:
 
 class ReconstructionWorker(QObject):
     """Signals (all queued to the GUI thread): ``decoderReady(token, text)`` (the runtime and
-    device, for the status bar), ``tilesDecoded(token, [(key, pixels)], seconds)`` (one piece),
+    device, for the status bar), ``noted(token, sentence)`` (e.g. the file's detail layer is damaged), ``tilesDecoded(token, [(key, pixels)], seconds)`` (one piece),
     ``failed(token, message, retry)`` (``retry``: the codec service stopped; asking again restarts it)."""
 
     decoderReady = Signal(int, str)
+    noted = Signal(int, str)  # (token, sentence): something the user should know about this reconstruction
     tilesDecoded = Signal(int, object, float)
     failed = Signal(int, str, bool)
 
@@ -69,11 +71,14 @@ class ReconstructionWorker(QObject):
 
     # ------------------------------------------------------------------ GUI thread
 
-    def submit(self, token: int, document: ImageDocument, pieces: list[list[tuple[TileKey, Box]]], known: int) -> None:
-        """Decode ``pieces`` of ``document``, dropping whatever was asked for before."""
+    def submit(self, token: int, document: ImageDocument, pieces: list[list[tuple[TileKey, Box]]], known: int,
+               detail: list[bool] | None = None) -> None:  # fmt: skip
+        """Decode ``pieces`` of ``document``, dropping whatever was asked for before; ``detail``
+        (per piece, default all True): False decodes the base reconstruction, without the layer."""
         self._generation += 1
         self._token = token
-        job = DecodeJob(token, self._generation, document, tuple(tuple(piece) for piece in pieces), known)
+        job = DecodeJob(token, self._generation, document, tuple(tuple(piece) for piece in pieces), known,
+                        tuple(detail) if detail is not None else (True,) * len(pieces))  # fmt: skip
         self._pool.clear()  # queued jobs are superseded; the running one notices at its next piece
         self._pool.start(lambda: self._run(job))
 
@@ -115,7 +120,7 @@ class ReconstructionWorker(QObject):
         try:
             decoder = self._decoder_for(job)
             in_flight = set(self._emitted[job.known :])  # sent, but not yet seen by the requester
-            for piece in job.pieces:
+            for piece, with_detail in zip(job.pieces, job.detail, strict=True):
                 wanted = [(key, box) for key, box in piece if key not in in_flight]
                 if self._superseded(job):
                     return
@@ -123,7 +128,7 @@ class ReconstructionWorker(QObject):
                     continue
                 area = bounding_box(box for _, box in wanted)
                 start = time.perf_counter()
-                pixels = decoder.decode(area, cancelled=lambda: self._superseded(job))
+                pixels = decoder.decode(area, cancelled=lambda: self._superseded(job), detail=with_detail)
                 tiles = [(key, _cut(pixels, box, area)) for key, box in wanted]
                 self._emitted.extend(key for key, _ in tiles)
                 self.tilesDecoded.emit(job.token, tiles, time.perf_counter() - start)
@@ -144,6 +149,8 @@ class ReconstructionWorker(QObject):
             self._decoder = codec_bridge.open_decoder(job.document, self.weights_dir)
             self._decoder_token = job.token
             self.decoderReady.emit(job.token, decoder_text(self._decoder.device, getattr(self._decoder, "runtime", "")))
+            for note in getattr(self._decoder, "notes", []):  # e.g. a damaged detail layer: the base is shown
+                self.noted.emit(job.token, note)
         return self._decoder
 
 

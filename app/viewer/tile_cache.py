@@ -54,6 +54,12 @@ class TileCache:
             dropped.append(old)
         return dropped
 
+    def discard(self, key: Hashable) -> None:
+        """Drop ``key`` if cached (a base tile once its detail tile has arrived)."""
+        tile = self._tiles.pop(key, None)
+        if tile is not None:
+            self.size -= tile.nbytes
+
     def clear(self) -> list[Hashable]:
         """Drop every tile; returns their keys."""
         keys = list(self._tiles)

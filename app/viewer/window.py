@@ -436,7 +436,7 @@ class MainWindow(QMainWindow):
         self.zoom_label.setText(zoom_text(zoom, fitted))
 
     def _show_reconstruction(self, status: ReconstructionStatus) -> None:
-        if status.state in ("reconstructing", "full") and self.view.notice().startswith(UNAVAILABLE):
+        if status.state in ("reconstructing", "detailing", "full") and self.view.notice().startswith(UNAVAILABLE):
             self.view.set_notice("")  # working again (the codec service restarted)
             self.info_label.setText(self._summary)
             self.info_label.setToolTip("")

@@ -2,8 +2,8 @@
 
 The viewer opens these when started with no argument, and the tests open them. Each is the
 full-resolution photo from the package encoded by the project's own encoder with the default
-weights at the MEDIUM preset, so a newcomer can zoom in and watch the reconstruction replace
-the preview. They must stay small (<= 5 MB in all; they are ~20-40 kB each) and freely licensed
+weights at the FINE preset (with a detail layer), so a newcomer can zoom in and watch the reconstruction replace
+the preview. They must stay small (<= 5 MB in all) and freely licensed
 (GPL-2+, credited in samples/CREDITS.txt). Run this again whenever the default weights change:
 a test fails when a sample names other weights than the installed default.
 
@@ -26,7 +26,7 @@ PACKAGE = "mate-backgrounds"
 CACHE = Path.home() / ".cache" / "hyperthumb" / "debs"
 NATURE = Path("usr/share/backgrounds/mate/nature")
 SAMPLES = Path(__file__).resolve().parent / "samples"
-RATE = "MEDIUM"
+RATE = "FINE"
 MAX_TOTAL_BYTES = 5 * 1024 * 1024
 
 # source file in the package -> (sample name, copyright line from the package's copyright file)

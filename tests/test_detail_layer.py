@@ -119,7 +119,8 @@ def test_tiles_round_trip_and_checksums(model):
 
 
 def test_record_parser_rejects_every_truncation(model):
-    record = DetailRecord(10, (5, 6), 4, 8, [b"\x01\x02\x03\x04", b"", b"abcdefgh", b"\x00" * 4], [1, 2, 3, 4])
+    record = DetailRecord(10, (20, 40), 16, 8, [b"\x01\x02\x03\x04", b"", b"abcdefgh", b"\x00" * 4, b"", b""],
+                          [1, 2, 3, 4, 5, 6])  # fmt: skip
     data = record.to_bytes()
     assert DetailRecord.from_bytes(data) == record
     for cut in range(len(data)):
@@ -129,6 +130,9 @@ def test_record_parser_rejects_every_truncation(model):
         DetailRecord.from_bytes(data + b"x")
     with pytest.raises(DetailLayerError):  # a version this reader does not know
         DetailRecord.from_bytes(data[:4] + b"\x09" + data[5:])
+    tiny = DetailRecord(10, (20, 40), 1, 8, [b""] * 800, [0] * 800).to_bytes()
+    with pytest.raises(DetailLayerError, match="smaller than"):  # 1x1 tiles: a prior evaluation per position
+        DetailRecord.from_bytes(tiny)
 
 
 def test_payload_records():
@@ -276,3 +280,48 @@ def test_a_file_without_its_payload_segments_is_the_base_reconstruction(coded, d
     assert any("payload" in note for note in reconstructor.notes)
     with Image.open(io.BytesIO(stripped.read_bytes())) as im:  # still an ordinary JPEG
         assert im.size == read_thumbnail(path).rgb.shape[1::-1]
+
+
+def test_random_damage_to_the_layer_never_crashes(coded, detail_weights, tmp_path):
+    """Flipped, cut and inserted bytes anywhere in the record: a picture and at most a note."""
+    _, path, _ = coded
+    rng = np.random.default_rng(5)
+    codec = Codec(detail_weights)
+    for trial in range(12):
+        def mutate(data: bytes) -> bytes:
+            data = bytearray(data)
+            kind = trial % 3
+            at = int(rng.integers(4, len(data)))
+            if kind == 0:
+                for i in rng.integers(4, len(data), 4):
+                    data[int(i)] = int(rng.integers(0, 256))
+            elif kind == 1:
+                del data[at:]
+            else:
+                data[at:at] = bytes(rng.integers(0, 256, 16).astype(np.uint8))
+            return bytes(data)
+
+        bad = _rewrite_payload(path, tmp_path / f"bad{trial}.jpg", mutate)
+        reconstructor = codec.reconstructor(bad)
+        pixels = reconstructor.decode()
+        assert pixels.shape[2] == 3 and pixels.std() > 5
+
+
+def test_cli_info_lists_each_layer_and_decode_can_skip_the_layer(coded, detail_weights, tmp_path, capsys):
+    from app.cli import main
+
+    _, path, result = coded
+    assert main(["--weights", str(detail_weights), "info", str(path), "--json"]) == 0
+    import json
+
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert layers["detail"] == result.detail_bytes and 0 < layers["thumbnail"] < result.file_size
+    assert main(["--weights", str(detail_weights), "info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "bytes of" in text and "detail" in text
+    codec = Codec(detail_weights)
+    for flag, expected in ((["--no-detail"], codec.reconstructor(path, detail=False).decode()),
+                           ([], codec.reconstructor(path).decode())):  # fmt: skip
+        out = tmp_path / f"out{len(flag)}.png"
+        assert main(["--weights", str(detail_weights), "decode", str(path), str(out), *flag]) == 0
+        assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected)

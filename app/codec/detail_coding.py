@@ -36,6 +36,7 @@ from .detail import SCALE_LEVELS, SCALE_MIN, SCALE_STEP
 MAGIC = b"HTD1"
 VERSION = 1
 TILE = 32  # latent positions per tile side
+MIN_TILE = 16  # readers refuse smaller tiles: each costs a prior evaluation (a hostile file's 1x1 tiles would take minutes)
 _HEADER = struct.Struct(">4sBBHHBB")
 _TILE_ENTRY = struct.Struct(">II")
 FREQ_BITS = 16  # table frequencies are integers summing to about 2^16 (constriction rescales exactly)
@@ -158,8 +159,10 @@ class DetailRecord:
             raise DetailLayerError("not a detail layer")
         if version != VERSION:
             raise DetailLayerError(f"detail layer version {version} is not supported (this reader knows {VERSION})")
-        if not (gh and gw and tile and channels):
+        if not (gh and gw and channels):
             raise DetailLayerError("the detail layer declares an empty grid")
+        if tile < MIN_TILE:
+            raise DetailLayerError(f"the detail layer's tiles ({tile}) are smaller than {MIN_TILE} positions")
         count = len(tile_grid(gh, gw, tile))
         at = _HEADER.size + count * _TILE_ENTRY.size
         if at > len(data):

@@ -23,6 +23,7 @@ With ``ablation``, the codec also runs without parts of its export, to measure w
 Thumbnail methods report the thumbnail a viewer shows, so its fidelity can be measured too.
 """
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from app.codec.fileformat import (
     read_thumbnail,
 )
 from app.codec.imageio import LoadedImage
+from app.codec.decoder import DecoderConfig
 from app.codec.model import ModelConfig
 from app.codec.payload import segments_size
 from app.codec.inference import Reconstructor
@@ -235,10 +237,17 @@ def find_role(directory, role: str, like: WeightsInfo | None = None) -> WeightsI
 
 
 def _same_decoder(entry: dict, like: WeightsInfo) -> bool:
+    """Whether the entry's decoder is ``like``'s, its detail branch aside (a detail-layer model's
+    fair JPEG+SR baseline is its base decoder trained for standard thumbnails)."""
     try:
-        return ModelConfig.from_dict(entry["architecture"]).decoder == like.config.decoder
+        return _base_decoder(ModelConfig.from_dict(entry["architecture"]).decoder) == _base_decoder(like.config.decoder)
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def _base_decoder(config: DecoderConfig) -> DecoderConfig:
+    return dataclasses.replace(config, detail_latent=0, detail_channels=DecoderConfig.detail_channels,
+                               detail_features=DecoderConfig.detail_features)  # fmt: skip
 
 
 def jpeg_sr_weights(codec: Codec, like: WeightsInfo | None = None) -> tuple[WeightsInfo | None, str | None]:

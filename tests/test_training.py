@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from codec_fixtures import SMALL_CONFIG
 from PIL import Image
 
@@ -260,3 +261,51 @@ def test_eval_results_are_recorded_without_touching_the_weights(tmp_path):
     results = after.entry["results"]
     assert results["presets"]["MEDIUM"] == preset and results["command"] == "hyperthumb eval x"
     assert results["bd_psnr_vs_bicubic_jpeg_db"]["hyperthumbnail"]["whole_overlap"] == 1.5
+
+
+def test_detail_phase_warm_starts_trains_the_layer_and_keeps_the_thumbnail(tmp_path):
+    """A detail model warm-started from a thumbnail-only one: the layer's linear paths start from
+    the residual's principal components (so the layer helps at step 0), the encoder and QPM stay
+    bit for bit (the files' thumbnails do not change), and the layer's distortion falls."""
+    from codec_fixtures import SMALL_DETAIL_CONFIG
+
+    crops, weights = synthetic_pack()
+    first = train(tmp_path / "base", tiny_config(steps=30), crops, weights, echo=None)
+    torch.save({"model": first.state_dict()}, tmp_path / "base.pt")
+    config = tiny_config(steps=40, lr=2e-3, loss="mse", trains="detail", model=SMALL_DETAIL_CONFIG.to_dict(),
+                         lambda_at_rate0=1e-3, lambda_at_rate1=1e-4, gain_lr_scale=10.0)  # fmt: skip
+    events = []
+    tuned = train(tmp_path / "detail", config, crops, weights, echo=events.append, init_from=tmp_path / "base.pt")
+    assert any("principal components" in str(e.get("event", "")) for e in events)
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, tuned.state_dict()[name]) == (not name.startswith("decoder.")), name
+    groups = config.trainable(tuned)
+    assert len(groups) == 2 and groups[1]["lr_scale"] == 10.0 and len(groups[1]["params"]) == 2  # the gains
+    hr = torch.from_numpy(crops[:4, :64, :64]).permute(0, 3, 1, 2).float() / 255.0
+    with torch.no_grad():
+        out = tuned(hr, torch.ones(4), frozen_thumbnail=True)
+    assert F.mse_loss(out.reconstruction, hr) < F.mse_loss(out.base_reconstruction, hr)  # the layer helps
+    logged = [e for e in events if "detail_bpp" in e]
+    assert logged and all(np.isfinite(e["detail_bpp"]) and e["detail_bpp"] > 0 for e in logged)
+
+
+def test_the_linear_paths_start_as_the_residuals_principal_components():
+    """Analysis projection and decoder synthesis start as a transform and its transpose: a
+    residual in their span goes through the layer unchanged (rounding aside)."""
+    from codec_fixtures import SMALL_DETAIL_CONFIG
+
+    from app.codec.detail import PCA_SCALE, init_from_residual_pca, residual_blocks
+
+    torch.manual_seed(0)
+    model = HyperThumbnailModel(SMALL_DETAIL_CONFIG)
+    residuals = [torch.randn(4, 3, 64, 64) * torch.linspace(0.1, 1, 64)[None, None, :, None] for _ in range(3)]
+    kept = init_from_residual_pca(model, residuals)
+    assert 0 < kept < 1
+    project = model.analysis.project.weight[:, :, 0, 0] / PCA_SCALE  # [C, 768]
+    assert torch.allclose(project @ project.T, torch.eye(project.shape[0]), atol=1e-4)  # orthonormal rows
+    assert torch.allclose(model.decoder.detail_linear.weight[:, :, 0, 0] * PCA_SCALE, project.T, atol=1e-5)
+    x = residuals[0][:1]
+    coded = model.analysis.project(residual_blocks(x))
+    back = F.pixel_shuffle(F.pixel_shuffle(model.decoder.detail_linear(coded), 4), 4)
+    within = F.pixel_shuffle(F.pixel_shuffle(torch.einsum("ck,bkhw->bchw", project.T @ project, residual_blocks(x)), 4), 4)
+    assert torch.allclose(back, within, atol=1e-5)  # the projection onto the components, then back

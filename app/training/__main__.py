@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "detail: freeze encoder and QPM, train the decoder and the detail layer")
     p.add_argument("--rate-warmup", type=int, default=TrainConfig.rate_warmup,
                    help="detail models: steps over which the rate term's weight rises from 0")
+    p.add_argument("--gain-lr-scale", type=float,
+                   help=f"detail models: the rate gains' learning rate, times the others' (default "
+                        f"{TrainConfig.gain_lr_scale}; also changes a resumed run's)")
     p.add_argument("--base-weight", type=float, default=TrainConfig.base_weight,
                    help="detail models: weight of the distortion without the detail layer")
     p.add_argument("--loss", choices=("l1", "mse"), default=TrainConfig.loss, help="reconstruction distortion")
@@ -163,6 +166,8 @@ def cmd_train(args) -> int:
                              thumb_weight=args.thumb_weight, loss=args.loss, precision=args.precision,
                              warmup=args.warmup, trains=args.trains, base_weight=args.base_weight,
                              rate_warmup=args.rate_warmup)  # fmt: skip
+    if args.gain_lr_scale is not None:
+        config.gain_lr_scale = args.gain_lr_scale
     crops, weights = data.load_pack(args.pack or cache / "pack")
     val_folder = Path(args.validation or cache / "validation")
     validation = validation_crops(val_folder) if val_folder.is_dir() else None

@@ -94,6 +94,10 @@ class TrainConfig:
     # detail models: the rate term's weight rises linearly from 0 over this many steps, so the
     # new latent learns to carry detail before it is asked to be cheap
     rate_warmup: int = 0
+    # detail models: the rate gains' learning rate is this many times the others'. At the shared
+    # rate a log-gain moves ~3e-4 a step, and the smallest rates kept spending 0.4 bpp on the layer
+    # after 500 steps: the gains must move by whole factors
+    gain_lr_scale: float = 1.0
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -114,14 +118,19 @@ class TrainConfig:
     def decoder_only(self) -> bool:
         return self.mode == "jpeg-sr" or self.trains == "decoder"
 
-    def trainable(self, model: HyperThumbnailModel) -> list[torch.nn.Parameter]:
-        """What the optimizer updates: ``detail`` leaves the thumbnail (encoder, QPM) frozen."""
+    def trainable(self, model: HyperThumbnailModel) -> list[dict]:
+        """The optimizer's parameter groups: ``detail`` leaves the thumbnail (encoder, QPM) frozen;
+        a detail model's rate gains form a group of their own (``gain_lr_scale``)."""
         if self.decoder_only:
-            return list(model.decoder.parameters())
+            return [{"params": list(model.decoder.parameters())}]
+        frozen = set()
         if self.trains == "detail":
             frozen = {id(p) for part in (model.encoder, model.qpm) for p in part.parameters()}
-            return [p for p in model.parameters() if id(p) not in frozen]
-        return list(model.parameters())
+        gains = {id(p) for p in model.gains.parameters()} if model.config.detail is not None else set()
+        groups = [{"params": [p for p in model.parameters() if id(p) not in frozen | gains]}]
+        if gains:
+            groups.append({"params": list(model.gains.parameters()), "lr_scale": self.gain_lr_scale})
+        return groups
 
     def autocast_dtype(self, device: str) -> torch.dtype | None:
         """bfloat16 for the networks when asked and the device has it natively, else None (fp32)."""
@@ -455,8 +464,9 @@ def train(
         fresh = warm_start(model, source.get("model") or source["state_dict"], echo)
         if "analysis.project.weight" in fresh and not (resume and checkpoint_path.is_file()):
             kept = init_detail_linear_paths(model, CropSampler(crops, crop_weights, config.patch, config.seed + 1))
-            echo({"step": 0, "event": f"detail layer's linear paths from the residual's principal components "
-                                      f"({kept:.0%} of its energy)"})  # fmt: skip
+            if echo:
+                echo({"step": 0, "event": f"detail layer's linear paths from the residual's principal components "
+                                          f"({kept:.0%} of its energy)"})  # fmt: skip
     optimizer = torch.optim.Adam(config.trainable(model), lr=config.lr)
     step, elapsed, rewarm_from = 0, 0.0, None
     if resume_from and not (resume and checkpoint_path.is_file()):
@@ -483,7 +493,7 @@ def train(
     started, window = time.time(), []
     while step < config.steps:
         for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate(step)
+            group["lr"] = config.learning_rate(step) * group.get("lr_scale", 1.0)
             if rewarm_from is not None and step - rewarm_from < config.warmup:
                 group["lr"] *= (step - rewarm_from + 1) / config.warmup  # Adam's moments start from zero again
         hr = sampler.batch(config.batch).to(device)

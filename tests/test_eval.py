@@ -478,11 +478,12 @@ def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys):
     assert code == 0, stderr
     rows = _rows(out)
     only = rows["hyperthumbnail-thumbnail-only"]
-    assert [float(r["setting"]) for r in only] == [0.0, 0.4]  # the thumbnail's own rates
+    assert [float(r["setting"]) for r in only] == [0.0, 0.4]  # the thumbnail's own rates: no layer there
     full = {float(r["setting"]): r for r in rows["hyperthumbnail"]}
     for r in only:
-        assert int(r["bytes"]) < int(full[float(r["setting"])]["bytes"])  # without the layer's bytes
-        assert float(r["decode_seconds"]) > 0 and float(full[float(r["setting"])]["decode_seconds"]) > 0
+        assert r["bytes"] == full[float(r["setting"])]["bytes"] and r["payload_bytes"] == "0"
+    assert int(full[1.0]["payload_bytes"]) > 0  # above HIGH the file carries its detail layer
+    assert all(float(r["decode_seconds"]) > 0 for r in full.values())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["vs_avif"]["range_bpp"] == [0.05, 0.5]
     assert set(summary["vs_avif"]) >= {"hyperthumbnail", "jpegthumb+avif", "webp-full"}

@@ -276,9 +276,12 @@ class Codec:
         model = self.model(info)
         height, width = photo.rgb.shape[:2]
         coder = self.detail_coder(info)
-        # Detail-layer models carry what adaptation would add (and more) in the layer itself.
-        steps = EFFORT_STEPS[effort] if coder is None and adaptation.worth_trying(width * height, rate) else 0
-        encoder_progress, fit_progress = _split_progress(progress, steps or (1 if coder else 0))
+        # Only above the thumbnail's best rate: below it, measured on the validation crops, the
+        # thumbnail's own bits buy more PSNR than the layer's (docs/MODEL.md). A file with the
+        # layer carries what the adaptation would add (and more) in the layer itself.
+        layered = coder is not None and rate > model.config.detail.thumbnail_full_at
+        steps = EFFORT_STEPS[effort] if not layered and adaptation.worth_trying(width * height, rate) else 0
+        encoder_progress, fit_progress = _split_progress(progress, steps or (1 if layered else 0))
         thumb, luma, chroma = encode_thumbnail(
             model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=encoder_progress,
             cancelled=cancelled, autocast=self.encoder_autocast(info),
@@ -287,7 +290,7 @@ class Codec:
         marker = self._marker(info, model, width, height, rate)
         notes = list(photo.notes)
         payload, adapted, detail_bytes = None, None, 0
-        if coder is not None:
+        if layered:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
             record = self.encode_detail(info, coder, photo.rgb, ycbcr, luma, chroma, rate, fit_progress, cancelled)
             payload, detail_bytes = pack_records({DETAIL_KIND: record}), len(record)
@@ -368,7 +371,7 @@ class Codec:
         sampled pixels (strips with their context, or the whole photo), scaled by area, plus the
         payload's segment headers and marker properties."""
         coder = self.detail_coder(info)
-        if coder is None:
+        if coder is None or rate <= self.model(info).config.detail.thumbnail_full_at:
             return 0
         ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))
         record = self.encode_detail(info, coder, pixels, ycbcr, luma, chroma, rate, cancelled=cancelled)

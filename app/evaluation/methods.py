@@ -11,9 +11,8 @@
     jpegthumb+avif  what websites ship today: a plain JPEG thumbnail (quality 80) plus the
                     full-resolution AVIF as a second file; bytes are both files'
 
-A detail-layer HyperThumbnail is also scored without its layer, from the same file:
-    hyperthumbnail-thumbnail-only   the base reconstruction, counting the thumbnail's bytes only
-                                    (rates up to HIGH, where the thumbnail itself still grows)
+With detail-layer weights, the files up to HIGH (which have no layer: it starts above) also form
+    hyperthumbnail-thumbnail-only   what the product reaches without the detail layer
 
 With ``ablation``, the codec also runs without parts of its export, to measure what each adds:
     hyperthumbnail-no-adapt          effort "fast": no per-image decoder adaptation
@@ -42,7 +41,6 @@ from app.codec.fileformat import (
 from app.codec.imageio import LoadedImage
 from app.codec.decoder import DecoderConfig
 from app.codec.model import ModelConfig
-from app.codec.payload import segments_size
 from app.codec.inference import Reconstructor
 from app.codec.weights import WeightsInfo, find_weights, read_manifest
 
@@ -131,16 +129,14 @@ class HyperThumbnailMethod:
         decode_seconds = time.perf_counter() - start
         self.marker_bytes.append(marker_segment_bytes(thumbnail.marker))  # as written, payload fields included
         payload = len(thumbnail.payload) if thumbnail.payload else 0
-        variants = None
-        model = self.codec.model(self.weights)
-        if result.detail_bytes and self.name == "hyperthumbnail" and rate <= model.config.detail.thumbnail_full_at:
-            start = time.perf_counter()
-            base = self.codec.reconstructor(thumbnail, detail=False).decode(tile=self.codec.default_decode_tile)
-            seconds = time.perf_counter() - start
-            variants = {THUMBNAIL_ONLY: Coded(result.file_size - segments_size(payload), base, thumbnail.rgb,
-                                              payload_bytes=0, decode_seconds=seconds)}  # fmt: skip
-        return Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload, encode_seconds=encode_seconds,
-                     decode_seconds=decode_seconds, variants=variants)  # fmt: skip
+        coded = Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload,
+                      encode_seconds=encode_seconds, decode_seconds=decode_seconds)  # fmt: skip
+        detail = self.codec.model(self.weights).config.detail
+        if self.variant_names() and rate <= detail.thumbnail_full_at:
+            # Up to HIGH a file is its thumbnail (the layer starts above): the same file is the
+            # thumbnail-only curve's point, which then stops where the thumbnail stops growing.
+            coded.variants = {THUMBNAIL_ONLY: dataclasses.replace(coded, encode_seconds=None)}
+        return coded
 
     def variant_names(self) -> list[str]:
         detail = self.codec.model(self.weights).config.detail

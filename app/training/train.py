@@ -98,6 +98,9 @@ class TrainConfig:
     # rate a log-gain moves ~3e-4 a step, and the smallest rates kept spending 0.4 bpp on the layer
     # after 500 steps: the gains must move by whole factors
     gain_lr_scale: float = 1.0
+    # detail models: the share of crops drawn at rates where files carry the layer (above the
+    # thumbnail's best, ``DetailConfig.thumbnail_full_at``); the others train the base decoder
+    detail_rate_share: float = 0.75
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -233,7 +236,7 @@ def training_loss(
         return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr)}
     rate = torch.rand(hr.shape[0]).to(hr.device)  # the CPU generator: its state is in the checkpoint
     if model.config.detail is not None:
-        return detail_training_loss(model, config, hr, rate, autocast, step)
+        return detail_training_loss(model, config, hr, detail_rates(rate, model.config.detail, config), autocast, step)
     if config.trains == "decoder":
         reconstruction, sim = frozen_encoder_forward(model, hr, rate, autocast)
         loss = config.distortion(reconstruction, hr)
@@ -256,10 +259,18 @@ def training_loss(
     return loss, stats
 
 
+def detail_rates(uniform: torch.Tensor, detail: DetailConfig, config: TrainConfig) -> torch.Tensor:
+    """Uniform draws in 0..1 -> rates: ``detail_rate_share`` of them above the thumbnail's best
+    (where files carry the layer), the rest below it (the base decoder at every thumbnail rate)."""
+    edge, share = detail.thumbnail_full_at, config.detail_rate_share
+    above = uniform < share
+    return torch.where(above, edge + (1 - edge) * uniform / share, edge * (uniform - share) / (1 - share))
+
+
 def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None):
     """Detail models, per crop: (thumbnail bits + detail bits) + (distortion with the layer +
     ``base_weight`` x distortion without it) / lambda(rate), times lambda at the knob's middle,
-    plus thumbnail fidelity. The same optimum per crop as distortion + lambda x bits, but each
+    plus thumbnail fidelity; the layer's terms only at rates where files carry it. The same optimum per crop as distortion + lambda x bits, but each
     crop's rate gradient has the same size: with lambda on the bits, the smallest rates' rate
     gradients (lambda 100x larger) drowned every other signal to the shared analysis, and the
     layer learned to carry nothing (the second v3 start)."""
@@ -271,7 +282,11 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
     bpp = out.detail_bpp + (0 if frozen else out.bpp)
     ramp = config.rate_lambda(rate, step) / config.rate_lambda(rate)  # the rate warm-up, 0..1
     middle = config.rate_lambda(torch.tensor(0.5))
-    loss = (middle * (ramp * bpp + (recon + config.base_weight * base) / config.rate_lambda(rate))).mean()
+    # Files carry the layer only above the thumbnail's best rate (``Codec.encode_photo``: below it
+    # the thumbnail's own bits buy more), so below it only the base reconstruction counts.
+    layered = (rate > model.config.detail.thumbnail_full_at).float()
+    per_crop = layered * (ramp * bpp + recon / config.rate_lambda(rate)) + config.base_weight * base / config.rate_lambda(rate)
+    loss = (middle * per_crop).mean()
     reference = downscale_bicubic(hr, model.config.scale)
     thumb = F.mse_loss(out.thumbnail_decoded, reference)
     if not frozen:

@@ -70,8 +70,7 @@ class DetailCoder:
         ycc = pad_samples(ycbcr)
         lr_h, lr_w = ycc.shape[:2]
         s = self.model.config.scale
-        photo_t = _padded_tensor(photo, lr_h * s, lr_w * s)
-        base_t = _padded_tensor(base, lr_h * s, lr_w * s)
+        photo_u8, base_u8 = _padded(photo, lr_h * s, lr_w * s), _padded(base, lr_h * s, lr_w * s)  # uint8: 6K in float is 300 MB
         from .color import ycbcr_to_rgb
 
         thumb = ycbcr_to_rgb(torch.from_numpy(ycc).permute(2, 0, 1)[None].float()).round().clamp(0, 255) / 255.0
@@ -83,7 +82,7 @@ class DetailCoder:
             check_cancel(cancelled)
             ctx = box.expanded(ANALYSIS_MARGIN, lr_h, lr_w)
             hr = ctx.scaled(s)
-            args = [t[..., hr.y0 : hr.y1, hr.x0 : hr.x1].to(dtype) for t in (photo_t, base_t)]
+            args = [_tensor(a[hr.y0 : hr.y1, hr.x0 : hr.x1], dtype) for a in (photo_u8, base_u8)]
             args.append(thumb[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1].to(dtype))
             with autocast if autocast is not None else torch.autocast("cpu", enabled=False):
                 y = self.model.analysis(*args).float() * gain
@@ -114,11 +113,15 @@ def pad_samples(ycbcr: np.ndarray) -> np.ndarray:
     return np.pad(ycbcr, ((0, ph), (0, pw), (0, 0)), mode="edge")
 
 
-def _padded_tensor(pixels: np.ndarray, height: int, width: int) -> torch.Tensor:
-    """uint8 HxWx3 -> float [1, 3, height, width] in 0..1, bottom/right edges replicated."""
+def _padded(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 HxWx3 padded to height x width, bottom/right edges replicated."""
     h, w = pixels.shape[:2]
-    padded = np.pad(pixels, ((0, height - h), (0, width - w), (0, 0)), mode="edge") if (h, w) != (height, width) else pixels
-    return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float() / 255.0
+    return np.pad(pixels, ((0, height - h), (0, width - w), (0, 0)), mode="edge") if (h, w) != (height, width) else pixels
+
+
+def _tensor(pixels: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """uint8 hxwx3 -> [1, 3, h, w] in 0..1."""
+    return (torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float() / 255.0).to(dtype)
 
 
 class DetailSource:

@@ -309,3 +309,16 @@ def test_the_linear_paths_start_as_the_residuals_principal_components():
     back = F.pixel_shuffle(F.pixel_shuffle(model.decoder.detail_linear(coded), 4), 4)
     within = F.pixel_shuffle(F.pixel_shuffle(torch.einsum("ck,bkhw->bchw", project.T @ project, residual_blocks(x)), 4), 4)
     assert torch.allclose(back, within, atol=1e-5)  # the projection onto the components, then back
+
+
+def test_detail_rates_put_the_share_asked_for_above_high():
+    from app.codec.detail import DetailConfig
+    from app.training.train import detail_rates
+
+    u = torch.linspace(0, 1 - 1e-6, 1000)
+    rates = detail_rates(u, DetailConfig(thumbnail_full_at=0.4), TrainConfig(detail_rate_share=0.75))
+    above = u < 0.75
+    assert (rates[above] > 0.4).all() and (rates[~above] < 0.4 + 1e-6).all()
+    assert rates.min() >= 0 and rates.max() <= 1
+    assert rates[above].min() < 0.41 and rates[above].max() > 0.99  # the whole layer range is drawn
+    assert rates[~above].max() < 0.4 and rates[~above].min() < 0.01  # ... and the thumbnail's

@@ -260,11 +260,12 @@ def training_loss(
 
 
 def detail_rates(uniform: torch.Tensor, detail: DetailConfig, config: TrainConfig) -> torch.Tensor:
-    """Uniform draws in 0..1 -> rates: ``detail_rate_share`` of them above the thumbnail's best
-    (where files carry the layer), the rest below it (the base decoder at every thumbnail rate)."""
+    """Uniform draws in [0, 1) -> rates: ``detail_rate_share`` of them in (edge, 1], above the
+    thumbnail's best (where files carry the layer), the rest in [0, edge) (the base decoder at
+    every thumbnail rate)."""
     edge, share = detail.thumbnail_full_at, config.detail_rate_share
     above = uniform < share
-    return torch.where(above, edge + (1 - edge) * uniform / share, edge * (uniform - share) / (1 - share))
+    return torch.where(above, edge + (1 - edge) * (1 - uniform / share), edge * (uniform - share) / (1 - share))
 
 
 def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None):

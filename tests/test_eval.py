@@ -489,3 +489,26 @@ def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys):
     assert set(summary["vs_avif"]) >= {"hyperthumbnail", "jpegthumb+avif", "webp-full"}
     assert summary["preview_bd_psnr_vs_plain_jpeg_thumbnails"]["judged_by"] == "hyperthumbnail-thumbnail-only"
     assert "BD-PSNR vs avif-full" in stdout and "full decode time" in stdout
+
+
+def test_thumbnail_plus_avif_reuses_the_avif_of_the_same_photo_only():
+    """The second file of jpegthumb+avif is avif-full's, for the same photo, never another's
+    (a cache keyed by id() once handed one photo's AVIF to the next)."""
+    from app.evaluation.methods import FullImageMethod, Photo, ThumbnailPlusFullMethod
+
+    calls = []
+
+    def encode(rgb, quality):
+        calls.append(int(rgb[0, 0, 0]))
+        return standard.encode_full_jpeg(rgb, quality)
+
+    full = FullImageMethod("full", encode, [50])
+    both = ThumbnailPlusFullMethod("both", full)
+    for value in (10, 200):  # two photos, made and dropped one after the other
+        rgb = np.full((32, 32, 3), value, np.uint8)
+        photo = Photo(f"p{value}.png", rgb, standard.reference_thumbnail(rgb))
+        full.code(photo, 50)
+        coded = both.code(photo, 50)
+        assert abs(int(coded.reconstruction.mean()) - value) <= 2
+        del photo, rgb
+    assert calls == [10, 200]  # each photo coded once

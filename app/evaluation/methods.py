@@ -209,12 +209,12 @@ class FullImageMethod:
         qualities: Sequence[int],
     ):
         self.name, self.encode, self.settings = name, encode, list(qualities)
-        self._last: dict[tuple[int, int], Coded] = {}
+        self._last: dict[tuple[str, int], Coded] = {}
 
     def code(self, photo: Photo, quality: int) -> Coded:
-        key = (id(photo), quality)
+        key = (photo.name, quality)  # names are unique in a run (an id() is reused once a photo is freed)
         if key not in self._last:
-            if self._last and next(iter(self._last))[0] != id(photo):
+            if self._last and next(iter(self._last))[0] != photo.name:
                 self._last.clear()  # a new photo: forget the last one's
             data = self.encode(photo.rgb, quality)
             self._last[key] = Coded(len(data), standard.decode_rgb(data))

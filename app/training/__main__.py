@@ -239,6 +239,13 @@ def cmd_record_results(args) -> int:
             for name, m in summary["methods"].items()
         },
     }
+    if summary.get("vs_avif"):
+        results["bd_psnr_vs_avif_full_db"] = {name: row["overall_db"] for name, row in summary["vs_avif"].items()
+                                              if isinstance(row, dict)}  # fmt: skip
+    preview = summary.get("preview_bd_psnr_vs_plain_jpeg_thumbnails") or {}
+    if "overall_db" in preview:
+        results["preview_bd_psnr_vs_plain_jpeg_thumbnails_db"] = {"overall": preview["overall_db"],
+                                                                  "worst_image": preview["worst_image_db"]}  # fmt: skip
     record_results(args.to, model_id, results)
     print(f"recorded results for {model_id} in {Path(args.to) / 'manifest.json'}")
     return 0

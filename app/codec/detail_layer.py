@@ -151,26 +151,36 @@ class DetailSource:
         return [f"{len(self.failed_tiles)} of {len(self.tiles)} detail tiles could not be decoded; "
                 "those areas show less detail"]  # fmt: skip
 
-    def _decode(self, i: int) -> None:
-        y0, y1, x0, x1 = self.tiles[i]
+    def _decode(self, tiles: list[int]) -> None:
+        """Decode ``tiles``: one integer-prior call over their bounding box (exact, so the same
+        numbers as tile by tile, without computing each tile's context margin again), then each
+        tile's stream."""
+        y0 = min(self.tiles[i][0] for i in tiles)
+        y1 = max(self.tiles[i][1] for i in tiles)
+        x0 = min(self.tiles[i][2] for i in tiles)
+        x1 = max(self.tiles[i][3] for i in tiles)
         mean_q, index = self.coder.prior(self.ycc, self.level, (y0, y1, x0, x1))
-        mean = torch.from_numpy(mean_q.astype(np.float32) / MEAN_DIV)
-        try:
-            symbols = decode_tile(self.record.streams[i], index, self.coder.tables)
-            if symbols_checksum(symbols) != self.record.checksums[i]:
-                raise DetailLayerError("checksum mismatch")
-            values = mean + torch.from_numpy(symbols.astype(np.float32))
-        except DetailLayerError:
-            self.failed_tiles.append(i)
-            values = mean  # the prior's expectation: a smooth, safe stand-in
-        self.latent[:, y0:y1, x0:x1] = values * self.inverse
+        for i in tiles:
+            ty0, ty1, tx0, tx1 = self.tiles[i]
+            inner = (slice(None), slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
+            mean = torch.from_numpy(mean_q[inner].astype(np.float32) / MEAN_DIV)
+            try:
+                symbols = decode_tile(self.record.streams[i], np.ascontiguousarray(index[inner]), self.coder.tables)
+                if symbols_checksum(symbols) != self.record.checksums[i]:
+                    raise DetailLayerError("checksum mismatch")
+                values = mean + torch.from_numpy(symbols.astype(np.float32))
+            except DetailLayerError:
+                self.failed_tiles.append(i)
+                values = mean  # the prior's expectation: a smooth, safe stand-in
+            self.latent[:, ty0:ty1, tx0:tx1] = values * self.inverse
+            self._done.add(i)
 
     def region(self, box: Box) -> torch.Tensor:
         """The de-gained latent [1, C, h/4, w/4] for a thumbnail-pixel box (multiples of 4)."""
         lat = box.shrunk(LATENT_STRIDE)
         with self._lock:
-            for i, (y0, y1, x0, x1) in enumerate(self.tiles):
-                if i not in self._done and y0 < lat.y1 and lat.y0 < y1 and x0 < lat.x1 and lat.x0 < x1:
-                    self._decode(i)
-                    self._done.add(i)
+            wanted = [i for i, (y0, y1, x0, x1) in enumerate(self.tiles)
+                      if i not in self._done and y0 < lat.y1 and lat.y0 < y1 and x0 < lat.x1 and lat.x0 < x1]  # fmt: skip
+            if wanted:
+                self._decode(wanted)
         return self.latent[None, :, lat.y0 : lat.y1, lat.x0 : lat.x1]

@@ -53,8 +53,9 @@ V2_MODEL = ModelConfig(
         channels=48, blocks=3, freq_channels=128, freq_blocks=3, freq_out=16
     ),
 )
-# v3: v2 plus the detail layer (docs/MODEL.md). Warm-started from v2 (``--init-from``): the new
-# parts start as no-ops (zero-initialised fusion), so step 0 reconstructs exactly as v2 did.
+# v3: v2 plus the detail layer (docs/MODEL.md). Warm-started from v2 (``--init-from``): the base
+# decoder starts as v2's, and the layer's linear paths from the base residual's principal
+# components (``init_detail_linear_paths``), so the layer helps from the first step.
 DEFAULT_MODEL = ModelConfig(
     encoder=V2_MODEL.encoder,
     qpm=V2_MODEL.qpm,

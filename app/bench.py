@@ -32,19 +32,21 @@ import numpy as np
 import torch
 
 from app.codec.api import RATE_PRESETS, Codec
-from app.codec.calibration import choose_runtime, encoder_autocast_context
+from app.codec.engine.calibration import choose_runtime, encoder_autocast_context
 from app.codec.errors import CodecError, WeightsError
-from app.codec.detail_layer import DetailSource
-from app.codec.fileformat import Marker, read_thumbnail, write_hyperthumbnail
-from app.codec.imageio import LoadedImage
-from app.codec.inference import (
+from app.codec.engine.detail_layer import DetailSource
+from app.codec.files.marker import Marker
+from app.codec.files.reader import read_thumbnail
+from app.codec.files.writer import write_hyperthumbnail
+from app.codec.files.imageio import LoadedImage
+from app.codec.engine.inference import (
     DEFAULT_DECODE_TILE,
     DEFAULT_ENCODE_TILE,
     Reconstructor,
     encode_thumbnail,
 )
-from app.codec.model import HyperThumbnailModel
-from app.codec.runtime import (
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.engine.runtime import (
     AUTO,
     REFERENCE,
     SPECS,
@@ -56,9 +58,9 @@ from app.codec.runtime import (
     onnxruntime_module,
     unavailable_reason,
 )
-from app.codec.payload import DETAIL_KIND, unpack_records
-from app.codec.tiling import Box
-from app.codec.weights import WeightsInfo
+from app.codec.files.payload import DETAIL_KIND, unpack_records
+from app.codec.files.tiling import Box
+from app.codec.engine.weights import WeightsInfo
 from app.synthetic import photo_like
 
 DECODER_STAGES = ("network", "end_to_end", "viewport")
@@ -329,7 +331,7 @@ def quality_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM
     float16 arithmetic run on the CPU, so its cost is known without a GPU. The fast encoder
     (bfloat16 where the CPU has it) is checked too: its file decoded by torch-fp32.
     """
-    from app.codec.imageio import load_image
+    from app.codec.files.imageio import load_image
     from app.evaluation.images import find_images
     from app.evaluation.metrics import psnr
 

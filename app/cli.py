@@ -54,7 +54,7 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 6144x4096, not {shorten(text)!r}") from None
     if width < 32 or height < 32:
         raise argparse.ArgumentTypeError("size must be at least 32x32")
-    from app.codec.limits import check_pixel_budget
+    from app.codec.files.limits import check_pixel_budget
 
     try:
         check_pixel_budget(width, height, "the bench image")
@@ -183,11 +183,11 @@ def cmd_decode(args) -> int:
     from PIL import Image
 
     from app.codec.api import Codec
-    from app.codec.atomic import atomic_output, check_target, refuse_source_as_output
-    from app.codec.fileformat import read_thumbnail
-    from app.codec.orientation import display_box_to_stored, display_size, to_display
-    from app.codec.outputs import check_output_size, output_format
-    from app.codec.tiling import Box
+    from app.codec.files.atomic import atomic_output, check_target, refuse_source_as_output
+    from app.codec.files.reader import read_thumbnail
+    from app.codec.files.orientation import display_box_to_stored, display_size, to_display
+    from app.codec.files.outputs import check_output_size, output_format
+    from app.codec.files.tiling import Box
     from app.progress import ProgressBar
 
     out_path = Path(args.output)
@@ -227,7 +227,7 @@ def cmd_decode(args) -> int:
 
 def describe(path: str) -> dict:
     """What ``info`` reports, as a plain dict (also used by tests)."""
-    from app.codec.document import open_image
+    from app.codec.files.document import open_image
 
     doc = open_image(path)
     report = {
@@ -254,7 +254,7 @@ def describe(path: str) -> dict:
 
 def _layer_bytes(file_size: int, payload: bytes | None) -> dict[str, int]:
     """Bytes per layer: the thumbnail (the JPEG without the payload's segments) and each record."""
-    from app.codec.payload import PayloadError, record_sizes, segments_size
+    from app.codec.files.payload import PayloadError, record_sizes, segments_size
 
     if payload is None:
         return {"thumbnail": file_size}
@@ -304,9 +304,9 @@ def cmd_selfcheck(args) -> int:
     """Figures for the codec's assumptions; uses the installed weights, else a random model."""
     import torch
 
-    from app.codec.model import HyperThumbnailModel
-    from app.codec.selfcheck import run_selfcheck
-    from app.codec.weights import find_weights, load_model
+    from app.codec.nets.model import HyperThumbnailModel
+    from app.codec.engine.selfcheck import run_selfcheck
+    from app.codec.engine.weights import find_weights, load_model
 
     try:
         weights = find_weights(args.weights)
@@ -397,7 +397,7 @@ def cmd_bench(args) -> int:
                              tile=args.tile)  # fmt: skip
     codec = Codec(args.weights, args.device, args.tile)
     log = (lambda text: None) if args.json else (lambda text: print(f"bench: {text}", file=sys.stderr))
-    from app.codec.runtime import requested_runtime
+    from app.codec.engine.runtime import requested_runtime
 
     runtimes = [requested_runtime(n) for n in args.runtime.split(",")] if args.runtime else None
     if args.quality_check:
@@ -450,7 +450,7 @@ def _internal_error(exc: BaseException) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.codec.atomic import Terminated, terminate_like_interrupt
+    from app.codec.files.atomic import Terminated, terminate_like_interrupt
 
     parser = build_parser()
     try:

@@ -1,12 +1,12 @@
 """Helpers shared by codec tests: tiny models, weights folders, PSNR."""
 import torch
 
-from app.codec.decoder import DecoderConfig
-from app.codec.detail import SCALE_LEVELS, DetailConfig
-from app.codec.encoder import EncoderConfig
-from app.codec.model import HyperThumbnailModel, ModelConfig
-from app.codec.qpm import QPMConfig
-from app.codec.weights import save_weights
+from app.codec.nets.decoder import DecoderConfig
+from app.codec.nets.detail import SCALE_LEVELS, DetailConfig
+from app.codec.nets.encoder import EncoderConfig
+from app.codec.nets.model import HyperThumbnailModel, ModelConfig
+from app.codec.nets.qpm import QPMConfig
+from app.codec.engine.weights import save_weights
 
 SMALL_CONFIG = ModelConfig(
     encoder=EncoderConfig(channels=16, blocks=2),
@@ -49,7 +49,7 @@ def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, con
         from app.training.onnx_export import export_onnx
 
         export_onnx(directory, model_id, log=lambda text: None)
-        from app.codec.weights import find_weights
+        from app.codec.engine.weights import find_weights
 
         info = find_weights(directory, model_id=model_id)
     return info

@@ -4,12 +4,13 @@ import pytest
 from codec_fixtures import make_weights
 from PIL import Image
 
-from app.codec import adaptation
+from app.codec.engine import adaptation
 from app.codec.api import Codec
-from app.codec.fileformat import decoded_ycbcr, encode_jpeg, read_thumbnail
-from app.codec.inference import Reconstructor, encode_thumbnail
-from app.codec.runtime import build_runtime
-from app.codec.weights import load_model
+from app.codec.files.reader import decoded_ycbcr, read_thumbnail
+from app.codec.files.writer import encode_jpeg
+from app.codec.engine.inference import Reconstructor, encode_thumbnail
+from app.codec.engine.runtime import build_runtime
+from app.codec.engine.weights import load_model
 from app.synthetic import photo_like
 
 

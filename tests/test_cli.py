@@ -8,7 +8,7 @@ from codec_fixtures import make_weights
 from PIL import Image
 
 from app.cli import describe, main
-from app.codec.selfcheck import psnr
+from app.codec.engine.selfcheck import psnr
 from app.synthetic import photo_like
 
 

@@ -7,7 +7,7 @@ from codec_fixtures import make_weights, make_weights_with_jpeg_sr
 from PIL import Image, ImageOps
 
 from app.cli import main
-from app.codec.tiling import Box
+from app.codec.files.tiling import Box
 from app.evaluation.compare import GAP, MARGIN, context_box, enlarge
 from app.synthetic import photo_like
 

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from app.codec.api import Codec
-from app.codec.detail import LATENT_STRIDE, SCALE_LEVELS, DetailPrior, rate_level
-from app.codec.detail_coding import (
+from app.codec.nets.detail import LATENT_STRIDE, SCALE_LEVELS, DetailPrior, rate_level
+from app.codec.engine.detail_coding import (
     CoderTables,
     DetailLayerError,
     DetailRecord,
@@ -19,12 +19,12 @@ from app.codec.detail_coding import (
     encode_tile,
     symbols_checksum,
 )
-from app.codec.detail_layer import DetailSource, pad_samples
-from app.codec.detail_prior_int import MEAN_DIV, IntegerPrior
-from app.codec.fileformat import read_thumbnail
-from app.codec.payload import DETAIL_KIND, PayloadError, pack_records, unpack_records
-from app.codec.runtime import available_runtimes
-from app.codec.weights import save_weights
+from app.codec.engine.detail_layer import DetailSource, pad_samples
+from app.codec.engine.detail_prior_int import MEAN_DIV, IntegerPrior
+from app.codec.files.reader import read_thumbnail
+from app.codec.files.payload import DETAIL_KIND, PayloadError, pack_records, unpack_records
+from app.codec.engine.runtime import available_runtimes
+from app.codec.engine.weights import save_weights
 from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
 
 
@@ -196,8 +196,8 @@ def test_the_layer_decodes_identically_on_every_runtime(coded, detail_weights):
 def _rewrite_payload(path, out, mutate):
     """Copy a HyperThumbnail with its detail record changed by ``mutate``: the same JPEG data,
     a new payload and a marker whose checksum matches it, so only the layer itself is wrong."""
-    from app.codec.fileformat import build_metadata
-    from app.codec.payload import segments as payload_segments
+    from app.codec.files.header import build_metadata
+    from app.codec.files.payload import segments as payload_segments
 
     thumbnail = read_thumbnail(path)
     records = unpack_records(thumbnail.payload)

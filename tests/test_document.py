@@ -10,16 +10,13 @@ import pytest
 from codec_fixtures import make_weights
 from PIL import Image
 
-from app.codec import xmp
+from app.codec.files import xmp
 from app.codec.api import Codec
-from app.codec.document import open_image
+from app.codec.files.document import open_image
 from app.codec.errors import ImageLoadError, NotHyperThumbnailError
-from app.codec.fileformat import (
-    FORMAT_VERSION,
-    Marker,
-    read_thumbnail,
-    write_hyperthumbnail,
-)
+from app.codec.files.marker import FORMAT_VERSION, Marker
+from app.codec.files.reader import read_thumbnail
+from app.codec.files.writer import write_hyperthumbnail
 from app.synthetic import photo_like
 
 LUMA = [8] * 64

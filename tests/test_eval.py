@@ -14,8 +14,8 @@ from codec_fixtures import make_weights, make_weights_with_jpeg_sr
 from PIL import Image
 
 from app.cli import main
-from app.codec.encoder import downscale_bicubic
-from app.codec.tables import standard_tables
+from app.codec.nets.encoder import downscale_bicubic
+from app.codec.nets.tables import standard_tables
 from app.evaluation import metrics, standard
 from app.evaluation.bjontegaard import bd_psnr
 from app.evaluation.images import centre_crop, crop_side
@@ -443,8 +443,8 @@ def test_eval_of_a_model_other_than_the_default_uses_it_and_its_own_baseline(tmp
 
     from codec_fixtures import SMALL_CONFIG, random_model
 
-    from app.codec.decoder import DecoderConfig
-    from app.codec.weights import save_weights
+    from app.codec.nets.decoder import DecoderConfig
+    from app.codec.engine.weights import save_weights
 
     wider = replace(SMALL_CONFIG, decoder=DecoderConfig(channels=24, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8))
     save_weights(random_model(wider, seed=3), weights, "test-wider", trained=False, make_default=False, training={})
@@ -467,7 +467,7 @@ def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys):
     only), and every method is judged against full-resolution AVIF in the detail range."""
     from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
 
-    from app.codec.weights import save_weights
+    from app.codec.engine.weights import save_weights
 
     weights = tmp_path / "detail"
     save_weights(random_model(SMALL_DETAIL_CONFIG), weights, "test-detail", trained=False)

@@ -10,10 +10,10 @@ from PIL import Image
 
 from app.codec.api import RATE_PRESETS, Codec
 from app.codec.errors import ImageLoadError
-from app.codec.estimate import SAMPLE_STRIP
-from app.codec.fileformat import read_marker, read_thumbnail
-from app.codec.imageio import load_image
-from app.codec.tiling import Cancelled
+from app.codec.files.estimate import SAMPLE_STRIP
+from app.codec.files.reader import read_marker, read_thumbnail
+from app.codec.files.imageio import load_image
+from app.codec.files.tiling import Cancelled
 from app.synthetic import photo_like
 
 GPS = {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (0, 1))}

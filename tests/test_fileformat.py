@@ -12,25 +12,13 @@ import pytest
 from PIL import Image, ImageCms
 
 from app import __version__
-from app.codec import xmp
-from app.codec.atomic import atomic_output, atomic_write_bytes
-from app.codec.errors import (
-    FormatError,
-    ImageLoadError,
-    NotHyperThumbnailError,
-    OutputExistsError,
-)
-from app.codec.fileformat import (
-    FORMAT_VERSION,
-    Marker,
-    build_metadata,
-    carry_exif,
-    encode_jpeg,
-    read_marker,
-    read_thumbnail,
-    thumbnail_size,
-    write_hyperthumbnail,
-)
+from app.codec.files import xmp
+from app.codec.files.atomic import atomic_output, atomic_write_bytes
+from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError, OutputExistsError
+from app.codec.files.marker import FORMAT_VERSION, Marker, thumbnail_size
+from app.codec.files.header import build_metadata, carry_exif
+from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
+from app.codec.files.reader import read_marker, read_thumbnail
 
 # Standard JPEG zig-zag scan: ZIGZAG[k] is the natural (8*row + col) index of the k-th entry.
 ZIGZAG = [

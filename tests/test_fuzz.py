@@ -64,7 +64,7 @@ def corpus(tmp_path_factory):
 
 def v1_marker(ht: Path, **changes) -> bytes:
     """A format v1 marker (JSON) for ``ht``'s photo, with ``changes`` to its fields."""
-    from app.codec.fileformat import read_marker
+    from app.codec.files.reader import read_marker
 
     m = read_marker(ht)
     fields = {"format": "HyperThumbnail", "version": 1, "scale": m.scale, "width": m.width, "height": m.height,
@@ -350,7 +350,7 @@ def test_case2_corrupt_exif_count_is_bounded(corpus, tmp_path):
 def test_case2_exif_for_display_is_bounded_and_piexif_shaped(corpus, tmp_path):
     import tracemalloc
 
-    from app.codec.exif_tags import exif_ifds
+    from app.codec.files.exif_tags import exif_ifds
 
     block = Image.open(corpus.photo).info["exif"]
     tags = exif_ifds(block)
@@ -435,10 +435,10 @@ def test_case5_huge_claimed_sizes_are_refused_before_allocation(corpus, tmp_path
 
 
 def test_case5_the_pixel_budget_is_configurable(corpus, tmp_path, monkeypatch, capsys):
-    from app.codec.document import open_image
+    from app.codec.files.document import open_image
     from app.codec.errors import CodecError, ImageTooLargeError
-    from app.codec.imageio import load_image
-    from app.codec.limits import check_pixel_budget
+    from app.codec.files.imageio import load_image
+    from app.codec.files.limits import check_pixel_budget
 
     monkeypatch.setenv("HYPERTHUMB_MAX_PIXELS", "10000")
     with pytest.raises(ImageTooLargeError, match=r"160x120 \(0.02 megapixels\), over the limit of 0.01 megapixels"):
@@ -483,7 +483,7 @@ def test_case6_bad_devices_are_one_sentence(corpus, tmp_path, capsys, device):
 def test_case6_a_cuda_number_beyond_the_gpus_is_explained(monkeypatch):
     import torch
 
-    from app.codec.device import select_device
+    from app.codec.engine.device import select_device
     from app.codec.errors import CodecError
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -530,7 +530,7 @@ def test_case7_sigterm_removes_the_temporary_file(corpus, tmp_path):
 
 
 def test_case7_a_killed_writers_part_is_stale_and_cleaned(corpus, tmp_path):
-    from app.codec.atomic import atomic_write_bytes, is_stale_part, remove_stale_parts
+    from app.codec.files.atomic import atomic_write_bytes, is_stale_part, remove_stale_parts
 
     out = tmp_path / "out.png"
     proc = _decode_until_written(corpus, tmp_path, out)
@@ -552,7 +552,7 @@ def test_case7_a_killed_writers_part_is_stale_and_cleaned(corpus, tmp_path):
 
 
 def test_case8_no_overwrite_is_atomic_between_racing_writers(tmp_path):
-    from app.codec.atomic import atomic_output
+    from app.codec.files.atomic import atomic_output
     from app.codec.errors import OutputExistsError
 
     target = tmp_path / "out.png"
@@ -598,7 +598,7 @@ def test_case9_info_says_why_a_marked_file_is_plain(corpus, tmp_path, capsys):
 
 
 def test_case10_upper_case_sha256_and_huge_values(corpus, tmp_path, capsys):
-    from app.codec.weights import find_weights
+    from app.codec.engine.weights import find_weights
 
     weights = tmp_path / "weights"
     weights.mkdir()

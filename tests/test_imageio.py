@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from app.codec.errors import ImageLoadError
-from app.codec.imageio import load_image, orientation_of
+from app.codec.files.imageio import load_image, orientation_of
 
 
 def _gradient(w: int = 24, h: int = 16) -> np.ndarray:

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.codec import exif_edit, jpeg_segments
+from app.codec.files import exif_edit, jpeg_segments
 from app.codec.errors import CodecError
-from app.codec.estimate import scans_length
-from app.codec.imageio import _huffman_coded
-from app.codec.jpeg_orientation import with_orientation
-from app.codec.jpeg_segments import APP1, EOI, SCAN_DATA, SOS, JpegLayoutError, segments, segments_of
+from app.codec.files.estimate import scans_length
+from app.codec.files.imageio import _huffman_coded
+from app.codec.files.jpeg_orientation import with_orientation
+from app.codec.files.jpeg_segments import APP1, EOI, SCAN_DATA, SOS, JpegLayoutError, segments, segments_of
 
 
 def _jpeg(size=(64, 48), **options) -> bytes:

@@ -6,12 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from app.codec.color import rgb_to_ycbcr, ycbcr_to_rgb
-from app.codec.dct import block_dct, block_idct, dct_matrix, pad_to_multiple
-from app.codec.fileformat import encode_jpeg
-from app.codec.jpeg_sim import quantize
-from app.codec.selfcheck import psnr, simulation_vs_file, table_order_ok
-from app.codec.tables import ZIGZAG, standard_tables
+from app.codec.nets.color import rgb_to_ycbcr, ycbcr_to_rgb
+from app.codec.nets.dct import block_dct, block_idct, dct_matrix, pad_to_multiple
+from app.codec.files.writer import encode_jpeg
+from app.codec.nets.jpeg_sim import quantize
+from app.codec.engine.selfcheck import psnr, simulation_vs_file, table_order_ok
+from app.codec.nets.tables import ZIGZAG, standard_tables
 from app.synthetic import photo_like
 
 

@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 from codec_fixtures import make_weights, random_model
 
-from app.codec import calibration
+from app.codec.engine import calibration
 from app.codec.api import Codec
-from app.codec.decoder import bilinear_phases, to_uint8_hwc
+from app.codec.nets.decoder import bilinear_phases, to_uint8_hwc
 from app.codec.errors import CodecError, WeightsError
-from app.codec.inference import Reconstructor
-from app.codec.runtime import (
+from app.codec.engine.inference import Reconstructor
+from app.codec.engine.runtime import (
     REFERENCE,
     RUNTIME_ENV,
     SPECS,
@@ -23,7 +23,7 @@ from app.codec.runtime import (
     requested_runtime,
     unavailable_reason,
 )
-from app.codec.weights import find_weights, load_model
+from app.codec.engine.weights import find_weights, load_model
 from app.synthetic import photo_like
 
 
@@ -35,7 +35,7 @@ def weights(tmp_path_factory):
 
 def _thumbnail(width=136, height=88, seed=3):
     rgb = torch.from_numpy(photo_like(width, height, seed=seed)).permute(2, 0, 1).float()
-    from app.codec.color import rgb_to_ycbcr
+    from app.codec.nets.color import rgb_to_ycbcr
 
     ycbcr = rgb_to_ycbcr(rgb).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     return ycbcr, np.full(64, 6, np.int64), np.full(64, 9, np.int64)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from codec_fixtures import SMALL_CONFIG
 from PIL import Image
 
-from app.codec.model import HyperThumbnailModel, ModelConfig
-from app.codec.weights import find_weights, load_model
+from app.codec.nets.model import HyperThumbnailModel, ModelConfig
+from app.codec.engine.weights import find_weights, load_model
 from app.synthetic import photo_like
 from app.training import data
 from app.training.__main__ import main as training_main
@@ -293,7 +293,7 @@ def test_the_linear_paths_start_as_the_residuals_principal_components():
     residual in their span goes through the layer unchanged (rounding aside)."""
     from codec_fixtures import SMALL_DETAIL_CONFIG
 
-    from app.codec.detail import PCA_SCALE, init_from_residual_pca, residual_blocks
+    from app.codec.nets.detail import PCA_SCALE, init_from_residual_pca, residual_blocks
 
     torch.manual_seed(0)
     model = HyperThumbnailModel(SMALL_DETAIL_CONFIG)
@@ -311,7 +311,7 @@ def test_the_linear_paths_start_as_the_residuals_principal_components():
 
 
 def test_detail_rates_put_the_share_asked_for_above_high():
-    from app.codec.detail import DetailConfig
+    from app.codec.nets.detail import DetailConfig
     from app.training.train import detail_rates
 
     u = torch.linspace(0, 1 - 1e-6, 1000)

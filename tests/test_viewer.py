@@ -94,13 +94,15 @@ def test_honours_exif_orientation(open_window, tmp_path):
 
 
 def test_hyperthumbnail_is_laid_out_at_full_size(open_window, tmp_path):
-    fileformat = pytest.importorskip("app.codec.fileformat", reason="app.codec.fileformat is not written yet")
+    from app.codec.files.marker import Marker
+    from app.codec.files.writer import write_hyperthumbnail
+
     width, height = 403, 201  # not multiples of 4: the 4x thumbnail is cropped at the top-left
-    marker = fileformat.Marker(width=width, height=height, scale=4, model_id="test", weights_sha256="0" * 64)
+    marker = Marker(width=width, height=height, scale=4, model_id="test", weights_sha256="0" * 64)
     thumb_w, thumb_h = marker.thumbnail_size
     path = tmp_path / "hyper.jpg"
     flat = np.full(64, 2, dtype=np.int32)
-    fileformat.write_hyperthumbnail(path, split_image(thumb_w, thumb_h), flat, flat, marker)
+    write_hyperthumbnail(path, split_image(thumb_w, thumb_h), flat, flat, marker)
     window = open_window(path)
     assert f"HyperThumbnail {width}x{height}" in window.windowTitle()
     assert "hyper.jpg" in window.windowTitle()
@@ -292,8 +294,8 @@ def test_the_bundled_resources_exist():
 
 def test_samples_are_hyperthumbnails_of_the_default_weights():
     """The samples must be remade (resources/make_samples.py) whenever the default weights change."""
-    from app.codec.fileformat import read_marker
-    from app.codec.weights import find_weights
+    from app.codec.files.reader import read_marker
+    from app.codec.engine.weights import find_weights
 
     default = find_weights()
     samples = sorted(SAMPLES.glob("*.jpg"))

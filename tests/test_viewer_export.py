@@ -22,8 +22,8 @@ from PySide6.QtGui import QKeySequence
 from viewer_service_hooks import GATE_ENV
 
 from app.codec.api import RATE_PRESETS, Codec
-from app.codec.document import open_image
-from app.codec.fileformat import read_marker
+from app.codec.files.document import open_image
+from app.codec.files.reader import read_marker
 from app.synthetic import photo_like
 from app.viewer import batch_export, codec_bridge, export_dialog, export_worker
 from app.viewer.batch_export import plan_batch

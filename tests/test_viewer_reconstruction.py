@@ -23,7 +23,7 @@ from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from app.codec.api import Codec
-from app.codec.orientation import to_display
+from app.codec.files.orientation import to_display
 from app.synthetic import photo_like
 from app.viewer import codec_bridge
 from app.viewer.playlist import Playlist
@@ -423,7 +423,7 @@ def test_a_detail_layer_file_shows_its_base_first_then_the_detail(viewer, spy, q
     replacing it; the end state is the codec's own decode with the layer."""
     from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
 
-    from app.codec.weights import save_weights
+    from app.codec.engine.weights import save_weights
 
     weights = tmp_path_factory.mktemp("detail-weights")
     save_weights(random_model(SMALL_DETAIL_CONFIG, seed=2), weights, "test-detail", trained=False)

@@ -20,14 +20,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.codec.api import RATE_PRESETS, Codec
-from app.codec.inference import DEFAULT_DECODE_TILE
+from app.codec.api import Codec
 from app.synthetic import photo_like
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import Box, Cancelled, ServiceStopped
 from app.viewer.playlist import Playlist
 from app.viewer.reconstruction import SETTLE_MS
-from app.viewer.tile_grid import PIECE_LR
 from app.viewer.window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,11 +44,6 @@ def photo(tmp_path_factory, weights) -> Path:
     source = folder / "source.png"
     Image.fromarray(photo_like(1600, 1200, seed=3)).save(source)
     return Codec(weights_dir=weights).encode_file(source, folder / "photo.jpg").path
-
-
-def test_the_viewer_copies_of_codec_constants_agree():
-    assert codec_bridge.rate_presets() == RATE_PRESETS  # the viewer's copy: the codec's imports torch
-    assert PIECE_LR == DEFAULT_DECODE_TILE  # a piece is one decoder tile
 
 
 def test_a_decode_through_the_service_is_the_codecs_own(weights, photo):

@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QColor, QGuiApplication
 from viewer_fixtures import show_window
 
-from app.codec.jpeg_orientation import with_orientation, write_orientation
+from app.codec.files.jpeg_orientation import with_orientation, write_orientation
 from app.viewer import tools as tools_module
 from app.viewer import window as window_module
 from app.viewer.help_overlay import shortcut_rows

@@ -6,7 +6,7 @@ import torch
 from codec_fixtures import SMALL_CONFIG, make_weights, random_model
 
 from app.codec.errors import WeightsError
-from app.codec.weights import find_weights, installed_weights_status, load_model
+from app.codec.engine.weights import find_weights, installed_weights_status, load_model
 
 
 def test_round_trip_restores_every_tensor(tmp_path):
@@ -61,7 +61,7 @@ def test_files_made_with_the_older_installed_weights_decode_with_them(tmp_path):
     import numpy as np
 
     from app.codec.api import Codec
-    from app.codec.imageio import LoadedImage
+    from app.codec.files.imageio import LoadedImage
     from app.synthetic import photo_like
 
     shipped = Path(__file__).resolve().parents[1] / "model_weights"

@@ -19,51 +19,48 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adaptation
-from .adaptation import EFFORT_STEPS
-from .atomic import same_file
-from .calibration import Calibration, choose_runtime, encoder_autocast_context, encoder_precision_choice
-from .detail_coding import DetailLayerError
-from .detail_layer import DetailCoder, DetailSource
-from .device import inference_dtype, select_device
-from .document import ImageDocument, open_image
-from .errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
-from .estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_strips
-from .fileformat import (
-    Marker,
-    Thumbnail,
-    build_metadata,
-    decoded_ycbcr,
-    encode_jpeg,
-    minimal_exif,
-    read_marker,
-    read_thumbnail,
-    thumbnail_size,
-    write_hyperthumbnail,
+from app.codec.engine import adaptation
+from app.codec.engine.adaptation import EFFORT_STEPS
+from app.codec.engine.calibration import (
+    Calibration,
+    choose_runtime,
+    encoder_autocast_context,
+    encoder_precision_choice,
 )
-from .imageio import LoadedImage, load_image
-from .inference import (
-    DEFAULT_DECODE_TILE,
-    DEFAULT_ENCODE_TILE,
-    Reconstructor,
-    encode_thumbnail,
+from app.codec.engine.detail_coding import DetailLayerError
+from app.codec.engine.detail_layer import DetailCoder, DetailSource
+from app.codec.engine.device import inference_dtype, select_device
+from app.codec.engine.inference import Reconstructor, encode_thumbnail
+from app.codec.engine.runtime import AUTO, SPECS, DecoderRuntime, cpu_has_native_bf16, requested_runtime
+from app.codec.engine.weights import WeightsInfo, find_weights, installed_weights_status, load_model, weights_dir
+from app.codec.errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
+from app.codec.files.atomic import same_file
+from app.codec.files.document import ImageDocument, open_image
+from app.codec.files.estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_strips
+from app.codec.files.header import build_metadata, minimal_exif
+from app.codec.files.imageio import LoadedImage, load_image
+from app.codec.files.marker import Marker, thumbnail_size
+from app.codec.files.payload import (
+    ADAPTATION_KIND,
+    DETAIL_KIND,
+    PayloadError,
+    pack_records,
+    segments_size,
+    unpack_records,
 )
-from .model import HyperThumbnailModel
-from .payload import ADAPTATION_KIND, DETAIL_KIND, PayloadError, pack_records, segments_size, unpack_records
+from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE, RATE_PRESETS
+from app.codec.files.reader import Thumbnail, decoded_ycbcr, read_marker, read_thumbnail
+from app.codec.files.tiling import CancelFn, ProgressFn, check_cancel
+from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
+from app.codec.nets.model import HyperThumbnailModel
+
+__all__ = [
+    "RATE_PRESETS", "Codec", "EncodeResult", "ImageDocument", "LoadedImage", "SizeEstimate", "installed_weights_status",
+    "open_image", "parse_rate", "weights_dir",
+]  # fmt: skip
 
 # The marker's PayloadLength and PayloadSha256 properties, as written in the XMP packet.
 PAYLOAD_MARKER_BYTES = 120
-from .runtime import AUTO, SPECS, DecoderRuntime, cpu_has_native_bf16, requested_runtime
-from .tiling import CancelFn, ProgressFn, check_cancel
-from .weights import WeightsInfo, find_weights, load_model
-
-__all__ = [
-    "RATE_PRESETS", "Codec", "EncodeResult", "ImageDocument", "LoadedImage", "SizeEstimate", "open_image", "parse_rate",
-]  # fmt: skip
-
-# The one rate knob of the default (detail-layer) model, 0 = smallest file, 1 = best: the thumbnail
-# improves up to HIGH (what LOW..HIGH were before the detail layer), the detail layer above it.
-RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.2, "HIGH": 0.4, "FINE": 0.7, "FINEST": 1.0}
 
 
 def parse_rate(text: str | float) -> float:

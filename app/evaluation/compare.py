@@ -27,12 +27,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from app.codec.api import Codec
-from app.codec.atomic import atomic_output
+from app.codec.files.atomic import atomic_output
 from app.codec.errors import CodecError
-from app.codec.fileformat import SCALE
-from app.codec.imageio import load_image
-from app.codec.orientation import display_box_to_stored, display_size, to_display
-from app.codec.tiling import Box
+from app.codec.files.marker import SCALE
+from app.codec.files.imageio import load_image
+from app.codec.files.orientation import display_box_to_stored, display_size, to_display
+from app.codec.files.tiling import Box
 
 from . import metrics, standard
 from .methods import (

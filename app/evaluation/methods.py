@@ -33,16 +33,14 @@ import numpy as np
 
 from app.codec.api import RATE_PRESETS, Codec
 from app.codec.errors import WeightsError
-from app.codec.fileformat import (
-    Marker,
-    build_metadata,
-    read_thumbnail,
-)
-from app.codec.imageio import LoadedImage
-from app.codec.decoder import DecoderConfig
-from app.codec.model import ModelConfig
-from app.codec.inference import Reconstructor
-from app.codec.weights import WeightsInfo, find_weights, read_manifest
+from app.codec.files.marker import Marker
+from app.codec.files.header import build_metadata
+from app.codec.files.reader import read_thumbnail
+from app.codec.files.imageio import LoadedImage
+from app.codec.nets.decoder import DecoderConfig
+from app.codec.nets.model import ModelConfig
+from app.codec.engine.inference import Reconstructor
+from app.codec.engine.weights import WeightsInfo, find_weights, read_manifest
 
 from . import standard
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 PEAK = 255.0
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # JFIF Y, as app.codec.color
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # JFIF Y, as app.codec.nets.color
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import TextIO
 
-from app.codec.atomic import atomic_output, atomic_write_bytes
+from app.codec.files.atomic import atomic_output, atomic_write_bytes
 
 from .plot import draw_rd_plot
 from .runner import Evaluation, ResultRow

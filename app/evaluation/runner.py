@@ -13,8 +13,8 @@ from typing import TextIO
 
 from app.codec.api import Codec
 from app.codec.errors import CodecError, ImageLoadError
-from app.codec.imageio import load_image
-from app.codec.weights import find_weights
+from app.codec.files.imageio import load_image
+from app.codec.engine.weights import find_weights
 
 from . import metrics
 from .images import centre_crop, crop_side, find_images

@@ -4,7 +4,7 @@ The reference thumbnail is the one definition of "a faithful x4 downscale" in an
 the bicubic+JPEG baseline codes it, and every thumbnail PSNR is measured against it. It is
 Pillow's antialiased bicubic after padding the photo to a multiple of 4 by edge replication, so
 thumbnail pixel i covers photo pixels 4i..4i+3 exactly as in the HyperThumbnail geometry; it
-then matches the encoder's own base (``app.codec.encoder.downscale_bicubic``) to within one grey
+then matches the encoder's own base (``app.codec.nets.encoder.downscale_bicubic``) to within one grey
 level (about 58 dB).
 """
 
@@ -13,7 +13,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from app.codec.fileformat import SCALE
+from app.codec.files.marker import SCALE
 
 # Optimized Huffman tables everywhere, as HyperThumbnails have: only the pixels should differ.
 THUMBNAIL_JPEG_OPTIONS = {
@@ -102,7 +102,7 @@ def decode_rgb(data: bytes) -> np.ndarray:
 def decode_jpeg_planes(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 4:4:4 JPEG's raw YCbCr samples (no colour conversion) and its two tables, natural order.
 
-    This is what ``app.codec.fileformat.read_thumbnail`` gives the decoder for a HyperThumbnail,
+    This is what ``app.codec.files.reader.read_thumbnail`` gives the decoder for a HyperThumbnail,
     done here for a plain JPEG that has no marker.
     """
     with Image.open(io.BytesIO(data)) as im:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from app.codec.device import select_device
+from app.codec.engine.device import select_device
 from app.codec.errors import WeightsError
-from app.codec.model import HyperThumbnailModel, ModelConfig
-from app.codec.weights import record_results, save_weights
+from app.codec.nets.model import HyperThumbnailModel, ModelConfig
+from app.codec.engine.weights import record_results, save_weights
 
 from . import data
 from .train import DEFAULT_MODEL, MODES, TrainConfig, train, validation_crops
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from app.codec.runtime import keep_freed_memory
+    from app.codec.engine.runtime import keep_freed_memory
 
     keep_freed_memory()  # every step frees and re-allocates the same big tensors: keep them off the page-fault path
     cache = data.cache_dir(None)
@@ -255,8 +255,8 @@ def cmd_adapters(args) -> int:
     """One line per photo and adapter kind, then the means."""
     import numpy as np
 
-    from app.codec.imageio import load_image
-    from app.codec.weights import find_weights, load_model
+    from app.codec.files.imageio import load_image
+    from app.codec.engine.weights import find_weights, load_model
 
     from .adapters import KINDS, score_adapters
 

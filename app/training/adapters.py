@@ -1,6 +1,6 @@
 """Which per-image decoder adapter pays best per byte: ``python -m app.training adapters PHOTO...``.
 
-The shipped adapter (``app.codec.adaptation``) offsets the pixel branch's biases. This study fits
+The shipped adapter (``app.codec.engine.adaptation``) offsets the pixel branch's biases. This study fits
 the alternatives the same way (same crops, steps, quantisation to ``adaptation.LEVELS`` and
 held-out check) and prices each at the codec's RD slope, so the choice rests on numbers:
 
@@ -19,10 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from app.codec import adaptation
-from app.codec.fileformat import decoded_ycbcr, encode_jpeg
-from app.codec.inference import encode_thumbnail
-from app.codec.model import HyperThumbnailModel
+from app.codec.engine import adaptation
+from app.codec.files.reader import decoded_ycbcr
+from app.codec.files.writer import encode_jpeg
+from app.codec.engine.inference import encode_thumbnail
+from app.codec.nets.model import HyperThumbnailModel
 
 KINDS = ("bias-pixel", "bias-all", "bias+scale-pixel")
 ALL_LAYERS = ("freq_in", "table_embed", "freq_body", "freq_out", *adaptation.ADAPTED_LAYERS)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.codec.atomic import atomic_write_bytes
+from app.codec.files.atomic import atomic_write_bytes
 
 PACKAGES = (
     "plasma-workspace-wallpapers",

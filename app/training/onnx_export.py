@@ -17,11 +17,11 @@ import warnings
 import torch
 from torch import nn
 
-from app.codec.atomic import atomic_write_bytes
-from app.codec.decoder import to_uint8_hwc
+from app.codec.files.atomic import atomic_write_bytes
+from app.codec.nets.decoder import to_uint8_hwc
 from app.codec.errors import WeightsError
-from app.codec.runtime import SPECS, OnnxRuntime, onnxruntime_module
-from app.codec.weights import (
+from app.codec.engine.runtime import SPECS, OnnxRuntime, onnxruntime_module
+from app.codec.engine.weights import (
     MANIFEST_NAME,
     WeightsInfo,
     find_weights,

@@ -27,15 +27,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from app.codec.decoder import DecoderConfig
-from app.codec.detail import DetailConfig, init_from_residual_pca, quantized_rate
-from app.codec.encoder import EncoderConfig, downscale_bicubic
-from app.codec.jpeg_sim import simulate_jpeg
-from app.codec.model import HyperThumbnailModel, ModelConfig
-from app.codec.qpm import QPMConfig
-from app.codec.rate import bits_per_pixel
-from app.codec.runtime import cpu_has_native_bf16
-from app.codec.tables import standard_tables
+from app.codec.nets.decoder import DecoderConfig
+from app.codec.nets.detail import DetailConfig, init_from_residual_pca, quantized_rate
+from app.codec.nets.encoder import EncoderConfig, downscale_bicubic
+from app.codec.nets.jpeg_sim import simulate_jpeg
+from app.codec.nets.model import HyperThumbnailModel, ModelConfig
+from app.codec.nets.qpm import QPMConfig
+from app.codec.nets.rate import bits_per_pixel
+from app.codec.engine.runtime import cpu_has_native_bf16
+from app.codec.nets.tables import standard_tables
 
 MODES = ("hyperthumb", "jpeg-sr")
 LOSSES = ("l1", "mse")

@@ -1,6 +1,6 @@
 """The viewer's only door into ``app.codec``: everything else in the viewer imports from here.
 
-Opening goes through ``app.codec.document`` (numpy and Pillow only), so showing a file never
+Opening goes through ``app.codec.files.document`` (numpy and Pillow only), so showing a file never
 waits for torch. Everything that needs torch (the weights check, decoders, the export encoder)
 runs in the codec service, a child process started after the first paint (``codec_service``,
 ``service_client``): the viewer's process never imports torch, whose import alone holds the
@@ -20,20 +20,15 @@ import numpy as np
 import piexif
 from PIL import Image
 
-from app.codec.document import ImageDocument, open_image
+from app.codec.files.document import ImageDocument, open_image
 from app.codec.errors import CodecError, FormatError
-from app.codec.fileformat import read_marker
-from app.codec.imageio import (
-    ORIENTATION_TAG,
-    decode_pixels,
-    load_image,
-    open_pil,
-    orientation_of,
-)
-from app.codec.jpeg_orientation import write_orientation
-from app.codec.orientation import display_box_to_stored, display_size, to_display
-from app.codec.payload import DETAIL_KIND, PayloadError, unpack_records
-from app.codec.tiling import Box, CancelFn, Cancelled
+from app.codec.files.reader import read_marker
+from app.codec.files.imageio import ORIENTATION_TAG, decode_pixels, load_image, open_pil, orientation_of
+from app.codec.files.jpeg_orientation import write_orientation
+from app.codec.files.orientation import display_box_to_stored, display_size, to_display
+from app.codec.files.presets import RATE_PRESETS
+from app.codec.files.payload import DETAIL_KIND, PayloadError, unpack_records
+from app.codec.files.tiling import Box, CancelFn, Cancelled
 from app.viewer.service_client import ServiceClient, ServiceStopped
 
 __all__ = [
@@ -43,9 +38,6 @@ __all__ = [
     "rate_presets", "service", "stop_service", "strip_preview", "to_display", "weights_status", "write_orientation",
 ]  # fmt: skip
 
-# The encoder's named rates, as ``app.codec.api.RATE_PRESETS`` (a copy: that module imports
-# torch; tests/test_viewer_service.py checks that the two agree).
-RATE_PRESETS = {"LOW": 0.0, "MEDIUM": 0.2, "HIGH": 0.4, "FINE": 0.7, "FINEST": 1.0}
 
 # --------------------------------------------------------------------------- the service
 
@@ -232,7 +224,7 @@ def is_hyperthumbnail(path: str | Path) -> bool:
 
 
 def rate_presets() -> dict[str, float]:
-    """The encoder's named rates, smallest file first (``app.codec.api.RATE_PRESETS``)."""
+    """The encoder's named rates, smallest file first (``app.codec.files.presets``)."""
     return dict(RATE_PRESETS)
 
 

@@ -134,7 +134,7 @@ class Service:
 
     def _run(self, rid: int, op: str, args: dict, flag: threading.Event) -> None:
         from app.codec.errors import CodecError
-        from app.codec.tiling import Cancelled
+        from app.codec.files.tiling import Cancelled
 
         def progress(done: int, total: int) -> None:
             self._send(("progress", rid, done, total))
@@ -172,7 +172,7 @@ class Service:
     def _codec(self, weights_dir):
         """One ``Codec`` per weights folder (and device setting), so models load once."""
         from app.codec.api import Codec
-        from app.codec.weights import weights_dir as resolve
+        from app.codec.api import weights_dir as resolve
 
         key = (resolve(weights_dir).resolve(), os.environ.get("HYPERTHUMB_DEVICE", ""))
         with self._codecs_lock:
@@ -185,7 +185,7 @@ class Service:
     def _op_weights_status(self, rid, args, **_):
         """The weights check; when the weights are usable, the decoder runtime is then chosen
         (calibrated once per machine) on this lane, so the first zoom does not wait for it."""
-        from app.codec.weights import installed_weights_status
+        from app.codec.api import installed_weights_status
 
         status = installed_weights_status(args.get("weights_dir"))
         self._reply(rid, status)
@@ -211,7 +211,7 @@ class Service:
                           "detail": reconstructor.detail is not None, "notes": list(reconstructor.notes)})  # fmt: skip
 
     def _op_decode(self, rid, args, cancelled, **_):
-        from app.codec.tiling import Box
+        from app.codec.files.tiling import Box
 
         reconstructor = self._decoders.get(args["decoder"])
         if reconstructor is None:

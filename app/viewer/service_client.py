@@ -26,7 +26,7 @@ import threading
 import types
 
 from app.codec.errors import CodecError
-from app.codec.tiling import Cancelled
+from app.codec.files.tiling import Cancelled
 from app.viewer import codec_service
 from app.viewer.service_wire import Channel, allocate_array
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from app.codec.files.presets import DEFAULT_DECODE_TILE
 from app.viewer.codec_bridge import Box
 
 TILE_SIZE = 128  # photo pixels per side: 32 thumbnail pixels, a multiple of the 8x8 JPEG blocks
-PIECE_LR = 512  # thumbnail pixels per side of a piece at most: app.codec.inference.DEFAULT_DECODE_TILE
+PIECE_LR = DEFAULT_DECODE_TILE  # thumbnail pixels per side of a piece at most: one decoder tile
 
 
 class TileKey(NamedTuple):

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .decoder import to_uint8_hwc
-from .errors import CodecError, WeightsError
-from .model import HyperThumbnailModel
-from .weights import WeightsInfo, sha256_file
+from app.codec.nets.decoder import to_uint8_hwc
+from app.codec.errors import CodecError, WeightsError
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.engine.weights import WeightsInfo, sha256_file
 
 AUTO = "auto"
 RUNTIME_ENV = "HYPERTHUMB_RUNTIME"

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ResBlock, zero_init
+from app.codec.nets.layers import ResBlock, zero_init
 
 
 @dataclass(frozen=True)

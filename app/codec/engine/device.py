@@ -5,7 +5,7 @@ import re
 
 import torch
 
-from .errors import CodecError, shorten
+from app.codec.errors import CodecError, shorten
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|mps)(?::(\d{1,3}))?$")

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_output, atomic_write_bytes
-from .errors import WeightsError, shorten
-from .model import HyperThumbnailModel, ModelConfig
+from app.codec.files.atomic import atomic_output, atomic_write_bytes
+from app.codec.errors import WeightsError, shorten
+from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "model_weights"
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[3] / "model_weights"
 MANIFEST_NAME = "manifest.json"
 NO_WEIGHTS_MESSAGE = "No trained weights are installed: reconstruction and export are unavailable."
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .color import rgb_to_ycbcr, ycbcr_to_rgb
-from .dct import block_dct, block_idct
+from app.codec.nets.color import rgb_to_ycbcr, ycbcr_to_rgb
+from app.codec.nets.dct import block_dct, block_idct
 
 ROUNDING_MODES = ("round", "ste", "noise")
 

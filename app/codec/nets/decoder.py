@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ResBlock, zero_init
+from app.codec.nets.layers import ResBlock, zero_init
 
 COEFF_SCALE = 1.0 / 64.0  # de-quantized DCT values (0..255 sample scale) -> roughly unit range
 

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_write_bytes
-from .color import rgb_to_ycbcr
-from .errors import CodecError
-from .inference import DEFAULT_DECODE_TILE, decoder_inputs
-from .model import HyperThumbnailModel
-from .runtime import (
+from app.codec.files.atomic import atomic_write_bytes
+from app.codec.nets.color import rgb_to_ycbcr
+from app.codec.errors import CodecError
+from app.codec.engine.inference import DEFAULT_DECODE_TILE, decoder_inputs
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.engine.runtime import (
     AUTO,
     REFERENCE,
     SPECS,
@@ -39,7 +39,7 @@ from .runtime import (
     build_runtime,
     onnxruntime_module,
 )
-from .weights import WeightsInfo
+from app.codec.engine.weights import WeightsInfo
 
 AGREEMENT_DB = 58.0
 CACHE_VERSION = 2
@@ -99,7 +99,7 @@ def probe_inputs(lr_side: int, device: torch.device):
     """Decoder inputs for a photo-like ``lr_side`` square thumbnail, deterministically."""
     from app.synthetic import photo_like
 
-    from .tables import standard_tables
+    from app.codec.nets.tables import standard_tables
 
     rgb = torch.from_numpy(photo_like(lr_side, lr_side, seed=7)).permute(2, 0, 1).float()
     ycbcr = rgb_to_ycbcr(rgb).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()

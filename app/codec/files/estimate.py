@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import jpeg_segments
-from .fileformat import encode_jpeg, optimize_entropy_coding, thumbnail_size
+from app.codec.files import jpeg_segments
+from app.codec.files.writer import encode_jpeg, optimize_entropy_coding
+from app.codec.files.marker import thumbnail_size
 
 SAMPLE_PIXELS = 1 << 20  # photo pixels an estimate samples; with each strip's context ~2.5x that is encoded
 SAMPLE_STRIP = (128, 128)  # (height, width) of a strip: see ``sample_strips`` and the measurements above

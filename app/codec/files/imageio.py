@@ -25,9 +25,9 @@ import numpy as np
 import piexif
 from PIL import Image, UnidentifiedImageError
 
-from app.codec import jpeg_segments
+from app.codec.files import jpeg_segments
 from app.codec.errors import ImageLoadError
-from app.codec.limits import check_jpeg_length, check_pixel_budget, max_pixels
+from app.codec.files.limits import check_jpeg_length, check_pixel_budget, max_pixels
 
 # Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
 # two, its DecompressionBombWarning would print raw, but ``open_pil`` refuses those sizes with a

@@ -17,8 +17,8 @@ import threading
 import numpy as np
 import torch
 
-from .detail import LATENT_STRIDE, RATE_LEVELS, rate_level
-from .detail_coding import (
+from app.codec.nets.detail import LATENT_STRIDE, RATE_LEVELS, rate_level
+from app.codec.engine.detail_coding import (
     TILE,
     CoderTables,
     DetailLayerError,
@@ -29,9 +29,9 @@ from .detail_coding import (
     symbols_checksum,
     tile_grid,
 )
-from .detail_prior_int import MEAN_DIV, IntegerPrior
-from .model import HyperThumbnailModel
-from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
+from app.codec.engine.detail_prior_int import MEAN_DIV, IntegerPrior
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 
 ANALYSIS_TILE = 256  # thumbnail pixels per analysis tile side
 ANALYSIS_MARGIN = 16  # thumbnail pixels of context (the analysis sees ~13)
@@ -71,7 +71,7 @@ class DetailCoder:
         lr_h, lr_w = ycc.shape[:2]
         s = self.model.config.scale
         photo_u8, base_u8 = _padded(photo, lr_h * s, lr_w * s), _padded(base, lr_h * s, lr_w * s)  # uint8: 6K in float is 300 MB
-        from .color import ycbcr_to_rgb
+        from app.codec.nets.color import ycbcr_to_rgb
 
         thumb = ycbcr_to_rgb(torch.from_numpy(ycc).permute(2, 0, 1)[None].float()).round().clamp(0, 255) / 255.0
         gain = self.model.gains.gain(torch.tensor([level / RATE_LEVELS])).float()

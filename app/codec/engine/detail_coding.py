@@ -23,7 +23,6 @@ coded with that index's table.
 """
 from __future__ import annotations
 
-import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -31,41 +30,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .detail import SCALE_LEVELS, SCALE_MIN, SCALE_STEP
-
 MAGIC = b"HTD1"
 VERSION = 1
 TILE = 32  # latent positions per tile side
 MIN_TILE = 16  # readers refuse smaller tiles: each costs a prior evaluation (a hostile file's 1x1 tiles would take minutes)
 _HEADER = struct.Struct(">4sBBHHBB")
 _TILE_ENTRY = struct.Struct(">II")
-FREQ_BITS = 16  # table frequencies are integers summing to about 2^16 (constriction rescales exactly)
-MAX_HALF_WIDTH = 512  # largest symbol magnitude any table codes
 
 
 class DetailLayerError(ValueError):
     """The detail record is truncated, inconsistent, or does not fit this model or thumbnail."""
-
-
-def coder_tables() -> tuple[torch.Tensor, torch.Tensor]:
-    """(frequencies int32 [SCALE_LEVELS, 2 * MAX_HALF_WIDTH + 1], half widths int32 [SCALE_LEVELS]).
-
-    Table k codes symbols -half_k..half_k of a zero-mean Gaussian of scale SCALE_MIN *
-    exp(k * SCALE_STEP) integrated over unit bins; every symbol of the support gets at least 1.
-    Made with float64 ``erfc`` once per model: stored with the weights, never recomputed."""
-    width = 2 * MAX_HALF_WIDTH + 1
-    freqs = np.zeros((SCALE_LEVELS, width), np.int64)
-    halves = np.zeros(SCALE_LEVELS, np.int64)
-    for k in range(SCALE_LEVELS):
-        sigma = SCALE_MIN * math.exp(k * SCALE_STEP)
-        half = int(min(MAX_HALF_WIDTH, max(2, math.ceil(8 * sigma))))
-        v = np.arange(-half, half + 1, dtype=np.float64)
-        upper = np.array([math.erfc(-(x + 0.5) / (sigma * math.sqrt(2))) for x in v]) / 2
-        lower = np.array([math.erfc(-(x - 0.5) / (sigma * math.sqrt(2))) for x in v]) / 2
-        p = upper - lower
-        freqs[k, :width][: 2 * half + 1] = np.maximum(1, np.round(p / p.sum() * 2**FREQ_BITS))
-        halves[k] = half
-    return torch.from_numpy(freqs.astype(np.int32)), torch.from_numpy(halves.astype(np.int32))
 
 
 @dataclass(frozen=True)

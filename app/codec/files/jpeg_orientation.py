@@ -15,10 +15,10 @@ import os
 import shutil
 from pathlib import Path
 
-from app.codec import exif_edit, jpeg_segments
-from app.codec.atomic import atomic_output
+from app.codec.files import exif_edit, jpeg_segments
+from app.codec.files.atomic import atomic_output
 from app.codec.errors import CodecError, shorten
-from app.codec.fileformat import minimal_exif
+from app.codec.files.header import minimal_exif
 
 
 def _segments(data: bytes) -> list[jpeg_segments.Segment]:

@@ -10,17 +10,16 @@ import dataclasses
 import numpy as np
 import torch
 
-from .color import ycbcr_to_rgb
-from .dct import pad_to_multiple
-from .detail import quantized_rate
-from .fileformat import thumbnail_size
-from .jpeg_sim import coefficients_from_ycbcr, table_tensor
-from .model import HyperThumbnailModel
-from .runtime import SPECS, DecoderRuntime, TorchRuntime
-from .tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
+from app.codec.nets.color import ycbcr_to_rgb
+from app.codec.nets.dct import pad_to_multiple
+from app.codec.nets.detail import quantized_rate
+from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE
+from app.codec.files.marker import thumbnail_size
+from app.codec.nets.jpeg_sim import coefficients_from_ycbcr, table_tensor
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.engine.runtime import SPECS, DecoderRuntime, TorchRuntime
+from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 
-DEFAULT_ENCODE_TILE = 256  # thumbnail pixels per tile side (1024 photo pixels)
-DEFAULT_DECODE_TILE = 512  # with margins ~580x580: big enough that margins cost little
 
 
 def _to_tensor(pixels: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

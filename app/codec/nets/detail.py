@@ -22,17 +22,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ResBlock, zero_init
+from app.codec.nets.layers import ResBlock, zero_init
 
 RATE_LEVELS = 255  # the knob is stored in the layer as an integer 0..255 (exact on every reader)
 # The coder's scale table: SCALE_LEVELS log-spaced scales from SCALE_MIN to SCALE_MAX. The prior
 # predicts a position on this ladder; readers round it to an index with integer arithmetic.
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 64.0, 64
 SCALE_STEP = math.log(SCALE_MAX / SCALE_MIN) / (SCALE_LEVELS - 1)
+FREQ_BITS = 16  # coder table frequencies are integers summing to about 2^16 (constriction rescales exactly)
+MAX_HALF_WIDTH = 512  # largest symbol magnitude any coder table codes
 LATENT_STRIDE = 4  # thumbnail pixels per latent position, per side
 # The latent's scale against the residual's principal components at initialisation: coefficients
 # of a few hundredths of a grey-level unit become numbers of order 1..10, which rounding resolves.
@@ -127,6 +130,27 @@ class RateGains(nn.Module):
         return torch.exp(self._interp(self.log_inverse, rate))[:, :, None, None]
 
 
+def coder_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """(frequencies int32 [SCALE_LEVELS, 2 * MAX_HALF_WIDTH + 1], half widths int32 [SCALE_LEVELS]).
+
+    Table k codes symbols -half_k..half_k of a zero-mean Gaussian of scale SCALE_MIN *
+    exp(k * SCALE_STEP) integrated over unit bins; every symbol of the support gets at least 1.
+    Made with float64 ``erfc`` once per model: stored with the weights, never recomputed."""
+    width = 2 * MAX_HALF_WIDTH + 1
+    freqs = np.zeros((SCALE_LEVELS, width), np.int64)
+    halves = np.zeros(SCALE_LEVELS, np.int64)
+    for k in range(SCALE_LEVELS):
+        sigma = SCALE_MIN * math.exp(k * SCALE_STEP)
+        half = int(min(MAX_HALF_WIDTH, max(2, math.ceil(8 * sigma))))
+        v = np.arange(-half, half + 1, dtype=np.float64)
+        upper = np.array([math.erfc(-(x + 0.5) / (sigma * math.sqrt(2))) for x in v]) / 2
+        lower = np.array([math.erfc(-(x - 0.5) / (sigma * math.sqrt(2))) for x in v]) / 2
+        p = upper - lower
+        freqs[k, :width][: 2 * half + 1] = np.maximum(1, np.round(p / p.sum() * 2**FREQ_BITS))
+        halves[k] = half
+    return torch.from_numpy(freqs.astype(np.int32)), torch.from_numpy(halves.astype(np.int32))
+
+
 class DetailPrior(nn.Module):
     """(decoded thumbnail YCbCr [B,3,h,w] 0..255, rate [B]) -> (mean, scale position) [B,C,h/4,w/4].
 
@@ -149,8 +173,6 @@ class DetailPrior(nn.Module):
         with torch.no_grad():  # start at a mid-ladder scale, zero mean
             self.layers[-1].bias.zero_()
             self.layers[-1].bias[c:] = SCALE_LEVELS / 3
-        from .detail_coding import coder_tables  # (that module needs this one's constants)
-
         freqs, halves = coder_tables()  # integer tables: stored with the weights, never recomputed
         self.register_buffer("coder_freqs", freqs)
         self.register_buffer("coder_halves", halves)

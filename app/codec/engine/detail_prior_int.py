@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .detail import LATENT_STRIDE, SCALE_LEVELS, DetailPrior
+from app.codec.nets.detail import LATENT_STRIDE, SCALE_LEVELS, DetailPrior
 
 ACT_BITS = 10  # fraction bits of hidden activations
 INPUT_BITS = 7  # the input is (sample - 128) / 128: integers at scale 2^-7

@@ -9,13 +9,20 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .decoder import Decoder, DecoderConfig
-from .detail import DetailAnalysis, DetailConfig, DetailPrior, RateGains, latent_bits, quantized_rate
-from .encoder import Encoder, EncoderConfig
-from .fileformat import SCALE
-from .jpeg_sim import quantize, round_ste, simulate_jpeg
-from .qpm import QPMConfig, QuantizationPredictor
-from .rate import bits_per_pixel
+from app.codec.nets.decoder import Decoder, DecoderConfig
+from app.codec.nets.detail import (
+    DetailAnalysis,
+    DetailConfig,
+    DetailPrior,
+    RateGains,
+    latent_bits,
+    quantized_rate,
+)
+from app.codec.nets.encoder import Encoder, EncoderConfig
+from app.codec.files.marker import SCALE
+from app.codec.nets.jpeg_sim import quantize, round_ste, simulate_jpeg
+from app.codec.nets.qpm import QPMConfig, QuantizationPredictor
+from app.codec.nets.rate import bits_per_pixel
 
 
 @dataclass(frozen=True)

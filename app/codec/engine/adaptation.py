@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .inference import decoder_inputs
-from .model import HyperThumbnailModel
-from .tiling import CancelFn, ProgressFn, check_cancel
+from app.codec.engine.inference import decoder_inputs
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.files.tiling import CancelFn, ProgressFn, check_cancel
 
 MAGIC = b"HTA1"  # adaptation payload, version 1
 # dB a bit per pixel buys on the codec's RD curve, by rate: the slope between neighbouring presets

@@ -5,7 +5,7 @@ The codec works in stored coordinates; outputs meant for people are turned for d
 """
 import numpy as np
 
-from .tiling import Box
+from app.codec.files.tiling import Box
 
 _SWAPS_AXES = {5, 6, 7, 8}
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .color import rgb_to_ycbcr
-from .dct import block_dct, pad_to_multiple
-from .jpeg_sim import round_ste
-from .layers import zero_init
-from .tables import STANDARD_CHROMA, STANDARD_LUMA, quality_scale
+from app.codec.nets.color import rgb_to_ycbcr
+from app.codec.nets.dct import block_dct, pad_to_multiple
+from app.codec.nets.jpeg_sim import round_ste
+from app.codec.nets.layers import zero_init
+from app.codec.nets.tables import STANDARD_CHROMA, STANDARD_LUMA, quality_scale
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .fileformat import encode_jpeg
-from .inference import Reconstructor, encode_thumbnail
-from .jpeg_sim import coefficients_from_ycbcr, simulate_jpeg
-from .model import HyperThumbnailModel
-from .rate import coefficient_bits
-from .tables import ZIGZAG, standard_tables
+from app.codec.files.writer import encode_jpeg
+from app.codec.engine.inference import Reconstructor, encode_thumbnail
+from app.codec.nets.jpeg_sim import coefficients_from_ycbcr, simulate_jpeg
+from app.codec.nets.model import HyperThumbnailModel
+from app.codec.nets.rate import coefficient_bits
+from app.codec.nets.tables import ZIGZAG, standard_tables
 
 MIN_SIMULATION_PSNR = 45.0
 MIN_RATE_CORRELATION = 0.95

@@ -1,0 +1,143 @@
+"""Reading a HyperThumbnail: the marker from the header, the container's rules, the pixels.
+
+The decoder's input is the YCbCr samples libjpeg decodes before colour conversion
+(``draft('YCbCr')``), so block-DCT(ycbcr - 128) / table recovers the file's quantized
+coefficients exactly up to IDCT rounding.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError
+from app.codec.files.imageio import (
+    Source,
+    decode_pixels,
+    open_pil,
+    orientation_of,
+    source_name,
+)
+from app.codec.files.limits import check_pixel_budget
+from app.codec.files.marker import Marker, marker_from_metadata
+from app.codec.files.payload import PayloadError
+from app.codec.files.payload import assemble as assemble_payload
+
+
+@dataclass
+class Thumbnail:
+    """A decoded HyperThumbnail: what the decoder needs to rebuild the original."""
+
+    ycbcr: np.ndarray  # uint8 HxWx3 straight from libjpeg's IDCT, no colour conversion
+    rgb: np.ndarray  # uint8 HxWx3, the ordinary decode any viewer shows
+    luma_table: np.ndarray  # int32 (64,), natural row-major order
+    chroma_table: np.ndarray  # int32 (64,), natural row-major order
+    marker: Marker  # always present: read_thumbnail refuses files without one
+    exif: bytes | None
+    icc_profile: bytes | None
+    orientation: int
+    xmp: bytes | None = None
+    payload: bytes | None = None  # v2: the checked APP11 payload, when the marker declares one
+    payload_problem: str | None = None  # why a declared payload could not be used
+
+
+def read_marker(source: Source) -> Marker | None:
+    """The marker of any image, reading only its header; None if it has none."""
+    with open_pil(source) as im:
+        return _image_marker(im, source_name(source))
+
+
+def _image_marker(im: Image.Image, name: str) -> Marker | None:
+    try:
+        marker = marker_from_metadata(im.info.get("exif"), im.info.get("xmp"))
+        if marker is not None:
+            check_pixel_budget(marker.width, marker.height, "the photo this HyperThumbnail reconstructs")
+        return marker
+    except ImageLoadError as exc:  # over the pixel budget: a plain image to show, never a photo to decode
+        raise FormatError(f"{name}: {exc}") from exc
+    except FormatError as exc:
+        raise FormatError(f"{name}: {exc}") from exc
+
+
+def _check_container(im: Image.Image, marker: Marker, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check the JPEG is what the format requires; return its (luma, chroma) tables."""
+    if im.format != "JPEG":
+        raise FormatError(f"{name}: has a HyperThumbnail marker but is a {im.format}, not a JPEG")
+    layers = getattr(im, "layer", [])
+    if (im.info.get("progressive") and marker.version < 2) or len(layers) != 3:
+        raise FormatError(f"{name}: not a baseline 3-component JPEG" if len(layers) == 3 else f"{name}: not a 3-component JPEG")
+    if any((h, v) != (1, 1) for _, h, v, _ in layers) or [t for *_, t in layers] != [0, 1, 1]:
+        raise FormatError(f"{name}: not 4:4:4 with luma table 0 and chroma table 1")
+    tables = getattr(im, "quantization", {})
+    if sorted(tables) != [0, 1]:
+        raise FormatError(f"{name}: expected exactly 2 quantization tables, found {len(tables)}")
+    luma, chroma = (np.asarray(tables[i], dtype=np.int32) for i in (0, 1))
+    if min(luma.min(), chroma.min()) < 1 or max(luma.max(), chroma.max()) > 255:
+        raise FormatError(f"{name}: quantization tables are not 8-bit")
+    if im.size != marker.thumbnail_size:
+        raise FormatError(
+            f"{name}: thumbnail is {im.width}x{im.height} but the marker's "
+            f"{marker.width}x{marker.height} original needs "
+            f"{marker.thumbnail_size[0]}x{marker.thumbnail_size[1]}"
+        )
+    return luma, chroma
+
+
+def decoded_ycbcr(jpeg: bytes) -> np.ndarray:
+    """A JPEG's YCbCr samples as libjpeg decodes them (no colour conversion): the decoder's input."""
+    with Image.open(io.BytesIO(jpeg)) as im:
+        im.draft("YCbCr", im.size)
+        return np.array(im, dtype=np.uint8)
+
+
+def read_thumbnail(source: Source) -> Thumbnail:
+    """Decode a HyperThumbnail, both as raw YCbCr (for the decoder) and as RGB (to show).
+
+    The YCbCr pixels come from asking Pillow for libjpeg's output before colour conversion
+    (``draft('YCbCr')``), so block-DCT(ycbcr - 128) / table recovers the quantized
+    coefficients exactly up to IDCT rounding.
+    """
+    name = source_name(source)
+    with open_pil(source) as im:
+        marker = _image_marker(im, name)
+        if marker is None:
+            raise NotHyperThumbnailError(f"not a HyperThumbnail: {name} is a plain {im.format}")
+        luma, chroma = _check_container(im, marker, name)
+        exif = im.info.get("exif") or None
+        icc = im.info.get("icc_profile") or None
+        packet = im.info.get("xmp") or None
+        payload, problem = _payload(im, marker)
+        im.draft("YCbCr", im.size)
+        decode_pixels(im, name)
+        if im.mode != "YCbCr":
+            raise FormatError(f"{name}: JPEG colour space is not YCbCr")
+        ycbcr = np.array(im, dtype=np.uint8)  # writable copies, not views of Pillow's buffer
+    with open_pil(source) as im:
+        decode_pixels(im, name)
+        rgb = np.array(im.convert("RGB"), dtype=np.uint8)
+    return Thumbnail(
+        ycbcr=ycbcr,
+        rgb=rgb,
+        luma_table=luma,
+        chroma_table=chroma,
+        marker=marker,
+        exif=exif,
+        icc_profile=icc,
+        orientation=orientation_of(exif),
+        xmp=packet,
+        payload=payload,
+        payload_problem=problem,
+    )
+
+
+def _payload(im: Image.Image, marker: Marker) -> tuple[bytes | None, str | None]:
+    """(payload, None) when the marker declares one and it is intact; (None, why) when it is not."""
+    if marker.payload_length is None:
+        return None, None
+    try:
+        return assemble_payload(getattr(im, "applist", []), marker.payload_length, marker.payload_sha256), None
+    except PayloadError as exc:
+        return None, str(exc)

@@ -1,4 +1,5 @@
 """``python -m app`` is the ``hyperthumb`` command."""
+
 import sys
 
 from app.cli import main

@@ -18,6 +18,7 @@ Peak host RSS is taken per stage (Linux: the kernel's high-water mark is reset b
 and peak GPU memory per stage on CUDA. Speed does not depend on the weights' values, so without
 trained weights the default architecture runs untrained, and the report says so.
 """
+
 import dataclasses
 import os
 import platform
@@ -33,19 +34,13 @@ import torch
 
 from app.codec.api import RATE_PRESETS, Codec
 from app.codec.engine.calibration import choose_runtime, encoder_autocast_context
-from app.codec.errors import CodecError, WeightsError
 from app.codec.engine.detail_layer import DetailSource
-from app.codec.files.marker import Marker
-from app.codec.files.reader import read_thumbnail
-from app.codec.files.writer import write_hyperthumbnail
-from app.codec.files.imageio import LoadedImage
 from app.codec.engine.inference import (
     DEFAULT_DECODE_TILE,
     DEFAULT_ENCODE_TILE,
     Reconstructor,
     encode_thumbnail,
 )
-from app.codec.nets.model import HyperThumbnailModel
 from app.codec.engine.runtime import (
     AUTO,
     REFERENCE,
@@ -58,9 +53,15 @@ from app.codec.engine.runtime import (
     onnxruntime_module,
     unavailable_reason,
 )
-from app.codec.files.payload import DETAIL_KIND, unpack_records
-from app.codec.files.tiling import Box
 from app.codec.engine.weights import WeightsInfo
+from app.codec.errors import CodecError, WeightsError
+from app.codec.files.imageio import LoadedImage
+from app.codec.files.marker import Marker
+from app.codec.files.payload import DETAIL_KIND, unpack_records
+from app.codec.files.reader import read_thumbnail
+from app.codec.files.tiling import Box
+from app.codec.files.writer import write_hyperthumbnail
+from app.codec.nets.model import HyperThumbnailModel
 from app.synthetic import photo_like
 
 DECODER_STAGES = ("network", "end_to_end", "viewport")
@@ -201,23 +202,33 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
         path = Path(tmp) / "bench.jpg"
 
         def encode(autocast) -> None:
-            thumb, luma, chroma = encode_thumbnail(model, photo, RATE_PRESETS["MEDIUM"], tile=DEFAULT_ENCODE_TILE,
-                                                   autocast=autocast)  # fmt: skip
-            marker = Marker(width=w, height=h, scale=model.config.scale, model_id=info.model_id,
-                            weights_sha256=info.sha256, rate=RATE_PRESETS["MEDIUM"])  # fmt: skip
+            thumb, luma, chroma = encode_thumbnail(
+                model, photo, RATE_PRESETS["MEDIUM"], tile=DEFAULT_ENCODE_TILE, autocast=autocast
+            )
+            marker = Marker(
+                width=w,
+                height=h,
+                scale=model.config.scale,
+                model_id=info.model_id,
+                weights_sha256=info.sha256,
+                rate=RATE_PRESETS["MEDIUM"],
+            )
             write_hyperthumbnail(path, thumb, luma, chroma, marker, force=True)
 
         encoder_precision = codec.encoder_precision(info)
         log(f"encoder ({encoder_precision}) ...")
-        stages["encoder"] = time_stage(lambda: encode(codec.encoder_autocast(info)), device, settings.repeat, settings.warmup)
+        stages["encoder"] = time_stage(
+            lambda: encode(codec.encoder_autocast(info)), device, settings.repeat, settings.warmup
+        )
         stages["encoder"]["precision"] = encoder_precision
         if encoder_precision != "float32":
             log("encoder (float32) ...")
             stages["encoder_fp32"] = time_stage(lambda: encode(None), device, settings.repeat, settings.warmup)
         elif device.type == "cpu" and cpu_has_native_bf16():  # measured slower here: show by how much
             log("encoder (bfloat16) ...")
-            stages["encoder_bf16"] = time_stage(lambda: encode(encoder_autocast_context("bfloat16")), device,
-                                                settings.repeat, settings.warmup)  # fmt: skip
+            stages["encoder_bf16"] = time_stage(
+                lambda: encode(encoder_autocast_context("bfloat16")), device, settings.repeat, settings.warmup
+            )
         data = path.read_bytes()
         detail_data = None
         if model.config.detail is not None and info.path.is_file():  # real weights: the export runs through the API
@@ -226,7 +237,10 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
             log("export with the detail layer ...")
             stages["export_detail"] = time_stage(
                 lambda: codec.encode_photo(loaded, detail_path, rate=RATE_PRESETS["FINE"], force=True, weights=info),
-                device, settings.repeat, settings.warmup)  # fmt: skip
+                device,
+                settings.repeat,
+                settings.warmup,
+            )
             detail_data = detail_path.read_bytes()
 
     viewport = _viewport_box(w, h, settings.viewport)
@@ -242,11 +256,17 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
         reconstructor = prepare()
         row = {"runtime": runtime.name}
         log(f"{label}: decoder network ...")
-        row["network"] = time_stage(lambda r=reconstructor: r.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup)
+        row["network"] = time_stage(
+            lambda r=reconstructor: r.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup
+        )
         log(f"{label}: end to end ...")
-        row["end_to_end"] = time_stage(lambda: prepare().decode(tile=tile), runtime.device, settings.repeat, settings.warmup)
+        row["end_to_end"] = time_stage(
+            lambda: prepare().decode(tile=tile), runtime.device, settings.repeat, settings.warmup
+        )
         log(f"{label}: viewport ...")
-        row["viewport"] = time_stage(lambda r=reconstructor: r.decode(viewport, tile=tile), runtime.device, settings.repeat, settings.warmup)
+        row["viewport"] = time_stage(
+            lambda r=reconstructor: r.decode(viewport, tile=tile), runtime.device, settings.repeat, settings.warmup
+        )
         if detail_data is not None:
             row.update(_detail_viewport(codec, model, info, runtime, detail_data, viewport, tile, settings, label, log))
         table[name] = row
@@ -278,30 +298,51 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
     }
 
 
-def _detail_viewport(codec: Codec, model, info: WeightsInfo, runtime: DecoderRuntime, data: bytes, viewport: Box,
-                     tile: int, settings: BenchSettings, label: str, log) -> dict:  # fmt: skip
+def _detail_viewport(
+    codec: Codec,
+    model,
+    info: WeightsInfo,
+    runtime: DecoderRuntime,
+    data: bytes,
+    viewport: Box,
+    tile: int,
+    settings: BenchSettings,
+    label: str,
+    log,
+) -> dict:
     """The viewport of a detail-layer file without and with its layer (tiles decoded afresh)."""
     thumbnail = read_thumbnail(data)
     record = unpack_records(thumbnail.payload)[DETAIL_KIND]
     coder = codec.detail_coder(info)
-    reconstructor = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
-                                  (thumbnail.marker.width, thumbnail.marker.height), runtime)  # fmt: skip
+    reconstructor = Reconstructor(
+        model,
+        thumbnail.ycbcr,
+        thumbnail.luma_table,
+        thumbnail.chroma_table,
+        (thumbnail.marker.width, thumbnail.marker.height),
+        runtime,
+    )
 
     def with_layer():
         reconstructor.detail = DetailSource(coder, record, thumbnail.ycbcr)  # nothing decoded yet
         return reconstructor.decode(viewport, tile=tile)
 
     log(f"{label}: viewport of the detail-layer file, base ...")
-    base = time_stage(lambda: reconstructor.decode(viewport, tile=tile, detail=False), runtime.device,
-                      settings.repeat, settings.warmup)  # fmt: skip
+    base = time_stage(
+        lambda: reconstructor.decode(viewport, tile=tile, detail=False),
+        runtime.device,
+        settings.repeat,
+        settings.warmup,
+    )
     log(f"{label}: viewport of the detail-layer file, with the layer ...")
     detail = time_stage(with_layer, runtime.device, settings.repeat, settings.warmup)
     detail["x_base"] = detail["median_ms"] / base["median_ms"]
     return {"viewport_base": base, "viewport_detail": detail}
 
 
-def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lambda text: None,
-                runtime_name: str = AUTO) -> list[dict]:  # fmt: skip
+def run_scaling(
+    settings: BenchSettings, codec: Codec, sizes: list[str], log=lambda text: None, runtime_name: str = AUTO
+) -> list[dict]:
     """Network decode time at several sizes (3:2 photos) on one runtime, to show how cost grows."""
     model, info = _model(codec)
     runtime = _runtime(codec, model, info, runtime_name, log)
@@ -317,13 +358,22 @@ def run_scaling(settings: BenchSettings, codec: Codec, sizes: list[str], log=lam
         ycbcr[..., 0] = np.linspace(16, 235, thumb_w, dtype=np.float32).astype(np.uint8)[None, :]
         luma = chroma = np.full(64, 8, np.int64)
         reconstructor = Reconstructor(model, ycbcr, luma, chroma, (w, h), runtime)
-        network = time_stage(lambda r=reconstructor: r.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup)
-        rows.append({"size": label, "image": [w, h], "megapixels": w * h / 1e6, "runtime": runtime.name, "network": network})
+        network = time_stage(
+            lambda r=reconstructor: r.decode_on_device(tile=tile), runtime.device, settings.repeat, settings.warmup
+        )
+        rows.append(
+            {"size": label, "image": [w, h], "megapixels": w * h / 1e6, "runtime": runtime.name, "network": network}
+        )
     return rows
 
 
-def quality_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM"], log=lambda text: None,
-                  runtimes: list[str] | None = None) -> dict:  # fmt: skip
+def quality_check(
+    folder: Path,
+    codec: Codec,
+    rate: float = RATE_PRESETS["MEDIUM"],
+    log=lambda text: None,
+    runtimes: list[str] | None = None,
+) -> dict:
     """PSNR cost of every fast path against torch-fp32, on a folder of photos, through real files.
 
     Each photo is encoded once by the float32 encoder and decoded by each decoder runtime
@@ -355,20 +405,35 @@ def quality_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM
             scores = {}
             for precision, autocast in encoders.items():
                 thumb, luma, chroma = encode_thumbnail(model, photo, rate, autocast=autocast() if autocast else None)
-                marker = Marker(width=w, height=h, scale=info.config.scale, model_id=info.model_id,
-                                weights_sha256=info.sha256, rate=rate)  # fmt: skip
+                marker = Marker(
+                    width=w,
+                    height=h,
+                    scale=info.config.scale,
+                    model_id=info.model_id,
+                    weights_sha256=info.sha256,
+                    rate=rate,
+                )
                 file = Path(tmp) / "x.jpg"
                 write_hyperthumbnail(file, thumb, luma, chroma, marker, force=True)
                 thumbnail = read_thumbnail(file)
                 for name, runtime in decoders.items():
                     if precision != "float32" and name != REFERENCE:
                         continue
-                    rec = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h), runtime)
+                    rec = Reconstructor(
+                        model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (w, h), runtime
+                    )
                     key = name if precision == "float32" else f"encoder-{precision}"
                     scores[key] = psnr(rec.decode(), photo)
             reference = scores[REFERENCE]
-            row = {"image": path.name, "psnr": scores, "loss_db": {k: reference - v for k, v in scores.items() if k != REFERENCE}}
-            log(f"{path.name}: torch-fp32 {reference:.3f} dB; " + ", ".join(f"{k} {v:+.4f}" for k, v in row["loss_db"].items()))
+            row = {
+                "image": path.name,
+                "psnr": scores,
+                "loss_db": {k: reference - v for k, v in scores.items() if k != REFERENCE},
+            }
+            log(
+                f"{path.name}: torch-fp32 {reference:.3f} dB; "
+                + ", ".join(f"{k} {v:+.4f}" for k, v in row["loss_db"].items())
+            )
             rows.append(row)
     paths_checked = list(rows[0]["loss_db"])
     summary = {k: {"mean_loss_db": float(np.mean([r["loss_db"][k] for r in rows])),
@@ -379,13 +444,18 @@ def quality_check(folder: Path, codec: Codec, rate: float = RATE_PRESETS["MEDIUM
 def format_report(report: dict, scaling: list[dict] | None = None) -> str:
     w, h = report["image"]
     lines = [
-        (f"device     {report['device']} ({report['device_name']}), torch {report['torch']}, "
-         f"onnxruntime {report.get('onnxruntime') or '-'}, {report['threads']} threads, "
-         f"native bf16 {'yes' if report.get('native_bf16') else 'no'}, decode tile {report['decode_tile']}"),
+        (
+            f"device     {report['device']} ({report['device_name']}), torch {report['torch']}, "
+            f"onnxruntime {report.get('onnxruntime') or '-'}, {report['threads']} threads, "
+            f"native bf16 {'yes' if report.get('native_bf16') else 'no'}, decode tile {report['decode_tile']}"
+        ),
         f"runtime    {report['runtime']} (stages below), encoder {report['stages']['encoder'].get('precision', 'float32')}",
-        f"weights    {report['weights']['model_id']}" + ("" if report["weights"]["trained"] else " (untrained: speed only)"),
-        (f"image      {w}x{h} photo-like, HyperThumbnail {report['file_bytes']} bytes; "
-         f"median of {report['repeat']} after {report['warmup']} warm-up"),
+        f"weights    {report['weights']['model_id']}"
+        + ("" if report["weights"]["trained"] else " (untrained: speed only)"),
+        (
+            f"image      {w}x{h} photo-like, HyperThumbnail {report['file_bytes']} bytes; "
+            f"median of {report['repeat']} after {report['warmup']} warm-up"
+        ),
     ]
     names = {
         "network": f"network {w}x{h}",
@@ -411,15 +481,21 @@ def format_report(report: dict, scaling: list[dict] | None = None) -> str:
             memory += f", GPU {stage['peak_gpu_mb']:.0f} MB"
         lines.append(f"{label:<22} {stage['median_ms']:10.1f} ms {extra}  {memory}")
     if len(report.get("runtimes", {})) > 1:
-        lines.append("runtime                 network ms  end-to-end ms  viewport ms   x torch-fp32 (net / e2e / viewport)")
+        lines.append(
+            "runtime                 network ms  end-to-end ms  viewport ms   x torch-fp32 (net / e2e / viewport)"
+        )
         for name, row in report["runtimes"].items():
             label = f"{name} ({row['runtime']})" if name == AUTO else name
             speed = row.get("speedup_vs_torch_fp32")
             ratio = " / ".join(f"{speed[k]:.2f}" for k in DECODER_STAGES) if speed else "-"
-            lines.append(f"{label:<22} {row['network']['median_ms']:11.1f} {row['end_to_end']['median_ms']:14.1f} "
-                         f"{row['viewport']['median_ms']:12.1f}   {ratio}")  # fmt: skip
+            lines.append(
+                f"{label:<22} {row['network']['median_ms']:11.1f} {row['end_to_end']['median_ms']:14.1f} "
+                f"{row['viewport']['median_ms']:12.1f}   {ratio}"
+            )
     for row in scaling or []:
         net = row["network"]
-        lines.append(f"scaling {row['size']:>3} {row['image'][0]}x{row['image'][1]:<5} {row['megapixels']:5.1f} MP  "
-                     f"network {net['median_ms']:9.1f} ms  {net['median_ms'] / row['megapixels']:6.1f} ms/MP")  # fmt: skip
+        lines.append(
+            f"scaling {row['size']:>3} {row['image'][0]}x{row['image'][1]:<5} {row['megapixels']:5.1f} MP  "
+            f"network {net['median_ms']:9.1f} ms  {net['median_ms'] / row['megapixels']:6.1f} ms/MP"
+        )
     return "\n".join(lines)

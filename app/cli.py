@@ -4,6 +4,7 @@
 1 an error (one line on stderr: the CodecError's sentence, or "internal error: ..." for a bug),
 2 bad usage, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Warnings are one line too.
 """
+
 import argparse
 import json
 import os
@@ -83,7 +84,9 @@ RUNTIME_HELP = "torch-fp32, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hyperthumb", description="JPEG thumbnails that carry a full-resolution photo.")
+    parser = argparse.ArgumentParser(
+        prog="hyperthumb", description="JPEG thumbnails that carry a full-resolution photo."
+    )
     parser.add_argument("--weights", metavar="DIR", help="weights folder with manifest.json (default: model_weights/)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -91,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("input")
     enc.add_argument("output")
     enc.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
-    enc.add_argument("--effort", choices=("fast", "default", "best"), default="default",  # adaptation.EFFORT_STEPS
-                     help="fast: the networks only; default: also fit the decoder to this photo (seconds); "
-                          "best: fit it longer")
+    enc.add_argument(
+        "--effort",
+        choices=("fast", "default", "best"),
+        default="default",  # adaptation.EFFORT_STEPS
+        help="fast: the networks only; default: also fit the decoder to this photo (seconds); best: fit it longer",
+    )
     enc.add_argument("--strip-gps", action="store_true", help="drop GPS position from the carried-over EXIF")
     enc.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     enc.add_argument("--runtime", default=None, metavar="NAME", help="auto (default) or torch-fp32 (float32 encoder)")
@@ -106,11 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--region", type=_region, help="x,y,w,h in displayed full-resolution pixels")
     dec.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
     dec.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
-    dec.add_argument("--runtime", default=None, metavar="NAME",
-                     help="decoder engine: auto (default: the fastest measured here), " + RUNTIME_HELP)
+    dec.add_argument(
+        "--runtime",
+        default=None,
+        metavar="NAME",
+        help="decoder engine: auto (default: the fastest measured here), " + RUNTIME_HELP,
+    )
     dec.add_argument("--force", action="store_true", help="overwrite the output if it exists")
-    dec.add_argument("--no-detail", action="store_true",
-                     help="ignore the file's detail layer: the base reconstruction from the thumbnail alone")
+    dec.add_argument(
+        "--no-detail",
+        action="store_true",
+        help="ignore the file's detail layer: the base reconstruction from the thumbnail alone",
+    )
 
     check = sub.add_parser("selfcheck", help="measure that this Pillow/libjpeg behaves as the codec assumes")
     check.add_argument("--json", action="store_true", help="machine-readable output")
@@ -121,23 +134,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="rate-distortion of the codec against standard baselines on a folder")
     ev.add_argument("folder", help="folder of photos (jpg, png, webp, tif, bmp)")
-    ev.add_argument("--out", default="eval_results", metavar="DIR",
-                    help="results folder (default eval_results/; earlier results in it are replaced)")  # fmt: skip
+    ev.add_argument(
+        "--out",
+        default="eval_results",
+        metavar="DIR",
+        help="results folder (default eval_results/; earlier results in it are replaced)",
+    )
     ev.add_argument("--crop", type=_crop, metavar="N", help="fast mode: centre N x N crops (N rounded down to x32)")
     ev.add_argument("--rates", metavar="LIST", help="HyperThumbnail rates, comma-separated (default 0,0.25,0.5,0.75,1)")
     ev.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     ev.add_argument("--limit", type=_at_least_one, metavar="K", help="only the first K images")
-    ev.add_argument("--model", metavar="ID", help="an installed model other than the default (its jpeg+sr "
-                    "baseline is the one with the same decoder, when installed)")  # fmt: skip
-    ev.add_argument("--ablation", action="store_true",
-                    help="also run the codec without decoder adaptation, without mozjpeg's re-coding, and at effort best")  # fmt: skip
+    ev.add_argument(
+        "--model",
+        metavar="ID",
+        help="an installed model other than the default (its jpeg+sr "
+        "baseline is the one with the same decoder, when installed)",
+    )
+    ev.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also run the codec without decoder adaptation, without mozjpeg's re-coding, and at effort best",
+    )
 
     cmp = sub.add_parser("compare", help="one region side by side: original, baselines, HyperThumbnail, preview")
     cmp.add_argument("photo")
     cmp.add_argument("--region", required=True, metavar="X,Y,W,H", help="the region, in displayed pixels")
     cmp.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
     cmp.add_argument("--zoom", type=_zoom, default=2, help="enlargement of each panel, nearest-neighbour (default 2)")
-    cmp.add_argument("--out", default="compare.png", help="the PNG to write (default compare.png; replaced if it exists)")
+    cmp.add_argument(
+        "--out", default="compare.png", help="the PNG to write (default compare.png; replaced if it exists)"
+    )
     cmp.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
 
     bench = sub.add_parser("bench", help="speed and memory of encode/decode on a synthetic 6K photo")
@@ -147,10 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=_warmup, default=1, help="untimed runs first (default 1)")
     bench.add_argument("--tile", type=_positive, default=None, help="decoder tile size in thumbnail pixels")
     bench.add_argument("--scaling", metavar="LIST", help="also time the network at sizes, e.g. 1K,2K,4K,6K,8K")
-    bench.add_argument("--runtime", metavar="LIST",
-                       help="runtimes to time, comma-separated (default: auto and every one available): " + RUNTIME_HELP)
-    bench.add_argument("--quality-check", "--half-check", dest="quality_check", metavar="FOLDER",
-                       help="instead: PSNR cost of every fast path vs torch-fp32 on a folder of photos")  # fmt: skip
+    bench.add_argument(
+        "--runtime",
+        metavar="LIST",
+        help="runtimes to time, comma-separated (default: auto and every one available): " + RUNTIME_HELP,
+    )
+    bench.add_argument(
+        "--quality-check",
+        "--half-check",
+        dest="quality_check",
+        metavar="FOLDER",
+        help="instead: PSNR cost of every fast path vs torch-fp32 on a folder of photos",
+    )
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -167,15 +201,24 @@ def cmd_encode(args) -> int:
     rate = parse_rate(args.rate)
     codec = Codec(args.weights, args.device, args.tile, args.runtime)
     start = time.monotonic()
-    result = codec.encode_file(args.input, args.output, rate=rate, strip_gps=args.strip_gps, force=args.force, effort=args.effort,
-                               progress=ProgressBar("encoding"))  # fmt: skip
+    result = codec.encode_file(
+        args.input,
+        args.output,
+        rate=rate,
+        strip_gps=args.strip_gps,
+        force=args.force,
+        effort=args.effort,
+        progress=ProgressBar("encoding"),
+    )
     for note in result.notes:
         print(f"hyperthumb: note: {note}", file=sys.stderr)
     _warn_if_untrained(result.weights)
     w, h = result.full_size
     tw, th = result.thumbnail_size
-    print(f"{result.path}: {w}x{h} -> {tw}x{th} thumbnail, {result.file_size} bytes, "
-          f"{result.bits_per_pixel:.4f} bpp, {time.monotonic() - start:.1f}s on {codec.device.type}")  # fmt: skip
+    print(
+        f"{result.path}: {w}x{h} -> {tw}x{th} thumbnail, {result.file_size} bytes, "
+        f"{result.bits_per_pixel:.4f} bpp, {time.monotonic() - start:.1f}s on {codec.device.type}"
+    )
     return EXIT_OK
 
 
@@ -184,9 +227,9 @@ def cmd_decode(args) -> int:
 
     from app.codec.api import Codec
     from app.codec.files.atomic import atomic_output, check_target, refuse_source_as_output
-    from app.codec.files.reader import read_thumbnail
     from app.codec.files.orientation import display_box_to_stored, display_size, to_display
     from app.codec.files.outputs import check_output_size, output_format
+    from app.codec.files.reader import read_thumbnail
     from app.codec.files.tiling import Box
     from app.progress import ProgressBar
 
@@ -241,12 +284,18 @@ def describe(path: str) -> dict:
     if doc.is_hyperthumbnail:
         thumbnail, m = doc.thumbnail, doc.marker
         report.update(
-            format_version=m.version, scale=m.scale, model_id=m.model_id, weights_sha256=m.weights_sha256,
-            rate=m.rate, bits_per_pixel=doc.bits_per_pixel,
-            luma_table=[int(v) for v in thumbnail.luma_table], chroma_table=[int(v) for v in thumbnail.chroma_table],
-            payload_bytes=m.payload_length, payload_problem=thumbnail.payload_problem,
+            format_version=m.version,
+            scale=m.scale,
+            model_id=m.model_id,
+            weights_sha256=m.weights_sha256,
+            rate=m.rate,
+            bits_per_pixel=doc.bits_per_pixel,
+            luma_table=[int(v) for v in thumbnail.luma_table],
+            chroma_table=[int(v) for v in thumbnail.chroma_table],
+            payload_bytes=m.payload_length,
+            payload_problem=thumbnail.payload_problem,
             layers=_layer_bytes(doc.file_size, thumbnail.payload),
-        )  # fmt: skip
+        )
     if doc.notes:
         report["notes"] = doc.notes
     return report
@@ -304,9 +353,9 @@ def cmd_selfcheck(args) -> int:
     """Figures for the codec's assumptions; uses the installed weights, else a random model."""
     import torch
 
-    from app.codec.nets.model import HyperThumbnailModel
     from app.codec.engine.selfcheck import run_selfcheck
     from app.codec.engine.weights import find_weights, load_model
+    from app.codec.nets.model import HyperThumbnailModel
 
     try:
         weights = find_weights(args.weights)
@@ -334,16 +383,25 @@ def cmd_eval(args) -> int:
     from app.evaluation.summary import summarise
 
     rates = sorted({parse_rate(r) for r in args.rates.split(",")}) if args.rates else None
-    evaluation = evaluate_folder(Path(args.folder), weights_dir=args.weights, device=args.device,
-                                 crop=args.crop, rates=rates, limit=args.limit, ablation=args.ablation,
-                                 model_id=args.model)  # fmt: skip
+    evaluation = evaluate_folder(
+        Path(args.folder),
+        weights_dir=args.weights,
+        device=args.device,
+        crop=args.crop,
+        rates=rates,
+        limit=args.limit,
+        ablation=args.ablation,
+        model_id=args.model,
+    )
     summary = summarise(evaluation)
     paths = write_report(evaluation, summary, Path(args.out))
     print_summary(summary, sys.stdout)
     print(f"\nwrote {', '.join(str(p) for p in paths)}")
     if not evaluation.weights["trained"]:
-        print(f"hyperthumb: warning: weights {evaluation.weights['model_id']!r} are untrained (for tests only)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"hyperthumb: warning: weights {evaluation.weights['model_id']!r} are untrained (for tests only)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -393,8 +451,9 @@ def cmd_bench(args) -> int:
     unknown = [s for s in sizes if s not in SCALING_WIDTHS]
     if unknown:
         raise CodecError(f"unknown scaling size {unknown[0]!r}; choose from {', '.join(SCALING_WIDTHS)}")
-    settings = BenchSettings(width=args.size[0], height=args.size[1], repeat=args.repeat, warmup=max(0, args.warmup),
-                             tile=args.tile)  # fmt: skip
+    settings = BenchSettings(
+        width=args.size[0], height=args.size[1], repeat=args.repeat, warmup=max(0, args.warmup), tile=args.tile
+    )
     codec = Codec(args.weights, args.device, args.tile)
     log = (lambda text: None) if args.json else (lambda text: print(f"bench: {text}", file=sys.stderr))
     from app.codec.engine.runtime import requested_runtime
@@ -444,8 +503,11 @@ def _internal_error(exc: BaseException) -> int:
 
         traceback.print_exception(exc)
     detail = str(exc) or "no details"
-    _say("error", f"internal error: {type(exc).__name__}: {shorten(detail, 160)} "
-                  "(please report it; HYPERTHUMB_DEBUG=1 shows the traceback)")  # fmt: skip
+    _say(
+        "error",
+        f"internal error: {type(exc).__name__}: {shorten(detail, 160)} "
+        "(please report it; HYPERTHUMB_DEBUG=1 shows the traceback)",
+    )
     return EXIT_ERROR
 
 
@@ -478,8 +540,10 @@ def main(argv: list[str] | None = None) -> int:
         _say("error", f"{exc.strerror or exc}: {shorten(exc.filename or '', 200)}".rstrip(": "))
         return EXIT_ERROR
     except MemoryError:
-        _say("error", "out of memory: the image is too large for this machine "
-                      "(a smaller --tile or a --region needs less)")  # fmt: skip
+        _say(
+            "error",
+            "out of memory: the image is too large for this machine (a smaller --tile or a --region needs less)",
+        )
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 -- the promise: no traceback, ever
         return _internal_error(exc)

@@ -1,5 +1,6 @@
 """A terminal progress bar that stays silent for work that finishes within a second, and when
 the output is not a terminal (logs, pipes)."""
+
 import sys
 import time
 from typing import TextIO

@@ -4,6 +4,7 @@ Real photos have a 1/f spectrum, sharp object edges, smooth gradients and some f
 a test of a codec on white noise or flat colour proves little. These images mix all four,
 deterministically from a seed, at any size (a 6144x4096 one takes a few seconds).
 """
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -15,9 +16,7 @@ def _smooth_field(rng: np.random.Generator, width: int, height: int) -> np.ndarr
         cells = 2**octave
         amplitude = 60.0 / (1.5**octave)
         grid = rng.normal(0.0, 1.0, (cells, cells, 3)).astype(np.float32)
-        channels = [
-            np.asarray(Image.fromarray(grid[..., c]).resize((width, height), Image.BICUBIC)) for c in range(3)
-        ]
+        channels = [np.asarray(Image.fromarray(grid[..., c]).resize((width, height), Image.BICUBIC)) for c in range(3)]
         field += amplitude * np.stack(channels, axis=-1)
     return field
 

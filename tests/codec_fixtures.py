@@ -1,12 +1,13 @@
 """Helpers shared by codec tests: tiny models, weights folders, PSNR."""
+
 import torch
 
+from app.codec.engine.weights import save_weights
 from app.codec.nets.decoder import DecoderConfig
 from app.codec.nets.detail import SCALE_LEVELS, DetailConfig
 from app.codec.nets.encoder import EncoderConfig
 from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 from app.codec.nets.qpm import QPMConfig
-from app.codec.engine.weights import save_weights
 
 SMALL_CONFIG = ModelConfig(
     encoder=EncoderConfig(channels=16, blocks=2),
@@ -19,8 +20,16 @@ SMALL_CONFIG = ModelConfig(
 SMALL_DETAIL_CONFIG = ModelConfig(
     encoder=SMALL_CONFIG.encoder,
     qpm=SMALL_CONFIG.qpm,
-    decoder=DecoderConfig(channels=16, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8,
-                          detail_latent=8, detail_channels=16, detail_features=8),
+    decoder=DecoderConfig(
+        channels=16,
+        blocks=2,
+        freq_channels=32,
+        freq_blocks=2,
+        freq_out=8,
+        detail_latent=8,
+        detail_channels=16,
+        detail_features=8,
+    ),
     detail=DetailConfig(latent=8, analysis=16, prior=8),
 )
 
@@ -58,6 +67,12 @@ def make_weights(directory, model_id: str = "test-untrained", seed: int = 0, con
 def make_weights_with_jpeg_sr(directory):
     """A tiny default model plus a tiny "jpeg-sr-baseline" decoder, as `hyperthumb eval` expects."""
     make_weights(directory)
-    save_weights(random_model(SMALL_CONFIG, seed=1), directory, "jpeg-sr-test", trained=False, make_default=False,
-                 role="jpeg-sr-baseline")  # fmt: skip
+    save_weights(
+        random_model(SMALL_CONFIG, seed=1),
+        directory,
+        "jpeg-sr-test",
+        trained=False,
+        make_default=False,
+        role="jpeg-sr-baseline",
+    )
     return directory

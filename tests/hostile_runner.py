@@ -37,8 +37,8 @@ def run_main(argv: list[str]) -> dict:
 
 
 def run_open(path: str) -> dict:
-    from app.codec.files.document import open_image
     from app.codec.errors import CodecError
+    from app.codec.files.document import open_image
 
     with warnings.catch_warnings(record=True) as caught:  # the codec's own filters still apply
         try:

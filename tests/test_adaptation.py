@@ -1,16 +1,17 @@
 """Per-image decoder adaptation: fitted offsets help, travel in the payload, and every runtime applies them."""
+
 import numpy as np
 import pytest
 from codec_fixtures import make_weights
 from PIL import Image
 
-from app.codec.engine import adaptation
 from app.codec.api import Codec
-from app.codec.files.reader import decoded_ycbcr, read_thumbnail
-from app.codec.files.writer import encode_jpeg
+from app.codec.engine import adaptation
 from app.codec.engine.inference import Reconstructor, encode_thumbnail
 from app.codec.engine.runtime import build_runtime
 from app.codec.engine.weights import load_model
+from app.codec.files.reader import decoded_ycbcr, read_thumbnail
+from app.codec.files.writer import encode_jpeg
 from app.synthetic import photo_like
 
 
@@ -38,8 +39,9 @@ def test_fitting_raises_psnr_on_held_out_crops(weights):
     model = load_model(weights)
     photo = photo_like(256, 192, seed=4)
     thumb, luma, chroma = encode_thumbnail(model, photo, 0.5)
-    result = adaptation.fit(model, photo, decoded_ycbcr(encode_jpeg(thumb, luma, chroma)), luma, chroma,
-                            steps=30, side=32, lr=5e-3)  # fmt: skip
+    result = adaptation.fit(
+        model, photo, decoded_ycbcr(encode_jpeg(thumb, luma, chroma)), luma, chroma, steps=30, side=32, lr=5e-3
+    )
     assert result.gain_db > 0.05 and result.payload_bytes < 4000
     offsets = adaptation.dequantize(result.payload, adaptation.layer_sizes(model))
     at = 0
@@ -60,8 +62,9 @@ def test_export_progress_is_one_rising_bar(weights, tmp_path, monkeypatch):
     source = tmp_path / "p.png"
     Image.fromarray(photo_like(128, 96, seed=3)).save(source)
     seen = []
-    Codec(weights.path.parent, runtime="torch-fp32").encode_file(source, tmp_path / "t.jpg",
-                                                                  progress=lambda d, t: seen.append(d / t))  # fmt: skip
+    Codec(weights.path.parent, runtime="torch-fp32").encode_file(
+        source, tmp_path / "t.jpg", progress=lambda d, t: seen.append(d / t)
+    )
     assert seen == sorted(seen) and seen[-1] == 1.0
     assert len([f for f in seen if f > 0.15]) == adaptation.EFFORT_STEPS["default"]  # the fit's steps
 
@@ -69,7 +72,9 @@ def test_export_progress_is_one_rising_bar(weights, tmp_path, monkeypatch):
 def test_cli_offers_the_codecs_efforts():
     from app.cli import build_parser
 
-    action = next(a for a in build_parser()._subparsers._group_actions[0].choices["encode"]._actions if a.dest == "effort")
+    action = next(
+        a for a in build_parser()._subparsers._group_actions[0].choices["encode"]._actions if a.dest == "effort"
+    )
     assert tuple(action.choices) == tuple(adaptation.EFFORT_STEPS) and action.default == "default"
 
 
@@ -89,8 +94,15 @@ def test_best_effort_file_carries_offsets_that_every_runtime_applies(weights, tm
     adapted = rec.decode().astype(int)
     plain = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (160, 96)).decode()
     assert np.abs(adapted - plain).max() > 0  # the offsets change the picture
-    onnx = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table, (160, 96),
-                         build_runtime("onnx-fp32", model, weights), rec.offsets.numpy())  # fmt: skip
+    onnx = Reconstructor(
+        model,
+        thumbnail.ycbcr,
+        thumbnail.luma_table,
+        thumbnail.chroma_table,
+        (160, 96),
+        build_runtime("onnx-fp32", model, weights),
+        rec.offsets.numpy(),
+    )
     assert np.abs(onnx.decode().astype(int) - adapted).max() <= 1
     with pytest.raises(Exception, match="effort"):
         codec.encode_file(source, tmp_path / "u.jpg", effort="huge")

@@ -1,4 +1,5 @@
 """hyperthumb bench: a tiny CPU run reports every stage with sane, consistent numbers."""
+
 import json
 
 import pytest
@@ -17,8 +18,21 @@ def run(capsys, *argv):
 def test_bench_reports_every_stage(tmp_path, capsys):
     weights = tmp_path / "w"
     make_weights(weights)
-    code, out, _ = run(capsys, "--weights", weights, "bench", "--device", "cpu", "--size", "160x96", "--repeat", "2",
-                       "--scaling", "1K", "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "--weights",
+        weights,
+        "bench",
+        "--device",
+        "cpu",
+        "--size",
+        "160x96",
+        "--repeat",
+        "2",
+        "--scaling",
+        "1K",
+        "--json",
+    )
     assert code == 0
     report = json.loads(out)
     assert report["device"] == "cpu" and report["precision"] == "float32" and report["image"] == [160, 96]
@@ -102,8 +116,9 @@ def test_quality_check_measures_every_path_against_torch_fp32(tmp_path, capsys):
 def test_bench_times_every_runtime_side_by_side(tmp_path, capsys):
     weights = tmp_path / "w"
     make_weights(weights, onnx=True)
-    code, out, _ = run(capsys, "--weights", weights, "bench", "--size", "96x64", "--repeat", "1", "--warmup", "0",
-                       "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "--weights", weights, "bench", "--size", "96x64", "--repeat", "1", "--warmup", "0", "--json"
+    )
     assert code == 0
     report = json.loads(out)
     table = report["runtimes"]
@@ -114,8 +129,20 @@ def test_bench_times_every_runtime_side_by_side(tmp_path, capsys):
         for stage in ("network", "end_to_end", "viewport"):
             assert row[stage]["median_ms"] > 0
     assert report["stages"]["network"] == table["auto"]["network"]  # --json keeps stages.<stage>
-    code, out, _ = run(capsys, "--weights", weights, "bench", "--size", "64x64", "--repeat", "1", "--warmup", "0",
-                       "--runtime", "onnx-fp32")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "--weights",
+        weights,
+        "bench",
+        "--size",
+        "64x64",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--runtime",
+        "onnx-fp32",
+    )
     assert code == 0 and "runtime    onnx-fp32" in out
     code, _, err = run(capsys, "--weights", weights, "bench", "--size", "64x64", "--runtime", "tpu-int4")
     assert code == 1 and "unknown runtime 'tpu-int4'" in err

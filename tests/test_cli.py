@@ -1,4 +1,5 @@
 """``hyperthumb`` end to end on small photos, and every bad input giving a one-line error."""
+
 import json
 
 import numpy as np

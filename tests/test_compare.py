@@ -91,9 +91,7 @@ def test_compare_without_a_jpeg_sr_model_omits_that_panel(tmp_path, photo, capsy
         ("40,40,0,48", "w,h > 0"),
     ],
 )
-def test_compare_bad_regions_are_one_line_errors(
-    tmp_path, weights, photo, capsys, region, message
-):
+def test_compare_bad_regions_are_one_line_errors(tmp_path, weights, photo, capsys, region, message):
     out = tmp_path / "c.png"
     code = _compare(weights, photo, out, region)
     _, stderr = capsys.readouterr()

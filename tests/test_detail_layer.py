@@ -7,10 +7,10 @@ import struct
 import numpy as np
 import pytest
 import torch
+from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
 from PIL import Image
 
 from app.codec.api import Codec
-from app.codec.nets.detail import LATENT_STRIDE, SCALE_LEVELS, DetailPrior, rate_level
 from app.codec.engine.detail_coding import (
     CoderTables,
     DetailLayerError,
@@ -19,13 +19,13 @@ from app.codec.engine.detail_coding import (
     encode_tile,
     symbols_checksum,
 )
-from app.codec.engine.detail_layer import DetailSource, pad_samples
+from app.codec.engine.detail_layer import pad_samples
 from app.codec.engine.detail_prior_int import MEAN_DIV, IntegerPrior
-from app.codec.files.reader import read_thumbnail
-from app.codec.files.payload import DETAIL_KIND, PayloadError, pack_records, unpack_records
 from app.codec.engine.runtime import available_runtimes
 from app.codec.engine.weights import save_weights
-from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+from app.codec.files.payload import DETAIL_KIND, PayloadError, pack_records, unpack_records
+from app.codec.files.reader import read_thumbnail
+from app.codec.nets.detail import LATENT_STRIDE, SCALE_LEVELS, DetailPrior, rate_level
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,13 @@ def _samples(seed: int = 1, size=(48, 72)) -> np.ndarray:
 
 def _int64_prior(prior: IntegerPrior, ycbcr: np.ndarray, level: int):
     """The same integer network in pure int64 numpy loops-of-matmuls: an independent check."""
-    x = DetailPrior.inputs(torch.from_numpy(ycbcr.astype(np.float64)).permute(2, 0, 1)[None],
-                           torch.tensor([float(level)]))[0].numpy().astype(np.int64)  # fmt: skip
+    x = (
+        DetailPrior.inputs(
+            torch.from_numpy(ycbcr.astype(np.float64)).permute(2, 0, 1)[None], torch.tensor([float(level)])
+        )[0]
+        .numpy()
+        .astype(np.int64)
+    )
     for i, (weight, bias, kernel, shift) in enumerate(prior.layers):
         w = weight.numpy().astype(np.int64).reshape(weight.shape[0], -1, kernel, kernel)
         c, h, wd = x.shape
@@ -94,7 +99,9 @@ def test_integer_prior_follows_the_float_prior(model):
     level = 128
     mean_q, index = prior(ycc, level)
     with torch.no_grad():
-        mean_f, position = model.prior(torch.from_numpy(ycc).permute(2, 0, 1)[None].float(), torch.tensor([level / 255]))
+        mean_f, position = model.prior(
+            torch.from_numpy(ycc).permute(2, 0, 1)[None].float(), torch.tensor([level / 255])
+        )
     expected = position[0].clamp(0, SCALE_LEVELS - 1).round().numpy()
     assert np.mean(index == expected) > 0.97
     assert np.abs(index - expected).max() <= 1
@@ -106,7 +113,9 @@ def test_tiles_round_trip_and_checksums(model):
     rng = np.random.default_rng(0)
     index = rng.integers(0, SCALE_LEVELS, (8, 10, 12)).astype(np.uint8)
     half = tables.halves[index.astype(np.int64)]
-    symbols = np.clip(np.round(rng.normal(0, 1, index.shape) * 0.11 * np.exp(index * 0.1)), -half, half).astype(np.int16)
+    symbols = np.clip(np.round(rng.normal(0, 1, index.shape) * 0.11 * np.exp(index * 0.1)), -half, half).astype(
+        np.int16
+    )
     stream = encode_tile(symbols, index, tables)
     assert np.array_equal(decode_tile(stream, index, tables), symbols)
     damaged = bytearray(stream)
@@ -119,8 +128,9 @@ def test_tiles_round_trip_and_checksums(model):
 
 
 def test_record_parser_rejects_every_truncation(model):
-    record = DetailRecord(10, (20, 40), 16, 8, [b"\x01\x02\x03\x04", b"", b"abcdefgh", b"\x00" * 4, b"", b""],
-                          [1, 2, 3, 4, 5, 6])  # fmt: skip
+    record = DetailRecord(
+        10, (20, 40), 16, 8, [b"\x01\x02\x03\x04", b"", b"abcdefgh", b"\x00" * 4, b"", b""], [1, 2, 3, 4, 5, 6]
+    )
     data = record.to_bytes()
     assert DetailRecord.from_bytes(data) == record
     for cut in range(len(data)):
@@ -139,8 +149,12 @@ def test_payload_records():
     packed = pack_records({DETAIL_KIND: b"layer", b"XXXX": b"future"})
     assert unpack_records(packed) == {DETAIL_KIND: b"layer", b"XXXX": b"future"}
     assert unpack_records(b"HTA1" + b"\x00" * 5) == {b"HTA1": b"HTA1" + b"\x00" * 5}  # a v2 file's bare adaptation
-    for bad in (packed[:-1], packed[:7], b"HTR1" + struct.pack(">4sI", b"HTD1", 1) + b"a" + struct.pack(">4sI", b"HTD1", 0),
-                b"JUNK"):  # fmt: skip
+    for bad in (
+        packed[:-1],
+        packed[:7],
+        b"HTR1" + struct.pack(">4sI", b"HTD1", 1) + b"a" + struct.pack(">4sI", b"HTD1", 0),
+        b"JUNK",
+    ):
         with pytest.raises(PayloadError):
             unpack_records(bad)
 
@@ -238,14 +252,24 @@ def test_a_damaged_layer_gives_the_base_reconstruction_and_a_note(coded, detail_
             for i in range(0, len(first), 3):
                 first[i] ^= 0xA5
             streams[0] = bytes(first)
-            return DetailRecord(record.rate_level, record.grid, record.tile, record.channels, streams, record.checksums).to_bytes()
+            return DetailRecord(
+                record.rate_level, record.grid, record.tile, record.channels, streams, record.checksums
+            ).to_bytes()
         if damage == "truncate":
             return data[: len(data) // 2]
         if damage == "grid":
-            return DetailRecord(record.rate_level, (record.grid[0] + 1, record.grid[1]), record.tile, record.channels,
-                                record.streams + [b""] * 8, record.checksums + [0] * 8).to_bytes()  # fmt: skip
+            return DetailRecord(
+                record.rate_level,
+                (record.grid[0] + 1, record.grid[1]),
+                record.tile,
+                record.channels,
+                record.streams + [b""] * 8,
+                record.checksums + [0] * 8,
+            ).to_bytes()
         if damage == "channels":
-            return DetailRecord(record.rate_level, record.grid, record.tile, 9, record.streams, record.checksums).to_bytes()
+            return DetailRecord(
+                record.rate_level, record.grid, record.tile, 9, record.streams, record.checksums
+            ).to_bytes()
         return b"HTD1" + bytes(range(256)) * 4
 
     bad = _rewrite_payload(path, tmp_path / "bad.jpg", mutate)
@@ -288,9 +312,10 @@ def test_random_damage_to_the_layer_never_crashes(coded, detail_weights, tmp_pat
     rng = np.random.default_rng(5)
     codec = Codec(detail_weights)
     for trial in range(12):
+
         def mutate(data: bytes) -> bytes:
             data = bytearray(data)
-            kind = trial % 3
+            kind = trial % 3  # noqa: B023 (called in this iteration)
             at = int(rng.integers(4, len(data)))
             if kind == 0:
                 for i in rng.integers(4, len(data), 4):
@@ -320,8 +345,10 @@ def test_cli_info_lists_each_layer_and_decode_can_skip_the_layer(coded, detail_w
     text = capsys.readouterr().out
     assert "bytes of" in text and "detail" in text
     codec = Codec(detail_weights)
-    for flag, expected in ((["--no-detail"], codec.reconstructor(path, detail=False).decode()),
-                           ([], codec.reconstructor(path).decode())):  # fmt: skip
+    for flag, expected in (
+        (["--no-detail"], codec.reconstructor(path, detail=False).decode()),
+        ([], codec.reconstructor(path).decode()),
+    ):
         out = tmp_path / f"out{len(flag)}.png"
         assert main(["--weights", str(detail_weights), "decode", str(path), str(out), *flag]) == 0
         assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected)

@@ -10,10 +10,10 @@ import pytest
 from codec_fixtures import make_weights
 from PIL import Image
 
-from app.codec.files import xmp
 from app.codec.api import Codec
-from app.codec.files.document import open_image
 from app.codec.errors import ImageLoadError, NotHyperThumbnailError
+from app.codec.files import xmp
+from app.codec.files.document import open_image
 from app.codec.files.marker import FORMAT_VERSION, Marker
 from app.codec.files.reader import read_thumbnail
 from app.codec.files.writer import write_hyperthumbnail

@@ -9,8 +9,8 @@ from PIL import Image
 
 from app.codec.api import Codec
 from app.codec.files.estimate import Mosaic, sample_strips, scans_length
-from app.codec.files.writer import encode_jpeg, optimize_entropy_coding
 from app.codec.files.imageio import LoadedImage
+from app.codec.files.writer import encode_jpeg, optimize_entropy_coding
 from app.synthetic import photo_like
 
 

@@ -36,14 +36,10 @@ def test_psnr_of_a_known_error():
     a = np.zeros((8, 8, 3), np.uint8)
     assert metrics.psnr(a, a) == math.inf
     assert metrics.psnr(a, a + 1) == pytest.approx(10 * math.log10(255**2))  # MSE 1
-    assert metrics.psnr_y(a, a + 1) == pytest.approx(
-        10 * math.log10(255**2)
-    )  # Y moves by 1 too
+    assert metrics.psnr_y(a, a + 1) == pytest.approx(10 * math.log10(255**2))  # Y moves by 1 too
     blue_only = a.copy()
     blue_only[..., 2] = 10  # luma error 0.114 * 10
-    assert metrics.psnr_y(a, blue_only) == pytest.approx(
-        10 * math.log10(255**2 / 1.14**2)
-    )
+    assert metrics.psnr_y(a, blue_only) == pytest.approx(10 * math.log10(255**2 / 1.14**2))
 
 
 def test_ssim_of_an_image_with_itself_is_one():
@@ -56,9 +52,7 @@ def test_ssim_decreases_with_noise():
     rng = np.random.default_rng(0)
     noise = rng.normal(size=image.shape)
     scores = [
-        metrics.ssim_y(
-            image, np.clip(image + sigma * noise, 0, 255).round().astype(np.uint8)
-        )
+        metrics.ssim_y(image, np.clip(image + sigma * noise, 0, 255).round().astype(np.uint8))
         for sigma in (1, 4, 10, 25, 60)
     ]
     assert all(a > b for a, b in itertools.pairwise(scores)), scores
@@ -90,9 +84,7 @@ def test_ssim_matches_a_direct_2d_convolution():
     mx, my = blur(x), blur(y)
     vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ssim_map = (
-        (2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    )
+    ssim_map = (2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     assert ssim_map.shape == (13, 21)
     assert metrics.ssim(x, y) == pytest.approx(float(ssim_map.mean()), abs=1e-6)
 
@@ -115,12 +107,8 @@ def test_bd_psnr_of_identical_curves_is_zero():
 def test_bd_psnr_of_a_curve_one_db_higher_is_one():
     higher = [p + 1 for p in PSNR]
     assert bd_psnr(BPP, PSNR, BPP, higher) == pytest.approx(1.0, abs=1e-6)
-    assert bd_psnr(BPP, PSNR, BPP, higher, within=(0.3, 0.9)) == pytest.approx(
-        1.0, abs=1e-6
-    )
-    assert bd_psnr(BPP[:3], PSNR[:3], BPP[:3], higher[:3]) == pytest.approx(
-        1.0, abs=1e-6
-    )  # quadratic fit
+    assert bd_psnr(BPP, PSNR, BPP, higher, within=(0.3, 0.9)) == pytest.approx(1.0, abs=1e-6)
+    assert bd_psnr(BPP[:3], PSNR[:3], BPP[:3], higher[:3]) == pytest.approx(1.0, abs=1e-6)  # quadratic fit
 
 
 def test_bd_psnr_of_a_curve_at_half_the_rate_is_positive():
@@ -151,9 +139,7 @@ def test_centre_crop_sizes():
 
 
 def test_reference_thumbnail_matches_the_encoders_bicubic_base():
-    photo = photo_like(
-        301, 203, seed=5
-    )  # not a multiple of 4: padded like the encoder pads
+    photo = photo_like(301, 203, seed=5)  # not a multiple of 4: padded like the encoder pads
     reference = standard.reference_thumbnail(photo)
     assert reference.shape == (51, 76, 3)
     padded = F.pad(
@@ -161,23 +147,15 @@ def test_reference_thumbnail_matches_the_encoders_bicubic_base():
         (0, 3, 0, 1),
         mode="replicate",
     )
-    base = (
-        (downscale_bicubic(padded, 4)[0].permute(1, 2, 0).numpy() * 255)
-        .round()
-        .clip(0, 255)
-    )
+    base = (downscale_bicubic(padded, 4)[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255)
     assert metrics.psnr(reference, base) > 50
 
 
 def test_jpeg_planes_give_natural_order_tables_and_ycbcr():
     thumb = photo_like(40, 24, seed=6)
-    ycbcr, luma, chroma = standard.decode_jpeg_planes(
-        standard.encode_thumbnail_jpeg(thumb, 50)
-    )
+    ycbcr, luma, chroma = standard.decode_jpeg_planes(standard.encode_thumbnail_jpeg(thumb, 50))
     expected_luma, expected_chroma = standard_tables(50)
-    assert np.array_equal(luma, expected_luma) and np.array_equal(
-        chroma, expected_chroma
-    )
+    assert np.array_equal(luma, expected_luma) and np.array_equal(chroma, expected_chroma)
     assert ycbcr.shape == thumb.shape and ycbcr.dtype == np.uint8
     assert metrics.psnr(metrics.luma(thumb), ycbcr[..., 0].astype(float)) > 30
 
@@ -232,11 +210,7 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
     )
     stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
-    assert (
-        "[1/2] a.png 64x64" in stderr
-        and "[2/2] b.png 64x64" in stderr
-        and "untrained" in stderr
-    )
+    assert "[1/2] a.png 64x64" in stderr and "[2/2] b.png 64x64" in stderr and "untrained" in stderr
     assert "BD-PSNR" in stdout and "MEDIUM:" in stdout
 
     rows = _rows(out)
@@ -254,24 +228,16 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
         "hyperthumbnail-no-adapt-no-moz": rates,
         "hyperthumbnail-best": rates,
     }
-    assert {method: len(r) for method, r in rows.items()} == {
-        m: 2 * n for m, n in expected.items()
-    }
+    assert {method: len(r) for method, r in rows.items()} == {m: 2 * n for m, n in expected.items()}
     for fast, plain in zip(rows["hyperthumbnail-no-adapt"], rows["hyperthumbnail-no-adapt-no-moz"], strict=True):
         # the same coefficients: mozjpeg's re-coding changes bytes only, never pixels
         assert int(fast["bytes"]) <= int(plain["bytes"]) and fast["psnr_rgb"] == plain["psnr_rgb"]
         assert fast["payload_bytes"] == "0" and float(fast["encode_seconds"]) > 0
     for method_rows in rows.values():
         for row in method_rows:
-            assert (
-                float(row["bpp"]) > 0
-                and math.isfinite(float(row["psnr_rgb"]))
-                and row["width"] == "64"
-            )
+            assert float(row["bpp"]) > 0 and math.isfinite(float(row["psnr_rgb"])) and row["width"] == "64"
             assert 0 < float(row["ssim_y"]) <= 1
-    assert all(
-        row["thumb_psnr"] for row in rows["hyperthumbnail"] + rows["bicubic+jpeg"]
-    )
+    assert all(row["thumb_psnr"] for row in rows["hyperthumbnail"] + rows["bicubic+jpeg"])
     assert not any(row["thumb_psnr"] for row in rows["webp-full"])
     for image in ("a.png", "b.png"):
         curve = [r for r in rows["bicubic+jpeg"] if r["image"] == image]
@@ -283,37 +249,18 @@ def test_eval_end_to_end(tmp_path, weights, photos, capsys):
         assert bpp == sorted(bpp) and len(set(bpp)) == len(bpp)
         assert psnr == sorted(psnr)
         sr = [r for r in rows["jpeg+sr"] if r["image"] == image]
-        assert [r["bytes"] for r in sr] == [
-            r["bytes"] for r in curve
-        ]  # the same thumbnails
+        assert [r["bytes"] for r in sr] == [r["bytes"] for r in curve]  # the same thumbnails
 
     summary = json.loads((out / "summary.json").read_text())
-    assert (
-        summary["images"] == ["a.png", "b.png"]
-        and summary["crop"] == 64
-        and summary["device"] == "cpu"
-    )
-    assert (
-        summary["weights"]["model_id"] == "test-untrained"
-        and len(summary["weights"]["sha256"]) == 64
-    )
-    assert (
-        summary["jpeg_sr_weights"]["model_id"] == "jpeg-sr-test"
-        and summary["skipped_methods"] == {}
-    )
+    assert summary["images"] == ["a.png", "b.png"] and summary["crop"] == 64 and summary["device"] == "cpu"
+    assert summary["weights"]["model_id"] == "test-untrained" and len(summary["weights"]["sha256"]) == 64
+    assert summary["jpeg_sr_weights"]["model_id"] == "jpeg-sr-test" and summary["skipped_methods"] == {}
     assert set(summary["presets"]) == {"LOW", "MEDIUM", "HIGH", "FINE", "FINEST"}
-    assert (
-        summary["presets"]["MEDIUM"]["bpp"] > 0
-        and summary["presets"]["MEDIUM"]["thumb_psnr"] > 0
-    )
+    assert summary["presets"]["MEDIUM"]["bpp"] > 0 and summary["presets"]["MEDIUM"]["thumb_psnr"] > 0
     methods = summary["methods"]
     assert len(methods["webp-full"]["points"]) == len(FULL_IMAGE_QUALITIES)
-    assert methods["bicubic+jpeg"]["bd_psnr_vs_anchor_db"] == pytest.approx(
-        0.0, abs=1e-9
-    )
-    assert isinstance(
-        methods["jpeg+sr"]["bd_psnr_vs_anchor_db"], float
-    )  # same rates: full overlap
+    assert methods["bicubic+jpeg"]["bd_psnr_vs_anchor_db"] == pytest.approx(0.0, abs=1e-9)
+    assert isinstance(methods["jpeg+sr"]["bd_psnr_vs_anchor_db"], float)  # same rates: full overlap
     assert all("bd_psnr_vs_anchor_in_preset_range_db" in m for m in methods.values())
 
     with Image.open(out / "rd_plot.png") as plot:
@@ -356,10 +303,7 @@ def test_eval_without_a_jpeg_sr_model_skips_that_method(tmp_path, photos, capsys
     stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert (
-        "jpeg-sr-baseline" in summary["skipped_methods"]["jpeg+sr"]
-        and "skipped jpeg+sr" in stdout
-    )
+    assert "jpeg-sr-baseline" in summary["skipped_methods"]["jpeg+sr"] and "skipped jpeg+sr" in stdout
     assert summary["images"] == ["a.png"] and set(summary["presets"]) == {"LOW", "HIGH"}
     assert set(_rows(out)) == {
         "hyperthumbnail",
@@ -390,9 +334,7 @@ def test_eval_skips_an_unreadable_image(tmp_path, weights, photos, capsys):
     _, stderr = capsys.readouterr()
     assert code == 0, stderr
     assert "skipped" in stderr and "0-broken.jpg" in stderr
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["images"] == [
-        "a.png"
-    ]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["images"] == ["a.png"]
 
 
 @pytest.mark.parametrize(
@@ -443,22 +385,46 @@ def test_eval_of_a_model_other_than_the_default_uses_it_and_its_own_baseline(tmp
 
     from codec_fixtures import SMALL_CONFIG, random_model
 
-    from app.codec.nets.decoder import DecoderConfig
     from app.codec.engine.weights import save_weights
+    from app.codec.nets.decoder import DecoderConfig
 
-    wider = replace(SMALL_CONFIG, decoder=DecoderConfig(channels=24, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8))
+    wider = replace(
+        SMALL_CONFIG, decoder=DecoderConfig(channels=24, blocks=2, freq_channels=32, freq_blocks=2, freq_out=8)
+    )
     save_weights(random_model(wider, seed=3), weights, "test-wider", trained=False, make_default=False, training={})
-    save_weights(random_model(wider, seed=4), weights, "jpeg-sr-wider", trained=False, make_default=False,
-                 role="jpeg-sr-baseline")  # fmt: skip
+    save_weights(
+        random_model(wider, seed=4),
+        weights,
+        "jpeg-sr-wider",
+        trained=False,
+        make_default=False,
+        role="jpeg-sr-baseline",
+    )
     out = tmp_path / "out"
-    args = ["--weights", str(weights), "eval", str(photos), "--out", str(out), "--crop", "64", "--rates", "0.5", "--limit", "1"]
+    args = [
+        "--weights",
+        str(weights),
+        "eval",
+        str(photos),
+        "--out",
+        str(out),
+        "--crop",
+        "64",
+        "--rates",
+        "0.5",
+        "--limit",
+        "1",
+    ]
     assert main([*args, "--model", "test-wider"]) == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["weights"]["model_id"] == "test-wider"
     assert summary["jpeg_sr_weights"]["model_id"] == "jpeg-sr-wider"
     assert main(args) == 0, capsys.readouterr().err  # the default still pairs with its own
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["weights"]["model_id"], summary["jpeg_sr_weights"]["model_id"]) == ("test-untrained", "jpeg-sr-test")
+    assert (summary["weights"]["model_id"], summary["jpeg_sr_weights"]["model_id"]) == (
+        "test-untrained",
+        "jpeg-sr-test",
+    )
     assert main([*args, "--model", "nope"]) == 1 and "'nope' is not in" in capsys.readouterr().err
 
 
@@ -472,8 +438,22 @@ def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys):
     weights = tmp_path / "detail"
     save_weights(random_model(SMALL_DETAIL_CONFIG), weights, "test-detail", trained=False)
     out = tmp_path / "out"
-    code = main(["--weights", str(weights), "eval", str(photos), "--out", str(out), "--crop", "64",
-                 "--rates", "0,0.4,1", "--limit", "1"])  # fmt: skip
+    code = main(
+        [
+            "--weights",
+            str(weights),
+            "eval",
+            str(photos),
+            "--out",
+            str(out),
+            "--crop",
+            "64",
+            "--rates",
+            "0,0.4,1",
+            "--limit",
+            "1",
+        ]
+    )
     stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
     rows = _rows(out)

@@ -11,8 +11,8 @@ from PIL import Image
 from app.codec.api import RATE_PRESETS, Codec
 from app.codec.errors import ImageLoadError
 from app.codec.files.estimate import SAMPLE_STRIP
-from app.codec.files.reader import read_marker, read_thumbnail
 from app.codec.files.imageio import load_image
+from app.codec.files.reader import read_marker, read_thumbnail
 from app.codec.files.tiling import Cancelled
 from app.synthetic import photo_like
 
@@ -143,8 +143,10 @@ def test_threads_asking_for_the_model_together_load_it_once(tmp_path, monkeypatc
 
 
 def test_source_xmp_and_density_survive_an_encode_and_a_re_encode(codec, tmp_path):
-    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta>')
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta>'
+    )
     source = tmp_path / "rated.jpg"
     Image.fromarray(photo_like(160, 96, seed=5)).save(source, dpi=(300, 300), xmp=xmp)
     first = codec.encode_file(source, tmp_path / "ht.jpg").path

@@ -12,20 +12,80 @@ import pytest
 from PIL import Image, ImageCms
 
 from app import __version__
+from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError, OutputExistsError
 from app.codec.files import xmp
 from app.codec.files.atomic import atomic_output, atomic_write_bytes
-from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError, OutputExistsError
-from app.codec.files.marker import FORMAT_VERSION, Marker, thumbnail_size
 from app.codec.files.header import build_metadata, carry_exif
-from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
+from app.codec.files.marker import FORMAT_VERSION, Marker, thumbnail_size
 from app.codec.files.reader import read_marker, read_thumbnail
+from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
 
 # Standard JPEG zig-zag scan: ZIGZAG[k] is the natural (8*row + col) index of the k-th entry.
 ZIGZAG = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
-    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
-    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0,
+    1,
+    8,
+    16,
+    9,
+    2,
+    3,
+    10,
+    17,
+    24,
+    32,
+    25,
+    18,
+    11,
+    4,
+    5,
+    12,
+    19,
+    26,
+    33,
+    40,
+    48,
+    41,
+    34,
+    27,
+    20,
+    13,
+    6,
+    7,
+    14,
+    21,
+    28,
+    35,
+    42,
+    49,
+    56,
+    57,
+    50,
+    43,
+    36,
+    29,
+    22,
+    15,
+    23,
+    30,
+    37,
+    44,
+    51,
+    58,
+    59,
+    52,
+    45,
+    38,
+    31,
+    39,
+    46,
+    53,
+    60,
+    61,
+    54,
+    47,
+    55,
+    62,
+    63,
 ]
 LUMA = list(range(1, 65))
 CHROMA = list(range(100, 164))
@@ -43,20 +103,22 @@ def _marker(w: int = 1001, h: int = 667, **kw) -> Marker:
 
 
 def _source_exif() -> bytes:
-    return piexif.dump({
-        "0th": {
-            piexif.ImageIFD.Make: b"Acme",
-            piexif.ImageIFD.Model: b"Cam 9",
-            piexif.ImageIFD.Orientation: 6,
-        },
-        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:05:06 07:08:09"},
-        "GPS": {
-            piexif.GPSIFD.GPSLatitudeRef: b"N",
-            piexif.GPSIFD.GPSLatitude: ((52, 1), (30, 1), (0, 1)),
-        },
-        "1st": {piexif.ImageIFD.Compression: 6},
-        "thumbnail": _jpeg_bytes(_photo(16, 16)),
-    })
+    return piexif.dump(
+        {
+            "0th": {
+                piexif.ImageIFD.Make: b"Acme",
+                piexif.ImageIFD.Model: b"Cam 9",
+                piexif.ImageIFD.Orientation: 6,
+            },
+            "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:05:06 07:08:09"},
+            "GPS": {
+                piexif.GPSIFD.GPSLatitudeRef: b"N",
+                piexif.GPSIFD.GPSLatitude: ((52, 1), (30, 1), (0, 1)),
+            },
+            "1st": {piexif.ImageIFD.Compression: 6},
+            "thumbnail": _jpeg_bytes(_photo(16, 16)),
+        }
+    )
 
 
 def _xmp(marker: Marker) -> bytes:
@@ -66,7 +128,9 @@ def _xmp(marker: Marker) -> bytes:
 def _v1_exif(marker: Marker) -> bytes:
     """EXIF as format v1 wrote it: the marker as JSON in the UserComment."""
     v1 = Marker(**{**marker.__dict__, "version": 1})
-    return piexif.dump({"Exif": {piexif.ExifIFD.UserComment: b"ASCII\x00\x00\x00HyperThumbnail " + v1.to_json().encode()}})
+    return piexif.dump(
+        {"Exif": {piexif.ExifIFD.UserComment: b"ASCII\x00\x00\x00HyperThumbnail " + v1.to_json().encode()}}
+    )
 
 
 def _jpeg_bytes(rgb: np.ndarray) -> bytes:
@@ -80,11 +144,11 @@ def _dqt_tables(data: bytes) -> dict[int, list[int]]:
     tables, pos = {}, 2
     while pos < len(data):
         assert data[pos] == 0xFF
-        kind, length = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
+        kind, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
         if kind == 0xDA:
             break
         if kind == 0xDB:
-            seg = data[pos + 4:pos + 2 + length]
+            seg = data[pos + 4 : pos + 2 + length]
             while seg:
                 assert seg[0] >> 4 == 0  # 8-bit precision
                 tables[seg[0] & 15] = list(seg[1:65])
@@ -139,10 +203,20 @@ def test_marker_json_round_trip() -> None:
     assert Marker.from_json(json.dumps({**fields, "rate": None, "extra": 1})).rate is None
 
 
-@pytest.mark.parametrize("change", [
-    {"width": None}, {"width": 0}, {"height": "7"}, {"scale": True}, {"model_id": 3},
-    {"weights_sha256": "xyz"}, {"rate": "fast"}, {"format": "Other"}, {"version": 0},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"width": None},
+        {"width": 0},
+        {"height": "7"},
+        {"scale": True},
+        {"model_id": 3},
+        {"weights_sha256": "xyz"},
+        {"rate": "fast"},
+        {"format": "Other"},
+        {"version": 0},
+    ],
+)
 def test_marker_damage_is_a_format_error(change: dict) -> None:
     fields = {**json.loads(_marker().to_json()), **change}
     with pytest.raises(FormatError):
@@ -250,8 +324,7 @@ def test_exif_is_carried_byte_for_byte_with_tags_piexif_cannot_write() -> None:
 
 
 def test_exif_too_big_for_a_segment_is_rewritten_without_makernote() -> None:
-    source = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Acme"},
-                          "Exif": {piexif.ExifIFD.MakerNote: b"x" * 65600}})
+    source = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Acme"}, "Exif": {piexif.ExifIFD.MakerNote: b"x" * 65600}})
     exif, notes = carry_exif(source, (251, 167), strip_gps=False)
     assert len(exif) <= 65533 and "MakerNote" in notes[0]
     loaded = piexif.load(exif)
@@ -272,9 +345,11 @@ def test_version_1_files_still_read() -> None:
 
 
 def test_source_xmp_is_kept_and_our_old_marker_replaced() -> None:
-    source = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-              b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/>'
-              b"</rdf:RDF></x:xmpmeta>")
+    source = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
     first = build_metadata(_marker(), (251, 167), source_xmp=source).xmp
     again = build_metadata(_marker(w=1000), (250, 167), source_xmp=first).xmp  # re-encoding a HyperThumbnail
     assert b'xmp:Rating="4"' in again and again.count(xmp.NAMESPACE.encode()) == 1
@@ -311,11 +386,14 @@ def test_write_refuses_wrong_geometry(tmp_path: Path) -> None:
 def test_ycbcr_is_the_raw_decode(tmp_path: Path) -> None:
     t = read_thumbnail(_write(tmp_path))
     y, cb, cr = (t.ycbcr[..., i].astype(np.float64) for i in range(3))
-    rgb = np.stack([
-        y + 1.402 * (cr - 128),
-        y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
-        y + 1.772 * (cb - 128),
-    ], axis=-1)
+    rgb = np.stack(
+        [
+            y + 1.402 * (cr - 128),
+            y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
+            y + 1.772 * (cb - 128),
+        ],
+        axis=-1,
+    )
     rgb = np.clip(np.round(rgb), 0, 255)
     assert np.abs(rgb - t.rgb.astype(np.float64)).max() <= 2
 
@@ -349,13 +427,14 @@ def _rewrite_xmp(path: Path, **changes: str) -> None:
     """Rewrite ``path``'s v2 XMP marker with some properties changed."""
     im = Image.open(path)
     props = {**xmp.read_properties(im.info["xmp"]), **changes}
-    Image.fromarray(np.asarray(im)).save(path, "JPEG", qtables=[LUMA, CHROMA], subsampling=0,
-                                         xmp=xmp.build_packet(props)[0])
+    Image.fromarray(np.asarray(im)).save(
+        path, "JPEG", qtables=[LUMA, CHROMA], subsampling=0, xmp=xmp.build_packet(props)[0]
+    )
 
 
 def test_damaged_marker_json(tmp_path: Path) -> None:
     path = _write(tmp_path)
-    _rewrite_comment(path, b"ASCII\x00\x00\x00HyperThumbnail {\"format\":\"HyperThumb")
+    _rewrite_comment(path, b'ASCII\x00\x00\x00HyperThumbnail {"format":"HyperThumb')
     with pytest.raises(FormatError, match="damaged"):
         read_marker(path)
     with pytest.raises(FormatError, match="damaged"):

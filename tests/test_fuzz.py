@@ -49,11 +49,21 @@ def corpus(tmp_path_factory):
     weights = root / "weights"
     make_weights(weights)
     photo = root / "photo.jpg"
-    exif = piexif.dump({
-        "0th": {piexif.ImageIFD.Make: b"TestCam", piexif.ImageIFD.Model: b"TestCam One", piexif.ImageIFD.Orientation: 1},
-        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:05:01 10:00:00", piexif.ExifIFD.ExposureTime: (1, 250),
-                 piexif.ExifIFD.FNumber: (28, 10), piexif.ExifIFD.ISOSpeedRatings: 200},
-    })  # fmt: skip
+    exif = piexif.dump(
+        {
+            "0th": {
+                piexif.ImageIFD.Make: b"TestCam",
+                piexif.ImageIFD.Model: b"TestCam One",
+                piexif.ImageIFD.Orientation: 1,
+            },
+            "Exif": {
+                piexif.ExifIFD.DateTimeOriginal: b"2024:05:01 10:00:00",
+                piexif.ExifIFD.ExposureTime: (1, 250),
+                piexif.ExifIFD.FNumber: (28, 10),
+                piexif.ExifIFD.ISOSpeedRatings: 200,
+            },
+        }
+    )
     Image.fromarray(photo_like(160, 120, seed=5, detail=0.3)).save(photo, quality=92, exif=exif)
     ht = root / "ht.jpg"
     assert main(["--weights", str(weights), "encode", str(photo), str(ht)]) == 0
@@ -96,12 +106,12 @@ def segments(data: bytes) -> list[tuple[int, int, int]]:
 
 def exif_entries(data: bytes) -> list[int]:
     """Offsets (in the file) of the 12-byte entries of IFD0 and the Exif IFD."""
-    for marker, at, length in segments(data):
+    for marker, at, _length in segments(data):
         if marker == 0xE1 and data[at + 2 : at + 8] == b"Exif\x00\x00":
             tiff = at + 8
             order = "<" if data[tiff : tiff + 2] == b"II" else ">"
-            u16 = lambda o: struct.unpack(order + "H", data[o : o + 2])[0]
-            u32 = lambda o: struct.unpack(order + "I", data[o : o + 4])[0]
+            u16 = lambda o: struct.unpack(order + "H", data[o : o + 2])[0]  # noqa: B023 (used in this iteration)
+            u32 = lambda o: struct.unpack(order + "I", data[o : o + 4])[0]  # noqa: B023
             entries, ifds = [], [u32(tiff + 4)]
             while ifds and len(entries) < 200:
                 ifd = tiff + ifds.pop()
@@ -198,9 +208,14 @@ def run_jobs(jobs: list[dict], tmp: Path, env: dict | None = None, timeout: floa
     jobs_file, results_file = tmp / f"jobs-{os.getpid()}-{time.monotonic_ns()}.json", tmp / "results.json"
     jobs_file.write_text(json.dumps(jobs))
     results_file.unlink(missing_ok=True)
-    proc = subprocess.run([sys.executable, str(RUNNER), str(jobs_file), str(results_file)], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})},
-                          preexec_fn=_cap_address_space)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), str(jobs_file), str(results_file)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_cap_address_space,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     report = json.loads(results_file.read_text())
@@ -272,8 +287,10 @@ def test_fuzz_mutated_hyperthumbnails_fail_cleanly(corpus, tmp_path):
                 assert im.mode == "RGB" and im.width > 0
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
     assert not leftovers, leftovers
-    print(f"\nfuzz: {MUTANTS} mutants in {seconds:.1f}s, peak {report['peak_rss_kb'] // 1024} MB: "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))  # fmt: skip
+    print(
+        f"\nfuzz: {MUTANTS} mutants in {seconds:.1f}s, peak {report['peak_rss_kb'] // 1024} MB: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    )
 
 
 # --------------------------------------------------------------------------- the issue's cases
@@ -295,11 +312,14 @@ def patch_sof(data: bytes, width: int, height: int) -> bytes:
 
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose IHDR claims ``width`` x ``height`` (its one IDAT holds a few rows)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b"")
+    )
 
 
 def all_commands(corpus, path: Path, tmp: Path) -> list[dict]:
@@ -329,7 +349,9 @@ def test_case1_deeply_nested_marker_is_a_damaged_marker(corpus, tmp_path):
     deep_xmp.write_bytes(data[:start] + b"<a>" * 5000 + data[end:])  # broken XML, a segment length off
     files = [deep, deep_xmp]
     before = {p: digest(p) for p in files}
-    results = check_all(run_jobs([j for p in files for j in all_commands(corpus, p, tmp_path)], tmp_path), files, before)
+    results = check_all(
+        run_jobs([j for p in files for j in all_commands(corpus, p, tmp_path)], tmp_path), files, before
+    )
     info = [r for r in results if r.get("argv", [""])[0] == "info"]
     assert all(r["code"] == 0 and "marker" in r["stdout"] for r in info), info  # plain, and why
 
@@ -391,8 +413,13 @@ def test_case4_decode_never_writes_over_its_input(corpus, tmp_path, capsys):
     (tmp_path / "link.jpg").symlink_to(source)
     os.link(source, tmp_path / "hard.jpg")
     before = digest(source)
-    for src, out in [(source, source), (tmp_path / "link.jpg", source), (source, tmp_path / "link.jpg"),
-                     (tmp_path / "hard.jpg", source), (tmp_path / "." / "v.jpg", source)]:  # fmt: skip
+    for src, out in [
+        (source, source),
+        (tmp_path / "link.jpg", source),
+        (source, tmp_path / "link.jpg"),
+        (tmp_path / "hard.jpg", source),
+        (tmp_path / "." / "v.jpg", source),
+    ]:
         start = time.monotonic()
         code = main(decode_argv(corpus, src, out, "--force"))
         err = capsys.readouterr().err
@@ -423,7 +450,9 @@ def test_case5_huge_claimed_sizes_are_refused_before_allocation(corpus, tmp_path
         paths.append(path)
     before = {p: digest(p) for p in paths}
     start = time.monotonic()
-    results = check_all(run_jobs([j for p in paths for j in all_commands(corpus, p, tmp_path)], tmp_path), paths, before)
+    results = check_all(
+        run_jobs([j for p in paths for j in all_commands(corpus, p, tmp_path)], tmp_path), paths, before
+    )
     assert time.monotonic() - start < 60
     for result in results:
         if result.get("open"):
@@ -435,8 +464,8 @@ def test_case5_huge_claimed_sizes_are_refused_before_allocation(corpus, tmp_path
 
 
 def test_case5_the_pixel_budget_is_configurable(corpus, tmp_path, monkeypatch, capsys):
-    from app.codec.files.document import open_image
     from app.codec.errors import CodecError, ImageTooLargeError
+    from app.codec.files.document import open_image
     from app.codec.files.imageio import load_image
     from app.codec.files.limits import check_pixel_budget
 
@@ -512,8 +541,12 @@ sys.exit(main(sys.argv[1:]))
 def _decode_until_written(corpus, tmp_path: Path, out: Path) -> subprocess.Popen:
     script = tmp_path / "slow_decode.py"
     script.write_text(SLOW_SAVE.format(root=str(Path(__file__).resolve().parents[1])))
-    proc = subprocess.Popen([sys.executable, str(script), *decode_argv(corpus, corpus.ht, out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(script), *decode_argv(corpus, corpus.ht, out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "written"  # the temporary file is complete, not yet published
     assert [p.name for p in tmp_path.glob(".out.png.*.part")]
     return proc
@@ -552,8 +585,8 @@ def test_case7_a_killed_writers_part_is_stale_and_cleaned(corpus, tmp_path):
 
 
 def test_case8_no_overwrite_is_atomic_between_racing_writers(tmp_path):
-    from app.codec.files.atomic import atomic_output
     from app.codec.errors import OutputExistsError
+    from app.codec.files.atomic import atomic_output
 
     target = tmp_path / "out.png"
     with pytest.raises(OutputExistsError), atomic_output(target) as tmp:
@@ -613,18 +646,22 @@ def test_case10_upper_case_sha256_and_huge_values(corpus, tmp_path, capsys):
     upper = tmp_path / "upper.jpg"
     write_v1(corpus.ht, upper, v1_marker(corpus.ht, weights_sha256=info.sha256.upper()))
     out = tmp_path / "upper.png"
-    assert main(["--weights", str(weights), "decode", str(upper), str(out), "--runtime", "torch-fp32"]) == 0, \
-        capsys.readouterr().err  # fmt: skip
+    assert main(["--weights", str(weights), "decode", str(upper), str(out), "--runtime", "torch-fp32"]) == 0, (
+        capsys.readouterr().err
+    )
     assert Image.open(out).size == (160, 120)
     capsys.readouterr()
 
     huge = "9" * 4000
     wide = tmp_path / "wide.jpg"
     write_v1(corpus.ht, wide, v1_marker(corpus.ht).replace(b'"width":160', b'"width":' + huge.encode()))
-    for argv in (decode_argv(corpus, corpus.ht, tmp_path / "r.png", "--region", f"0,0,{huge},1"),
-                 decode_argv(corpus, wide, tmp_path / "w.png"), ["info", str(wide)],
-                 ["encode", str(corpus.photo), str(tmp_path / "e.jpg"), "--rate", huge],
-                 decode_argv(corpus, corpus.ht, tmp_path / "t.png", "--tile", "9" * 5000)):  # fmt: skip
+    for argv in (
+        decode_argv(corpus, corpus.ht, tmp_path / "r.png", "--region", f"0,0,{huge},1"),
+        decode_argv(corpus, wide, tmp_path / "w.png"),
+        ["info", str(wide)],
+        ["encode", str(corpus.photo), str(tmp_path / "e.jpg"), "--rate", huge],
+        decode_argv(corpus, corpus.ht, tmp_path / "t.png", "--tile", "9" * 5000),
+    ):
         code = main(argv)
         out, err = capsys.readouterr()
         assert code in (0, 1, 2) and "Traceback" not in err and huge not in out + err, (argv[:3], err[:300])

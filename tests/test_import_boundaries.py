@@ -73,14 +73,16 @@ def codec_violations() -> list[str]:
         own = layer_of(module_name(path))
         for line, imported in imports_of(path):
             where = f"{path.relative_to(ROOT)}:{line} ({imported.split('.')[0] if imported.startswith(HEAVY + QT) else imported})"
-            if is_under(imported, QT) or is_under(imported, ["app.viewer", "app.cli", "app.training", "app.evaluation"]):
+            if is_under(imported, QT) or is_under(
+                imported, ["app.viewer", "app.cli", "app.training", "app.evaluation"]
+            ):
                 bad.append(where)
             target = layer_of(imported)
             if own and target and target != own and target not in CODEC_LAYERS[own]:
                 bad.append(where)
             if own == "app.codec.files" and is_under(imported, HEAVY):
                 bad.append(where)
-    return sorted({b.rsplit(' (', 1)[0]: b for b in bad}.values())
+    return sorted({b.rsplit(" (", 1)[0]: b for b in bad}.values())
 
 
 def viewer_violations() -> list[str]:
@@ -94,7 +96,7 @@ def viewer_violations() -> list[str]:
                 bad.append(where)
             if name not in VIEWER_SERVICE_MODULES and is_under(imported, HEAVY):
                 bad.append(where)
-    return sorted({b.rsplit(' (', 1)[0]: b for b in bad}.values())
+    return sorted({b.rsplit(" (", 1)[0]: b for b in bad}.values())
 
 
 def test_the_codec_layers_import_only_downwards_and_never_qt():
@@ -112,7 +114,9 @@ def test_the_rules_catch_a_broken_import(tmp_path, monkeypatch):
     (tmp_path / "app" / "codec" / "files" / "bad.py").write_text(
         "import torch\nfrom app.codec.engine.runtime import SPECS\n\ndef f():\n    from PySide6 import QtCore\n"
     )
-    (tmp_path / "app" / "viewer" / "bad.py").write_text("def g():\n    from app.codec.api import Codec\n    import torch\n")
+    (tmp_path / "app" / "viewer" / "bad.py").write_text(
+        "def g():\n    from app.codec.api import Codec\n    import torch\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "APP", tmp_path / "app")
     assert len(codec_violations()) == 3

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.codec.files import exif_edit, jpeg_segments
 from app.codec.errors import CodecError
+from app.codec.files import exif_edit, jpeg_segments
 from app.codec.files.estimate import scans_length
 from app.codec.files.imageio import _huffman_coded
 from app.codec.files.jpeg_orientation import with_orientation

@@ -1,4 +1,5 @@
 """The torch JPEG model: transforms, colour, and agreement with real files Pillow writes."""
+
 import io
 
 import numpy as np
@@ -6,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
+from app.codec.engine.selfcheck import psnr, simulation_vs_file, table_order_ok
+from app.codec.files.writer import encode_jpeg
 from app.codec.nets.color import rgb_to_ycbcr, ycbcr_to_rgb
 from app.codec.nets.dct import block_dct, block_idct, dct_matrix, pad_to_multiple
-from app.codec.files.writer import encode_jpeg
 from app.codec.nets.jpeg_sim import quantize
-from app.codec.engine.selfcheck import psnr, simulation_vs_file, table_order_ok
 from app.codec.nets.tables import ZIGZAG, standard_tables
 from app.synthetic import photo_like
 

@@ -1,4 +1,5 @@
 """The progress bar draws only on terminals and only for work that lasts over a second."""
+
 import io
 
 from app.progress import ProgressBar

@@ -1,10 +1,11 @@
 """The differentiable rate estimate tracks the size of real files."""
+
 import numpy as np
 import torch
 
+from app.codec.engine.selfcheck import rate_vs_file
 from app.codec.nets.jpeg_sim import simulate_jpeg
 from app.codec.nets.rate import bits_per_pixel
-from app.codec.engine.selfcheck import rate_vs_file
 from app.codec.nets.tables import standard_tables
 from app.synthetic import photo_like
 

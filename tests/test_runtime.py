@@ -1,4 +1,5 @@
 """Decoder runtimes: every engine decodes what torch-fp32 decodes, and auto picks by measurement."""
+
 import dataclasses
 import json
 
@@ -8,10 +9,8 @@ import torch
 import torch.nn.functional as F
 from codec_fixtures import make_weights, random_model
 
-from app.codec.engine import calibration
 from app.codec.api import Codec
-from app.codec.nets.decoder import bilinear_phases, to_uint8_hwc
-from app.codec.errors import CodecError, WeightsError
+from app.codec.engine import calibration
 from app.codec.engine.inference import Reconstructor
 from app.codec.engine.runtime import (
     REFERENCE,
@@ -24,6 +23,8 @@ from app.codec.engine.runtime import (
     unavailable_reason,
 )
 from app.codec.engine.weights import find_weights, load_model
+from app.codec.errors import CodecError, WeightsError
+from app.codec.nets.decoder import bilinear_phases, to_uint8_hwc
 from app.synthetic import photo_like
 
 
@@ -65,7 +66,9 @@ def test_decoder_forward_is_the_trained_formula():
         freq = d.frequency_features(dq, tables)
         x = torch.relu(d.pixel_in(lr - 0.5))
         x = torch.relu(d.fuse(torch.cat([x, freq], dim=1)))
-        old = F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False) + F.pixel_shuffle(d.tail(d.body(x)), 4)
+        old = F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False) + F.pixel_shuffle(
+            d.tail(d.body(x)), 4
+        )
         assert torch.allclose(d(lr, dq, tables), old, atol=1e-5)
     with torch.inference_mode():  # the in-place inference branch computes the same
         assert torch.allclose(d(lr, dq, tables), old, atol=1e-5)
@@ -79,7 +82,9 @@ def test_every_available_runtime_decodes_what_torch_fp32_decodes(weights):
     for name in names:
         out = _decode(model, build_runtime(name, model, weights))
         assert out.shape == reference.shape == (350, 540, 3)
-        assert calibration.agreement_db(torch.from_numpy(out), torch.from_numpy(reference)) >= calibration.AGREEMENT_DB, name
+        assert (
+            calibration.agreement_db(torch.from_numpy(out), torch.from_numpy(reference)) >= calibration.AGREEMENT_DB
+        ), name
     assert np.abs(_decode(model, build_runtime("onnx-fp32", model, weights)) - reference).max() <= 1
 
 
@@ -231,7 +236,11 @@ def test_a_decode_does_not_wait_for_the_encoder_probe(weights, monkeypatch):
 def test_a_named_runtime_that_disagrees_is_refused(weights, monkeypatch):
     model = load_model(weights)
     runtime = build_runtime("onnx-fp32", model, weights)
-    monkeypatch.setattr(type(runtime), "__call__", lambda self, lr, dq, t: torch.zeros(lr.shape[-2] * 4, lr.shape[-1] * 4, 3, dtype=torch.uint8))
+    monkeypatch.setattr(
+        type(runtime),
+        "__call__",
+        lambda self, lr, dq, t: torch.zeros(lr.shape[-2] * 4, lr.shape[-1] * 4, 3, dtype=torch.uint8),
+    )
     with pytest.raises(CodecError, match="disagrees with torch-fp32"):
         calibration.check_runtime(runtime, model)
 
@@ -252,5 +261,8 @@ def test_cli_decode_names_its_runtime_and_matches_the_reference(weights, tmp_pat
         assert f"on {name}" in capsys.readouterr().out
         outputs[name] = np.asarray(Image.open(out)).astype(np.int16)
     assert np.abs(outputs["torch-fp32"] - outputs["onnx-fp32"]).max() <= 1
-    assert main(["--weights", folder, "decode", str(tmp_path / "t.jpg"), str(tmp_path / "x.png"), "--runtime", "warp"]) == 1
+    assert (
+        main(["--weights", folder, "decode", str(tmp_path / "t.jpg"), str(tmp_path / "x.png"), "--runtime", "warp"])
+        == 1
+    )
     assert "unknown runtime 'warp'" in capsys.readouterr().err

@@ -5,9 +5,9 @@ import pytest
 import torch
 from codec_fixtures import random_model
 
-from app.codec.nets.color import rgb_to_ycbcr
 from app.codec.engine.inference import Reconstructor, encode_thumbnail
 from app.codec.files.tiling import Box, Cancelled, tiles_in
+from app.codec.nets.color import rgb_to_ycbcr
 from app.synthetic import photo_like
 
 

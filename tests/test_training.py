@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from codec_fixtures import SMALL_CONFIG
 from PIL import Image
 
-from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 from app.codec.engine.weights import find_weights, load_model
+from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 from app.synthetic import photo_like
 from app.training import data
 from app.training.__main__ import main as training_main
@@ -19,9 +19,7 @@ from app.training.train import CropSampler, TrainConfig, train, training_loss
 
 
 def synthetic_pack(count: int = 12, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
-    crops = np.stack(
-        [photo_like(size, size, seed=i, detail=1.0 + (i % 3) / 2) for i in range(count)]
-    )
+    crops = np.stack([photo_like(size, size, seed=i, detail=1.0 + (i % 3) / 2) for i in range(count)])
     return crops, np.full(count, 1.0 / count)
 
 
@@ -59,18 +57,13 @@ def test_smoke_training_lowers_the_loss(tmp_path, mode):
     config = tiny_config(mode=mode, steps=steps, lr=lr, validate_every=steps)
     hr = torch.from_numpy(crops[:4, :64, :64]).permute(0, 3, 1, 2).float() / 255.0
     torch.manual_seed(config.seed)
-    before = fixed_batch_loss(
-        HyperThumbnailModel(ModelConfig.from_dict(config.model)), config, hr
-    )
+    before = fixed_batch_loss(HyperThumbnailModel(ModelConfig.from_dict(config.model)), config, hr)
     validation = torch.from_numpy(crops[:2]).permute(0, 3, 1, 2).float() / 255.0
     model = train(tmp_path / mode, config, crops, weights, validation, echo=None)
     after = fixed_batch_loss(model, config, hr)
     assert after[0] < loss_factor * before[0], (before, after)
     assert after[1] < l1_factor * before[1], (before, after)  # the reconstruction itself improves
-    records = [
-        json.loads(line)
-        for line in (tmp_path / mode / "log.jsonl").read_text().splitlines()
-    ]
+    records = [json.loads(line) for line in (tmp_path / mode / "log.jsonl").read_text().splitlines()]
     assert len([r for r in records if "loss" in r]) == steps // 25  # a mean logged every 25 steps
     val = [r["val"] for r in records if "val" in r][-1]
     if mode == "hyperthumb":
@@ -88,9 +81,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     train(tmp_path / "b", tiny_config(steps=40), crops, weights, echo=None, stop_after_s=0.0)  # pauses after step 1
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 1
     resumed = train(tmp_path / "b", tiny_config(steps=40), crops, weights, echo=None)
-    for (name, x), y in zip(
-        straight.state_dict().items(), resumed.state_dict().values()
-    ):
+    for (name, x), y in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(x, y, atol=1e-5), name
 
 
@@ -144,9 +135,7 @@ def test_config_rejects_bad_values():
     assert config.learning_rate(10) == pytest.approx(1e-3)
     assert config.learning_rate(1000) == pytest.approx(1e-5)
     lam = config.rate_lambda(torch.tensor([0.0, 0.5, 1.0]))
-    assert lam[0] == pytest.approx(config.lambda_at_rate0) and lam[2] == pytest.approx(
-        config.lambda_at_rate1
-    )
+    assert lam[0] == pytest.approx(config.lambda_at_rate0) and lam[2] == pytest.approx(config.lambda_at_rate1)
     assert lam[0] > lam[1] > lam[2]
 
 
@@ -163,26 +152,18 @@ def fake_packages(root):
         images = plasma / name / "contents" / "images"
         images.mkdir(parents=True)
         for w, h in sizes:
-            Image.fromarray(photo_like(w, h, seed=w)).save(
-                images / f"{w}x{h}.jpg", quality=90
-            )
-        Image.fromarray(photo_like(400, 250)).save(
-            plasma / name / "contents" / "screenshot.jpg"
-        )
+            Image.fromarray(photo_like(w, h, seed=w)).save(images / f"{w}x{h}.jpg", quality=90)
+        Image.fromarray(photo_like(400, 250)).save(plasma / name / "contents" / "screenshot.jpg")
     mate = folders["mate-backgrounds"] / "usr/share/backgrounds/mate/nature"
     mate.mkdir(parents=True)
     Image.fromarray(photo_like(1200, 1000, seed=3)).save(mate / "Dune.jpg", quality=90)
-    Image.fromarray(photo_like(800, 600, seed=4)).save(
-        mate / "Tiny.jpg"
-    )  # below MIN_SHORT_SIDE
+    Image.fromarray(photo_like(800, 600, seed=4)).save(mate / "Tiny.jpg")  # below MIN_SHORT_SIDE
     for package in ("ukui-wallpapers", "gnome-backgrounds"):
         folders[package].mkdir(parents=True)
     return folders
 
 
-def test_images_are_named_stably_split_by_name_and_packed_within_budget(
-    tmp_path, monkeypatch
-):
+def test_images_are_named_stably_split_by_name_and_packed_within_budget(tmp_path, monkeypatch):
     images = data.list_images(fake_packages(tmp_path / "unpacked"))
     names = [i.name for i in images]
     assert names == ["mate/Dune", "plasma/ColorfulCups", "plasma/Kite"]
@@ -203,9 +184,7 @@ def test_images_are_named_stably_split_by_name_and_packed_within_budget(
         "plasma/Kite",
     }  # never a validation photo
     crops, weights = data.load_pack(tmp_path / "pack")
-    assert crops.shape[1:] == (data.PACK_CROP, data.PACK_CROP, 3) and len(crops) == len(
-        index["crops"]
-    )
+    assert crops.shape[1:] == (data.PACK_CROP, data.PACK_CROP, 3) and len(crops) == len(index["crops"])
     assert weights.sum() == pytest.approx(1.0)
 
 
@@ -216,9 +195,7 @@ def test_missing_validation_photos_are_reported(tmp_path):
 
 
 def test_missing_pack_is_a_clear_error(tmp_path, capsys):
-    code = training_main(
-        ["train", str(tmp_path / "run"), "--pack", str(tmp_path / "nope")]
-    )
+    code = training_main(["train", str(tmp_path / "run"), "--pack", str(tmp_path / "nope")])
     assert code == 1
     assert "no training pack" in capsys.readouterr().err
 
@@ -227,18 +204,10 @@ def test_export_installs_trained_weights_with_a_manifest(tmp_path):
     crops, weights = synthetic_pack()
     run = tmp_path / "run"
     train(run, tiny_config(steps=25), crops, weights, echo=None)
-    assert (
-        training_main(
-            ["export", str(run), "--to", str(tmp_path / "w"), "--id", "smoke-x4"]
-        )
-        == 0
-    )
+    assert training_main(["export", str(run), "--to", str(tmp_path / "w"), "--id", "smoke-x4"]) == 0
     info = find_weights(tmp_path / "w")
     assert info.model_id == "smoke-x4" and info.trained
-    assert (
-        info.entry["training"]["steps"] == 25
-        and info.entry["training"]["mode"] == "hyperthumb"
-    )
+    assert info.entry["training"]["steps"] == 25 and info.entry["training"]["mode"] == "hyperthumb"
     model = load_model(info)
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
@@ -254,7 +223,14 @@ def test_eval_results_are_recorded_without_touching_the_weights(tmp_path):
                "presets": {"MEDIUM": preset},
                "methods": {"hyperthumbnail": {"bd_psnr_vs_anchor_db": 1.5, "bd_psnr_vs_anchor_in_preset_range_db": 1.4}}}  # fmt: skip
     (tmp_path / "summary.json").write_text(json.dumps(summary))
-    args = ["record-results", str(tmp_path / "summary.json"), "--to", str(tmp_path / "w"), "--command", "hyperthumb eval x"]
+    args = [
+        "record-results",
+        str(tmp_path / "summary.json"),
+        "--to",
+        str(tmp_path / "w"),
+        "--command",
+        "hyperthumb eval x",
+    ]
     assert training_main(args) == 0
     after = find_weights(tmp_path / "w")
     assert after.sha256 == before.sha256 and after.path.read_bytes() == before.path.read_bytes()
@@ -272,8 +248,16 @@ def test_detail_phase_warm_starts_trains_the_layer_and_keeps_the_thumbnail(tmp_p
     crops, weights = synthetic_pack()
     first = train(tmp_path / "base", tiny_config(steps=30), crops, weights, echo=None)
     torch.save({"model": first.state_dict()}, tmp_path / "base.pt")
-    config = tiny_config(steps=40, lr=2e-3, loss="mse", trains="detail", model=SMALL_DETAIL_CONFIG.to_dict(),
-                         lambda_at_rate0=1e-3, lambda_at_rate1=1e-4, gain_lr_scale=10.0)  # fmt: skip
+    config = tiny_config(
+        steps=40,
+        lr=2e-3,
+        loss="mse",
+        trains="detail",
+        model=SMALL_DETAIL_CONFIG.to_dict(),
+        lambda_at_rate0=1e-3,
+        lambda_at_rate1=1e-4,
+        gain_lr_scale=10.0,
+    )
     events = []
     tuned = train(tmp_path / "detail", config, crops, weights, echo=events.append, init_from=tmp_path / "base.pt")
     assert any("principal components" in str(e.get("event", "")) for e in events)
@@ -306,7 +290,9 @@ def test_the_linear_paths_start_as_the_residuals_principal_components():
     x = residuals[0][:1]
     coded = model.analysis.project(residual_blocks(x))
     back = F.pixel_shuffle(F.pixel_shuffle(model.decoder.detail_linear(coded), 4), 4)
-    within = F.pixel_shuffle(F.pixel_shuffle(torch.einsum("ck,bkhw->bchw", project.T @ project, residual_blocks(x)), 4), 4)
+    within = F.pixel_shuffle(
+        F.pixel_shuffle(torch.einsum("ck,bkhw->bchw", project.T @ project, residual_blocks(x)), 4), 4
+    )
     assert torch.allclose(back, within, atol=1e-5)  # the projection onto the components, then back
 
 

@@ -38,7 +38,9 @@ def save_png(path: Path, rgb: np.ndarray) -> Path:
 @pytest.fixture
 def open_window(qtbot, monkeypatch):
     """Open a window on the given arguments, shown, active, with a known weights status."""
-    monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: "No trained weights are installed.")
+    monkeypatch.setattr(
+        "app.viewer.window.weights_status", lambda weights_dir=None: "No trained weights are installed."
+    )
 
     def opener(*arguments: str | Path) -> MainWindow:
         window = MainWindow(Playlist.from_arguments(arguments))
@@ -148,7 +150,14 @@ def test_next_and_previous_go_through_the_folder_in_name_order(open_window, qtbo
     window = open_window(b)
     assert window.playlist.paths == [a, b, c]
     shown = []
-    for key in (Qt.Key.Key_PageDown, Qt.Key.Key_Space, Qt.Key.Key_PageUp, Qt.Key.Key_Backspace, Qt.Key.Key_Right, Qt.Key.Key_Left):
+    for key in (
+        Qt.Key.Key_PageDown,
+        Qt.Key.Key_Space,
+        Qt.Key.Key_PageUp,
+        Qt.Key.Key_Backspace,
+        Qt.Key.Key_Right,
+        Qt.Key.Key_Left,
+    ):
         qtbot.keyClick(window.view, key)
         shown.append(window.windowTitle().split(" ")[0])
     assert shown == ["c.png", "A.png", "c.png", "b.png", "c.png", "b.png"]
@@ -217,9 +226,15 @@ def test_wheel_zooms_around_the_cursor(big_window):
     under_cursor = view.mapToScene(cursor)
     before = view.zoom()
     wheel = QWheelEvent(
-        QPointF(cursor), QPointF(view.viewport().mapToGlobal(cursor)), QPoint(), QPoint(0, 240),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
-    )  # fmt: skip
+        QPointF(cursor),
+        QPointF(view.viewport().mapToGlobal(cursor)),
+        QPoint(),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(view.viewport(), wheel)
     assert view.zoom() == pytest.approx(before * ZOOM_STEP**2)
     after = view.mapToScene(cursor)
@@ -294,8 +309,8 @@ def test_the_bundled_resources_exist():
 
 def test_samples_are_hyperthumbnails_of_the_default_weights():
     """The samples must be remade (resources/make_samples.py) whenever the default weights change."""
-    from app.codec.files.reader import read_marker
     from app.codec.engine.weights import find_weights
+    from app.codec.files.reader import read_marker
 
     default = find_weights()
     samples = sorted(SAMPLES.glob("*.jpg"))

@@ -80,8 +80,9 @@ def browse(qtbot, monkeypatch, settings_file, weights):
     monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
 
     def opener(*arguments, settings: QSettings | None = None, size=(900, 600)) -> MainWindow:
-        window = MainWindow(Playlist.from_arguments(arguments), weights_dir=weights,
-                            settings=settings or make_settings(settings_file))  # fmt: skip
+        window = MainWindow(
+            Playlist.from_arguments(arguments), weights_dir=weights, settings=settings or make_settings(settings_file)
+        )
         return show_window(qtbot, window, size)
 
     return opener
@@ -161,7 +162,9 @@ def drop(window: MainWindow, *urls: QUrl) -> QDropEvent:
 # --------------------------------------------------------------------------- the strip
 
 
-def test_the_strip_lists_the_folder_in_name_order_and_makes_pictures_off_the_gui_thread(browse, qtbot, folder, previews):
+def test_the_strip_lists_the_folder_in_name_order_and_makes_pictures_off_the_gui_thread(
+    browse, qtbot, folder, previews
+):
     window = browse(folder[3])
     strip = window.strip
     assert strip.isVisible()
@@ -254,8 +257,9 @@ def test_hyperthumbnails_get_a_badge_and_unreadable_files_an_error(browse, qtbot
     def badge_pixels(rect) -> int:
         return sum(
             near(QColor(image.pixel(x, y)).getRgb()[:3], BADGE_COLOUR.getRgb()[:3], 20)
-            for x in range(rect.left(), rect.right()) for y in range(rect.top(), rect.bottom())
-        )  # fmt: skip
+            for x in range(rect.left(), rect.right())
+            for y in range(rect.top(), rect.bottom())
+        )
 
     assert badge_pixels(rect) > 40  # the blue 'HT' badge is drawn on the HyperThumbnail only
     assert badge_pixels(strip.visualRect(model.index(0))) == 0
@@ -269,8 +273,14 @@ def test_neighbours_are_preloaded_so_stepping_opens_nothing_on_the_gui_thread(br
     assert opened.paths(on_gui_thread=True) == [folder[5]]  # the first image, before the window shows
     settled(qtbot, window)
     assert {folder[4], folder[6]} <= set(opened.paths(on_gui_thread=False))
-    for key, index in ((Qt.Key.Key_PageDown, 6), (Qt.Key.Key_Space, 7), (Qt.Key.Key_Backspace, 6),
-                       (Qt.Key.Key_PageUp, 5), (Qt.Key.Key_Left, 4), (Qt.Key.Key_Right, 5)):  # fmt: skip
+    for key, index in (
+        (Qt.Key.Key_PageDown, 6),
+        (Qt.Key.Key_Space, 7),
+        (Qt.Key.Key_Backspace, 6),
+        (Qt.Key.Key_PageUp, 5),
+        (Qt.Key.Key_Left, 4),
+        (Qt.Key.Key_Right, 5),
+    ):
         qtbot.keyClick(window.view, key)
         # shown at once: the neighbour was already open
         assert title_name(window) == folder[index].name and window.view.notice() == ""
@@ -410,12 +420,16 @@ def test_dropping_a_non_image_shows_an_error_and_an_empty_folder_says_so(browse,
 
 def test_only_local_files_can_be_dragged_in(browse, folder):
     window = browse(folder[0])
-    for urls, accepted in (([QUrl("https://example.com/photo.jpg")], False), ([], False),
-                           ([QUrl.fromLocalFile(str(folder[1]))], True)):  # fmt: skip
+    for urls, accepted in (
+        ([QUrl("https://example.com/photo.jpg")], False),
+        ([], False),
+        ([QUrl.fromLocalFile(str(folder[1]))], True),
+    ):
         mime = QMimeData()
         mime.setUrls(urls)
-        event = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier)  # fmt: skip
+        event = QDragEnterEvent(
+            QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        )
         QApplication.sendEvent(window, event)
         assert event.isAccepted() == accepted
 
@@ -517,7 +531,9 @@ def exif_photo(path: Path, gps: bool) -> Path:
             piexif.ExifIFD.FocalLength: (50, 1),
             piexif.ExifIFD.ISOSpeedRatings: 200,
         },
-        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (0, 1))} if gps else {},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (0, 1))}
+        if gps
+        else {},
     }
     Image.new("RGB", (40, 30), (90, 120, 150)).save(path, quality=90, exif=piexif.dump(exif))
     return path

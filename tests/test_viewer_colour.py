@@ -51,9 +51,26 @@ def swapped_profile() -> bytes:
         table += signature + struct.pack(">II", offset + len(data), len(body))
         data += body
     size = offset + len(data)
-    header = (struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntr" + b"RGB " + b"XYZ "
-              + bytes(12) + b"acsp" + bytes(4) + bytes(4) + bytes(4) + bytes(4) + bytes(8) + bytes(4)
-              + b"".join(_s15(v) for v in D50) + bytes(4) + bytes(16) + bytes(28))  # fmt: skip
+    header = (
+        struct.pack(">I", size)
+        + bytes(4)
+        + bytes([2, 0x10, 0, 0])
+        + b"mntr"
+        + b"RGB "
+        + b"XYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(4)
+        + bytes(4)
+        + bytes(4)
+        + bytes(4)
+        + bytes(8)
+        + bytes(4)
+        + b"".join(_s15(v) for v in D50)
+        + bytes(4)
+        + bytes(16)
+        + bytes(28)
+    )
     assert len(header) == 128
     return header + table + data
 
@@ -72,7 +89,9 @@ def open_window(qtbot, monkeypatch, tmp_path):
     monkeypatch.setattr(window_module, "weights_status", lambda weights_dir=None: "No trained weights are installed.")
 
     def opener(path: Path) -> MainWindow:
-        window = MainWindow(Playlist.from_arguments([path]), settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+        window = MainWindow(
+            Playlist.from_arguments([path]), settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+        )
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)

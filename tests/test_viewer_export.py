@@ -161,7 +161,9 @@ def test_export_writes_a_hyperthumbnail_off_the_gui_thread(qtbot, dialog, photo,
     out = photo.parent / "photo.hyper.jpg"
     assert exported.destination == out and exported.file_size == out.stat().st_size
     marker = read_marker(out)
-    assert marker is not None and (marker.width, marker.height) == (WIDTH, HEIGHT) and marker.rate == RATE_PRESETS["HIGH"]
+    assert (
+        marker is not None and (marker.width, marker.height) == (WIDTH, HEIGHT) and marker.rate == RATE_PRESETS["HIGH"]
+    )
     document = open_image(out)
     assert document.is_hyperthumbnail and document.full_size == (WIDTH, HEIGHT)
     assert piexif.load(document.exif)["0th"][piexif.ImageIFD.Make] == b"TestCam"
@@ -267,8 +269,12 @@ def test_missing_weights_and_bad_destinations_are_messages(qtbot, dialog, photo,
     made = dialog(photo, weights_dir=empty)
     qtbot.waitUntil(lambda: made.estimate_label.text().startswith("unavailable:"), timeout=TIMEOUT_MS)
     assert "No trained weights" in made.estimate_label.text()
-    for text, words in ((str(tmp_path / "nowhere" / "x.jpg"), "does not exist"), (str(photo), "source photo itself"),
-                        ("out.png", "end the name with .jpg"), ("", "Choose where")):  # fmt: skip
+    for text, words in (
+        (str(tmp_path / "nowhere" / "x.jpg"), "does not exist"),
+        (str(photo), "source photo itself"),
+        ("out.png", "end the name with .jpg"),
+        ("", "Choose where"),
+    ):
         made.destination_edit.setText(text)
         qtbot.mouseClick(made.export_button, Qt.MouseButton.LeftButton)
         assert words in made.status_label.text()

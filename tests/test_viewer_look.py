@@ -97,8 +97,14 @@ def test_ctrl_q_closes_the_window_and_quits(open_window, qtbot, monkeypatch):
 def test_ctrl_q_ends_the_process_within_a_second(tmp_path):
     """The whole viewer (codec service included, pressed while it still starts) is gone in < 1 s."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), OMP_NUM_THREADS="1")
-    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "viewer_quit_probe.py"), str(SAMPLES / "dune.jpg"),
-                                "1.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "viewer_quit_probe.py"), str(SAMPLES / "dune.jpg"), "1.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     pressed, output = None, []
     for line in process.stdout:
         output.append(line)
@@ -283,7 +289,10 @@ def test_the_indicator_is_drawn_on_the_canvas_also_in_full_screen(open_window, q
     with_it = window.view.viewport().grab().toImage()
     window.view.set_indicator("")
     without = window.view.viewport().grab().toImage()
-    changed = sum(with_it.pixel(x, y) != without.pixel(x, y)
-                  for x in range(rect.left(), rect.right(), 2) for y in range(rect.top(), rect.bottom(), 2))  # fmt: skip
+    changed = sum(
+        with_it.pixel(x, y) != without.pixel(x, y)
+        for x in range(rect.left(), rect.right(), 2)
+        for y in range(rect.top(), rect.bottom(), 2)
+    )
     assert changed > 20  # the pill and its words are on screen
     window.toggle_fullscreen()

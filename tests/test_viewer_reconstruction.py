@@ -177,7 +177,9 @@ def test_the_preview_shows_before_the_decoder_is_even_made(viewer, spy, photos):
     assert window.reconstruction_label.text().startswith(("Preview", "Reconstructing"))
 
 
-def test_zooming_past_native_scale_decodes_in_a_worker_and_shows_the_decoder_output(viewer, spy, photos, decoded, qtbot):
+def test_zooming_past_native_scale_decodes_in_a_worker_and_shows_the_decoder_output(
+    viewer, spy, photos, decoded, qtbot
+):
     window = viewer(photos["a"])
     window.view.set_zoom(1.0)  # 4 screen pixels per preview pixel: past the native scale
     wait_for(qtbot, window, "full")
@@ -300,9 +302,15 @@ def wheel(window: MainWindow, steps: int) -> None:
     view = window.view
     cursor = QPoint(view.viewport().width() // 3, view.viewport().height() // 2)
     event = QWheelEvent(
-        QPointF(cursor), QPointF(view.viewport().mapToGlobal(cursor)), QPoint(), QPoint(0, 120 * steps),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
-    )  # fmt: skip
+        QPointF(cursor),
+        QPointF(view.viewport().mapToGlobal(cursor)),
+        QPoint(),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(view.viewport(), event)
 
 

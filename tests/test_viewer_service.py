@@ -138,8 +138,9 @@ def test_stopping_the_service_is_prompt_even_mid_decode(weights, photo):
     assert not codec_bridge.service().is_running()
 
 
-def test_a_crash_while_reconstructing_is_a_message_in_the_window_and_the_next_look_restarts(qtbot, weights, photo,
-                                                                                          monkeypatch):  # fmt: skip
+def test_a_crash_while_reconstructing_is_a_message_in_the_window_and_the_next_look_restarts(
+    qtbot, weights, photo, monkeypatch
+):
     monkeypatch.setattr("app.viewer.window.weights_status", lambda weights_dir=None: None)
     window = MainWindow(Playlist.from_arguments([photo]), weights_dir=weights)
     qtbot.addWidget(window)
@@ -182,8 +183,15 @@ def test_the_viewer_process_never_imports_torch_and_its_gui_thread_never_stalls(
     thread all along."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HYPERTHUMB_CACHE=str(tmp_path / "cache"))
     env.pop("HYPERTHUMB_SERVICE_PRELOAD", None)
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "viewer_heartbeat_probe.py"), str(weights), str(photo)],
-                          capture_output=True, text=True, timeout=180, env=env, cwd=ROOT, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "viewer_heartbeat_probe.py"), str(weights), str(photo)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines, done.stdout + done.stderr
     result = json.loads(lines[-1])

@@ -205,7 +205,9 @@ def test_without_a_session_bus_no_file_manager_is_asked_to_select(tmp_path):
 
     code = "from pathlib import Path; from app.viewer.tools import show_in_file_manager; print(show_in_file_manager(Path('x.jpg')))"
     env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == "False", result.stderr
 
 
@@ -231,14 +233,20 @@ def test_the_file_manager_is_asked_to_select_the_file_over_dbus(tmp_path):
     photo = tmp_path / "a photo.jpg"
     script = tmp_path / "session.sh"
     script.write_text(
-        f'{SYSTEM_PYTHON} {Path(__file__).parent / "fake_file_manager.py"} > {tmp_path}/fm.out &\n'
-        f'for i in $(seq 100); do grep -q ready {tmp_path}/fm.out && break; sleep 0.1; done\n'
+        f"{SYSTEM_PYTHON} {Path(__file__).parent / 'fake_file_manager.py'} > {tmp_path}/fm.out &\n"
+        f"for i in $(seq 100); do grep -q ready {tmp_path}/fm.out && break; sleep 0.1; done\n"
         f'{sys.executable} -c "from pathlib import Path; from app.viewer.tools import show_in_file_manager; '
         f"print(show_in_file_manager(Path('{photo}')))\"\n"
         "wait\n"
-    )  # fmt: skip
-    result = subprocess.run(["dbus-run-session", "--", "sh", str(script)], capture_output=True, text=True,
-                            timeout=60, check=False, cwd=Path(__file__).parent.parent)  # fmt: skip
+    )
+    result = subprocess.run(
+        ["dbus-run-session", "--", "sh", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
     assert result.stdout.strip() == "True", result.stderr
     assert (tmp_path / "fm.out").read_text().split("\n")[1] == f"ShowItems file://{tmp_path}/a%20photo.jpg"
 
@@ -289,7 +297,9 @@ def test_with_no_argument_the_last_folder_opens(settings, tmp_path):
 
 def test_the_tests_never_touch_the_users_settings(settings, tmp_path):
     assert Path(settings.fileName()).is_relative_to(tmp_path)
-    assert "XDG_CONFIG_HOME" in os.environ and not Path(os.environ["XDG_CONFIG_HOME"]).is_relative_to(Path.home() / ".config")
+    assert "XDG_CONFIG_HOME" in os.environ and not Path(os.environ["XDG_CONFIG_HOME"]).is_relative_to(
+        Path.home() / ".config"
+    )
 
 
 # --------------------------------------------------------------------------- sort, slideshow
@@ -369,7 +379,10 @@ def test_saving_a_rotation_refreshes_the_strip_picture(open_window, qtbot, tmp_p
     before = window.strip.thumbnails.picture(path).pixmap.size()
     window.tools.rotate(1)
     window.tools.save_rotation()
-    qtbot.waitUntil(lambda: window.strip.thumbnails.has_picture(path)
-                    and window.strip.thumbnails.picture(path).pixmap.size() != before)  # fmt: skip
+    qtbot.waitUntil(
+        lambda: (
+            window.strip.thumbnails.has_picture(path) and window.strip.thumbnails.picture(path).pixmap.size() != before
+        )
+    )
     after = window.strip.thumbnails.picture(path).pixmap.size()
     assert (after.width(), after.height()) == (before.height(), before.width())  # turned a quarter

@@ -1,12 +1,13 @@
 """Weights load only when their hash and architecture check out, with clear messages."""
+
 import json
 
 import pytest
 import torch
 from codec_fixtures import SMALL_CONFIG, make_weights, random_model
 
-from app.codec.errors import WeightsError
 from app.codec.engine.weights import find_weights, installed_weights_status, load_model
+from app.codec.errors import WeightsError
 
 
 def test_round_trip_restores_every_tensor(tmp_path):

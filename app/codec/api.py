@@ -11,6 +11,7 @@
 
 Weights load lazily on first use, so opening and previewing files never waits for torch.
 """
+
 import dataclasses
 import os
 import threading
@@ -134,7 +135,9 @@ class Codec:
     one, and also picks its device when ``device`` is not given.
     """
 
-    def __init__(self, weights_dir=None, device: str | None = None, tile: int | None = None, runtime: str | None = None):
+    def __init__(
+        self, weights_dir=None, device: str | None = None, tile: int | None = None, runtime: str | None = None
+    ):
         self.weights_dir = weights_dir
         self.runtime_name = requested_runtime(runtime)
         if self.runtime_name != AUTO:
@@ -230,8 +233,17 @@ class Codec:
             raise CodecError("refusing to overwrite the source photo with its HyperThumbnail")
         destination = _writable_destination(destination, force)
         photo = load_image(source)
-        return self.encode_photo(photo, destination, rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
-                                 force=force, progress=progress, cancelled=cancelled, effort=effort)  # fmt: skip
+        return self.encode_photo(
+            photo,
+            destination,
+            rate=rate,
+            strip_gps=strip_gps,
+            keep_exif=keep_exif,
+            force=force,
+            progress=progress,
+            cancelled=cancelled,
+            effort=effort,
+        )
 
     def load_photo(self, source: str | Path, *, progress: ProgressFn = None, cancelled: CancelFn = None) -> LoadedImage:
         """The photo a file stands for, ready for ``encode_photo``: an ordinary image's pixels, or
@@ -239,10 +251,18 @@ class Codec:
         if read_marker(source) is None:
             return load_image(source)
         thumbnail = read_thumbnail(source)
-        pixels = self.reconstructor(thumbnail).decode(tile=self.default_decode_tile, progress=progress, cancelled=cancelled)
-        return LoadedImage(rgb=pixels, exif=thumbnail.exif, icc_profile=thumbnail.icc_profile, xmp=thumbnail.xmp,
-                           orientation=thumbnail.orientation, source_format="HyperThumbnail",
-                           notes=["re-encoded the reconstruction of a HyperThumbnail"])  # fmt: skip
+        pixels = self.reconstructor(thumbnail).decode(
+            tile=self.default_decode_tile, progress=progress, cancelled=cancelled
+        )
+        return LoadedImage(
+            rgb=pixels,
+            exif=thumbnail.exif,
+            icc_profile=thumbnail.icc_profile,
+            xmp=thumbnail.xmp,
+            orientation=thumbnail.orientation,
+            source_format="HyperThumbnail",
+            notes=["re-encoded the reconstruction of a HyperThumbnail"],
+        )
 
     def encode_photo(
         self,
@@ -280,8 +300,13 @@ class Codec:
         steps = EFFORT_STEPS[effort] if not layered and adaptation.worth_trying(width * height, rate) else 0
         encoder_progress, fit_progress = _split_progress(progress, steps or (1 if layered else 0))
         thumb, luma, chroma = encode_thumbnail(
-            model, photo.rgb, rate, tile=self.tile or DEFAULT_ENCODE_TILE, progress=encoder_progress,
-            cancelled=cancelled, autocast=self.encoder_autocast(info),
+            model,
+            photo.rgb,
+            rate,
+            tile=self.tile or DEFAULT_ENCODE_TILE,
+            progress=encoder_progress,
+            cancelled=cancelled,
+            autocast=self.encoder_autocast(info),
         )
         check_cancel(cancelled)
         marker = self._marker(info, model, width, height, rate)
@@ -295,30 +320,77 @@ class Codec:
         if steps:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
             # float32 even where the encoder runs in bf16: bf16 gradients cost a third of the gain
-            adapted = adaptation.fit(model, photo.rgb, ycbcr, luma, chroma, rate=rate, steps=steps,
-                                     progress=fit_progress, cancelled=cancelled)  # fmt: skip
+            adapted = adaptation.fit(
+                model,
+                photo.rgb,
+                ycbcr,
+                luma,
+                chroma,
+                rate=rate,
+                steps=steps,
+                progress=fit_progress,
+                cancelled=cancelled,
+            )
             payload = adapted.payload
             check_cancel(cancelled)
         size = write_hyperthumbnail(
-            destination, thumb, luma, chroma, marker, **_metadata_to_keep(photo, keep_exif),
-            strip_gps=strip_gps, force=force, notes=notes, payload=payload, optimize_entropy=optimize_entropy,
-        )  # fmt: skip
+            destination,
+            thumb,
+            luma,
+            chroma,
+            marker,
+            **_metadata_to_keep(photo, keep_exif),
+            strip_gps=strip_gps,
+            force=force,
+            notes=notes,
+            payload=payload,
+            optimize_entropy=optimize_entropy,
+        )
         if adapted is not None:
-            notes.append(f"decoder adapted to this photo: {adapted.gain_db:+.2f} dB on held-out crops, "
-                         + (f"{adapted.payload_bytes} bytes kept" if payload else "not worth its bytes, left out"))
-        return EncodeResult(destination, size, (width, height), (thumb.shape[1], thumb.shape[0]), luma, chroma, info, notes,
-                            adapted, detail_bytes)  # fmt: skip
+            notes.append(
+                f"decoder adapted to this photo: {adapted.gain_db:+.2f} dB on held-out crops, "
+                + (f"{adapted.payload_bytes} bytes kept" if payload else "not worth its bytes, left out")
+            )
+        return EncodeResult(
+            destination,
+            size,
+            (width, height),
+            (thumb.shape[1], thumb.shape[0]),
+            luma,
+            chroma,
+            info,
+            notes,
+            adapted,
+            detail_bytes,
+        )
 
-    def encode_detail(self, info: WeightsInfo, coder: DetailCoder, rgb: np.ndarray, ycbcr: np.ndarray, luma, chroma,
-                      rate: float, progress: ProgressFn = None, cancelled: CancelFn = None) -> bytes:
+    def encode_detail(
+        self,
+        info: WeightsInfo,
+        coder: DetailCoder,
+        rgb: np.ndarray,
+        ycbcr: np.ndarray,
+        luma,
+        chroma,
+        rate: float,
+        progress: ProgressFn = None,
+        cancelled: CancelFn = None,
+    ) -> bytes:
         """The detail layer of a photo whose thumbnail decodes to ``ycbcr``: the base
         reconstruction first (what a reader has without the layer), then the layer's record."""
         height, width = rgb.shape[:2]
         base_progress, layer_progress = _halves(progress)
         base = Reconstructor(self.model(info), ycbcr, luma, chroma, (width, height), self.decoder_runtime(info))
         base_pixels = base.decode(tile=self.default_decode_tile, progress=base_progress, cancelled=cancelled)
-        return coder.encode(rgb, base_pixels, ycbcr, rate, autocast=self.encoder_autocast(info),
-                            progress=layer_progress, cancelled=cancelled)  # fmt: skip
+        return coder.encode(
+            rgb,
+            base_pixels,
+            ycbcr,
+            rate,
+            autocast=self.encoder_autocast(info),
+            progress=layer_progress,
+            cancelled=cancelled,
+        )
 
     def estimate_size(
         self,
@@ -339,8 +411,9 @@ class Codec:
         mosaic = sample_strips(photo.rgb, pixels=sample_pixels)
         pixels = photo.rgb if mosaic is None else mosaic.pixels
         tile = self.tile or DEFAULT_ENCODE_TILE
-        thumb, luma, chroma = encode_thumbnail(model, pixels, rate, tile=tile, cancelled=cancelled,
-                                               autocast=self.encoder_autocast(info))
+        thumb, luma, chroma = encode_thumbnail(
+            model, pixels, rate, tile=tile, cancelled=cancelled, autocast=self.encoder_autocast(info)
+        )
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
@@ -350,20 +423,46 @@ class Codec:
             seam_bytes = mosaic.seam_bits(thumb, luma, chroma, scale) / 8  # DC jumps the file has not
             thumb = mosaic.crop(thumb, scale)  # the strips' own pixels, without the context around them
         kept = _metadata_to_keep(photo, keep_exif)
-        meta = build_metadata(marker, thumbnail_size(width, height, scale), source_exif=kept["source_exif"],
-                              source_xmp=kept["source_xmp"], strip_gps=strip_gps, orientation=photo.orientation)  # fmt: skip
-        estimate = estimate_from_sample(thumb, luma, chroma, (width, height), scale, exif=meta.exif,
-                                        xmp_packet=meta.xmp, icc_profile=photo.icc_profile, exact=mosaic is None,
-                                        seam_bytes=seam_bytes)  # fmt: skip
+        meta = build_metadata(
+            marker,
+            thumbnail_size(width, height, scale),
+            source_exif=kept["source_exif"],
+            source_xmp=kept["source_xmp"],
+            strip_gps=strip_gps,
+            orientation=photo.orientation,
+        )
+        estimate = estimate_from_sample(
+            thumb,
+            luma,
+            chroma,
+            (width, height),
+            scale,
+            exif=meta.exif,
+            xmp_packet=meta.xmp,
+            icc_profile=photo.icc_profile,
+            exact=mosaic is None,
+            seam_bytes=seam_bytes,
+        )
         if detail_bytes:
             estimate = dataclasses.replace(estimate, bytes=estimate.bytes + detail_bytes, exact=False)
         elif EFFORT_STEPS.get(effort) and adaptation.worth_trying(width * height, rate):
             # the fit itself is too slow for an estimate: count the payload it usually keeps
-            estimate = dataclasses.replace(estimate, bytes=estimate.bytes + adaptation.TYPICAL_PAYLOAD_BYTES, exact=False)
+            estimate = dataclasses.replace(
+                estimate, bytes=estimate.bytes + adaptation.TYPICAL_PAYLOAD_BYTES, exact=False
+            )
         return estimate
 
-    def _estimate_detail_bytes(self, info: WeightsInfo, pixels: np.ndarray, thumb: np.ndarray, luma, chroma,
-                               rate: float, full_size: tuple[int, int], cancelled: CancelFn) -> int:
+    def _estimate_detail_bytes(
+        self,
+        info: WeightsInfo,
+        pixels: np.ndarray,
+        thumb: np.ndarray,
+        luma,
+        chroma,
+        rate: float,
+        full_size: tuple[int, int],
+        cancelled: CancelFn,
+    ) -> int:
         """The detail layer's share of the file (0 for thumbnail-only models): the layer of the
         sampled pixels (strips with their context, or the whole photo), scaled by area, plus the
         payload's segment headers and marker properties."""
@@ -378,8 +477,14 @@ class Codec:
 
     @staticmethod
     def _marker(info: WeightsInfo, model: HyperThumbnailModel, width: int, height: int, rate: float) -> Marker:
-        return Marker(width=width, height=height, scale=model.config.scale, model_id=info.model_id,
-                      weights_sha256=info.sha256, rate=float(rate))  # fmt: skip
+        return Marker(
+            width=width,
+            height=height,
+            scale=model.config.scale,
+            model_id=info.model_id,
+            weights_sha256=info.sha256,
+            rate=float(rate),
+        )
 
     def reconstructor(self, source: str | Path | Thumbnail | ImageDocument, *, detail: bool = True) -> Reconstructor:
         """Prepare a HyperThumbnail for decoding with the weights its marker names; with its
@@ -414,8 +519,16 @@ class Codec:
                 source_detail = DetailSource(coder, records[DETAIL_KIND], thumbnail.ycbcr)
             except DetailLayerError as exc:
                 notes.append(f"the file's detail layer is not used ({exc}): base reconstruction")
-        reconstructor = Reconstructor(model, thumbnail.ycbcr, thumbnail.luma_table, thumbnail.chroma_table,
-                                      (marker.width, marker.height), runtime, offsets, source_detail)  # fmt: skip
+        reconstructor = Reconstructor(
+            model,
+            thumbnail.ycbcr,
+            thumbnail.luma_table,
+            thumbnail.chroma_table,
+            (marker.width, marker.height),
+            runtime,
+            offsets,
+            source_detail,
+        )
         reconstructor.notes = notes
         return reconstructor
 

@@ -23,19 +23,12 @@ def _mean_of_fit(log_rate: np.ndarray, psnr: np.ndarray, lo: float, hi: float) -
     """Mean over [lo, hi] of the polynomial fitted to (log_rate, psnr)."""
     degree = min(MAX_DEGREE, len(log_rate) - 1)
     antiderivative = np.polyint(np.polyfit(log_rate, psnr, degree))
-    return float(
-        (np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo)) / (hi - lo)
-    )
+    return float((np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo)) / (hi - lo))
 
 
 def _usable(bpp: Sequence[float], psnr: Sequence[float]) -> bool:
     values = [*bpp, *psnr]
-    return (
-        len(bpp) >= 2
-        and len(bpp) == len(psnr)
-        and all(math.isfinite(v) for v in values)
-        and min(bpp) > 0
-    )
+    return len(bpp) >= 2 and len(bpp) == len(psnr) and all(math.isfinite(v) for v in values) and min(bpp) > 0
 
 
 def bd_psnr(

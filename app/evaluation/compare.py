@@ -27,10 +27,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from app.codec.api import Codec
-from app.codec.files.atomic import atomic_output
 from app.codec.errors import CodecError
-from app.codec.files.marker import SCALE
+from app.codec.files.atomic import atomic_output
 from app.codec.files.imageio import load_image
+from app.codec.files.marker import SCALE
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
 from app.codec.files.tiling import Box
 
@@ -45,9 +45,7 @@ from .methods import (
 from .runner import MIN_SIDE
 
 CONTEXT = 64  # pixels of context each side of the region, before alignment
-ALIGN = (
-    32  # the coded crop's origin and size are multiples of this (clipped at the edges)
-)
+ALIGN = 32  # the coded crop's origin and size are multiples of this (clipped at the edges)
 MATCH_QUALITIES = tuple(range(10, 96))  # JPEG qualities searched for the closest bpp
 MAX_ZOOM = 16
 FONT_SIZE = 14
@@ -94,9 +92,7 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
-        raise CodecError(
-            f"region must be x,y,w,h (four integers), not {text!r}"
-        ) from None
+        raise CodecError(f"region must be x,y,w,h (four integers), not {text!r}") from None
     if x < 0 or y < 0 or w <= 0 or h <= 0:
         raise CodecError(f"region {text} needs x,y >= 0 and w,h > 0")
     return x, y, w, h
@@ -128,9 +124,7 @@ def closest_quality(thumbnail: np.ndarray, pixels: int, target_bpp: float) -> in
 
 
 def _cut(image: np.ndarray, box: Box, orientation: int) -> np.ndarray:
-    return np.ascontiguousarray(
-        to_display(image[box.y0 : box.y1, box.x0 : box.x1], orientation)
-    )
+    return np.ascontiguousarray(to_display(image[box.y0 : box.y1, box.x0 : box.x1], orientation))
 
 
 def compare_photo(
@@ -151,13 +145,9 @@ def compare_photo(
     shown_w, shown_h = display_size(width, height, orientation)
     x, y, w, h = region
     if x + w > shown_w or y + h > shown_h:
-        raise CodecError(
-            f"region {x},{y},{w},{h} lies outside the {shown_w}x{shown_h} image"
-        )
+        raise CodecError(f"region {x},{y},{w},{h} lies outside the {shown_w}x{shown_h} image")
     if min(width, height) < MIN_SIDE:
-        raise CodecError(
-            f"{Path(path).name} is {width}x{height}, less than {MIN_SIDE} pixels a side"
-        )
+        raise CodecError(f"{Path(path).name} is {width}x{height}, less than {MIN_SIDE} pixels a side")
     stored = display_box_to_stored(Box(y, y + h, x, x + w), width, height, orientation)
     crop = context_box(stored, width, height)
     rgb = np.ascontiguousarray(loaded.rgb[crop.y0 : crop.y1, crop.x0 : crop.x1])
@@ -206,13 +196,9 @@ def compare_photo(
     else:
         coded_sr = JpegSrMethod(codec, sr_weights, MATCH_QUALITIES).code(photo, quality)
         note = f"quality {quality}, {coded_sr.num_bytes} bytes, {sr_weights.model_id}"
-        result.panels.append(
-            panel(JpegSrMethod.name, f"JPEG+SR q{quality}", coded_sr, note)
-        )
+        result.panels.append(panel(JpegSrMethod.name, f"JPEG+SR q{quality}", coded_sr, note))
     result.panels.append(hyper)
-    result.panels.append(
-        _preview_panel(coded_ours.thumbnail, photo, inside, orientation, hyper.bpp)
-    )
+    result.panels.append(_preview_panel(coded_ours.thumbnail, photo, inside, orientation, hyper.bpp))
     return result
 
 
@@ -224,18 +210,14 @@ def _crop_note(region: tuple[int, int, int, int], crop: Box) -> str:
     )
 
 
-def _preview_panel(
-    thumbnail: np.ndarray, photo: Photo, inside: Box, orientation: int, bpp: float
-) -> Panel:
+def _preview_panel(thumbnail: np.ndarray, photo: Photo, inside: Box, orientation: int, bpp: float) -> Panel:
     """The file's own thumbnail over the region, each pixel a SCALE x SCALE block; its PSNR
     is against the reference thumbnail, on the thumbnail pixels the region touches."""
     big = thumbnail.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
     shown = _cut(big, inside, orientation)
     t0, t1 = inside.y0 // SCALE, -(-inside.y1 // SCALE)
     s0, s1 = inside.x0 // SCALE, -(-inside.x1 // SCALE)
-    score = metrics.psnr(
-        thumbnail[t0:t1, s0:s1], photo.reference_thumbnail[t0:t1, s0:s1]
-    )
+    score = metrics.psnr(thumbnail[t0:t1, s0:s1], photo.reference_thumbnail[t0:t1, s0:s1])
     note = f"{thumbnail.shape[1]}x{thumbnail.shape[0]} thumbnail, PSNR vs reference"
     return Panel("thumbnail", "Thumbnail (preview)", shown, bpp, score, note)
 

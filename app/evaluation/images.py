@@ -15,11 +15,7 @@ SMALL_MULTIPLE = 4
 
 def find_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name."""
-    files = (
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    files = (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     return sorted(files, key=lambda p: p.name)
 
 

@@ -32,15 +32,15 @@ from typing import Protocol
 import numpy as np
 
 from app.codec.api import RATE_PRESETS, Codec
-from app.codec.errors import WeightsError
-from app.codec.files.marker import Marker
-from app.codec.files.header import build_metadata
-from app.codec.files.reader import read_thumbnail
-from app.codec.files.imageio import LoadedImage
-from app.codec.nets.decoder import DecoderConfig
-from app.codec.nets.model import ModelConfig
 from app.codec.engine.inference import Reconstructor
 from app.codec.engine.weights import WeightsInfo, find_weights, read_manifest
+from app.codec.errors import WeightsError
+from app.codec.files.header import build_metadata
+from app.codec.files.imageio import LoadedImage
+from app.codec.files.marker import Marker
+from app.codec.files.reader import read_thumbnail
+from app.codec.nets.decoder import DecoderConfig
+from app.codec.nets.model import ModelConfig
 
 from . import standard
 
@@ -104,9 +104,16 @@ class HyperThumbnailMethod:
     and ``optimize_entropy`` are the export's settings: the ablation runs it without them."""
 
     def __init__(
-        self, codec: Codec, weights: WeightsInfo, rates: Sequence[float], workdir: Path, *,
-        name: str = "hyperthumbnail", effort: str = "default", optimize_entropy: bool = True,
-    ):  # fmt: skip
+        self,
+        codec: Codec,
+        weights: WeightsInfo,
+        rates: Sequence[float],
+        workdir: Path,
+        *,
+        name: str = "hyperthumbnail",
+        effort: str = "default",
+        optimize_entropy: bool = True,
+    ):
         self.codec, self.weights, self.settings = codec, weights, list(rates)
         self.name, self.effort, self.optimize_entropy = name, effort, optimize_entropy
         self.path = workdir / f"{name}.jpg"
@@ -115,20 +122,35 @@ class HyperThumbnailMethod:
     def code(self, photo: Photo, rate: float) -> Coded:
         loaded = LoadedImage(rgb=photo.rgb, exif=None, icc_profile=None, orientation=1, source_format="PNG")
         start = time.perf_counter()
-        result = self.codec.encode_photo(loaded, self.path, rate=rate, force=True, effort=self.effort,
-                                         optimize_entropy=self.optimize_entropy, weights=self.weights)  # fmt: skip
+        result = self.codec.encode_photo(
+            loaded,
+            self.path,
+            rate=rate,
+            force=True,
+            effort=self.effort,
+            optimize_entropy=self.optimize_entropy,
+            weights=self.weights,
+        )
         encode_seconds = time.perf_counter() - start
         thumbnail = read_thumbnail(self.path)
         if thumbnail.marker.weights_sha256 != self.weights.sha256:
-            raise RuntimeError(f"{self.name}: the file names weights {thumbnail.marker.weights_sha256[:12]}, "
-                               f"not the {self.weights.model_id} being evaluated")  # fmt: skip
+            raise RuntimeError(
+                f"{self.name}: the file names weights {thumbnail.marker.weights_sha256[:12]}, "
+                f"not the {self.weights.model_id} being evaluated"
+            )
         start = time.perf_counter()
         reconstruction = self.codec.reconstructor(thumbnail).decode(tile=self.codec.default_decode_tile)
         decode_seconds = time.perf_counter() - start
         self.marker_bytes.append(marker_segment_bytes(thumbnail.marker))  # as written, payload fields included
         payload = len(thumbnail.payload) if thumbnail.payload else 0
-        coded = Coded(result.file_size, reconstruction, thumbnail.rgb, payload_bytes=payload,
-                      encode_seconds=encode_seconds, decode_seconds=decode_seconds)  # fmt: skip
+        coded = Coded(
+            result.file_size,
+            reconstruction,
+            thumbnail.rgb,
+            payload_bytes=payload,
+            encode_seconds=encode_seconds,
+            decode_seconds=decode_seconds,
+        )
         detail = self.codec.model(self.weights).config.detail
         if self.variant_names() and rate <= detail.thumbnail_full_at:
             # Up to HIGH a file is its thumbnail (the layer starts above): the same file is the
@@ -152,9 +174,7 @@ class BicubicJpegMethod:
     def code(self, photo: Photo, quality: int) -> Coded:
         data = standard.encode_thumbnail_jpeg(photo.reference_thumbnail, quality)
         thumbnail = standard.decode_rgb(data)
-        return Coded(
-            len(data), standard.upscale_bicubic(thumbnail, photo.size), thumbnail
-        )
+        return Coded(len(data), standard.upscale_bicubic(thumbnail, photo.size), thumbnail)
 
 
 class JpegSrMethod:
@@ -174,9 +194,7 @@ class JpegSrMethod:
     def code(self, photo: Photo, quality: int) -> Coded:
         data = standard.encode_thumbnail_jpeg(photo.reference_thumbnail, quality)
         ycbcr, luma, chroma = standard.decode_jpeg_planes(data)
-        reconstructor = Reconstructor(
-            self.codec.model(self.weights), ycbcr, luma, chroma, photo.size
-        )
+        reconstructor = Reconstructor(self.codec.model(self.weights), ycbcr, luma, chroma, photo.size)
         reconstruction = reconstructor.decode(tile=self.codec.default_decode_tile)
         return Coded(len(data), reconstruction, standard.decode_rgb(data))
 
@@ -223,8 +241,9 @@ def find_role(directory, role: str, like: WeightsInfo | None = None) -> WeightsI
     """The installed model whose manifest entry has ``"role": role``, if any; with ``like``, one
     whose decoder has ``like``'s architecture comes first (a fair baseline has the same decoder)."""
     models = read_manifest(directory)["models"]
-    matches = sorted(model_id for model_id, entry in models.items()
-                     if isinstance(entry, dict) and entry.get("role") == role)  # fmt: skip
+    matches = sorted(
+        model_id for model_id, entry in models.items() if isinstance(entry, dict) and entry.get("role") == role
+    )
     if like is not None:
         matches.sort(key=lambda model_id: not _same_decoder(models[model_id], like))  # stable: by id within
     return find_weights(directory, model_id=matches[0]) if matches else None
@@ -240,8 +259,12 @@ def _same_decoder(entry: dict, like: WeightsInfo) -> bool:
 
 
 def _base_decoder(config: DecoderConfig) -> DecoderConfig:
-    return dataclasses.replace(config, detail_latent=0, detail_channels=DecoderConfig.detail_channels,
-                               detail_features=DecoderConfig.detail_features)  # fmt: skip
+    return dataclasses.replace(
+        config,
+        detail_latent=0,
+        detail_channels=DecoderConfig.detail_channels,
+        detail_features=DecoderConfig.detail_features,
+    )
 
 
 def jpeg_sr_weights(codec: Codec, like: WeightsInfo | None = None) -> tuple[WeightsInfo | None, str | None]:
@@ -272,12 +295,8 @@ def build_methods(
         methods.append(JpegSrMethod(codec, sr_weights))
     else:
         skipped[JpegSrMethod.name] = reason or "unavailable"
-    methods.append(
-        FullImageMethod("jpeg-full", standard.encode_full_jpeg, FULL_IMAGE_QUALITIES)
-    )
-    methods.append(
-        FullImageMethod("webp-full", standard.encode_full_webp, FULL_IMAGE_QUALITIES)
-    )
+    methods.append(FullImageMethod("jpeg-full", standard.encode_full_jpeg, FULL_IMAGE_QUALITIES))
+    methods.append(FullImageMethod("webp-full", standard.encode_full_webp, FULL_IMAGE_QUALITIES))
     if standard.can_write_avif():
         avif = FullImageMethod("avif-full", standard.encode_full_avif, AVIF_QUALITIES)
         methods += [avif, ThumbnailPlusFullMethod("jpegthumb+avif", avif)]

@@ -52,9 +52,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM of two single-channel images on the 0..255 scale."""
     x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if x.shape != y.shape or min(x.shape) < SSIM_WINDOW:
-        raise ValueError(
-            f"SSIM needs equal shapes of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {x.shape}, {y.shape}"
-        )
+        raise ValueError(f"SSIM needs equal shapes of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {x.shape}, {y.shape}")
     # float32 halves the time on 6K images. Each image is centred on its own mean first, so the
     # variances are differences of small numbers, not of values near 255^2 (exact on flat images).
     mean_x, mean_y = x.mean(), y.mean()
@@ -66,9 +64,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     cov = _filter_valid(xc * yc, taps) - mu_xc * mu_yc
     mu_x, mu_y = mu_xc + np.float32(mean_x), mu_yc + np.float32(mean_y)
     c1, c2 = (SSIM_K1 * PEAK) ** 2, (SSIM_K2 * PEAK) ** 2
-    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-    )
+    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return float(index.mean(dtype=np.float64))
 
 

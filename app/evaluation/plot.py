@@ -44,9 +44,7 @@ def nice_step(span: float, target_ticks: int = 7) -> float:
 def linear_ticks(lo: float, hi: float) -> list[float]:
     step = nice_step(hi - lo)
     first = math.ceil(lo / step) * step
-    return [
-        round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)
-    ]
+    return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
@@ -81,9 +79,7 @@ class Frame:
     db_hi: float
 
     def point(self, bpp: float, db: float) -> tuple[float, float]:
-        t = (math.log10(bpp) - math.log10(self.bpp_lo)) / (
-            math.log10(self.bpp_hi) - math.log10(self.bpp_lo)
-        )
+        t = (math.log10(bpp) - math.log10(self.bpp_lo)) / (math.log10(self.bpp_hi) - math.log10(self.bpp_lo))
         u = (db - self.db_lo) / (self.db_hi - self.db_lo)
         return self.x0 + t * (self.x1 - self.x0), self.y1 - u * (self.y1 - self.y0)
 
@@ -97,9 +93,7 @@ def _padded_range(values: list[float], log: bool) -> tuple[float, float]:
     return (10**lo, 10**hi) if log else (lo, hi)
 
 
-def _marker(
-    draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: float, colour
-) -> None:
+def _marker(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: float, colour) -> None:
     if shape == "circle":
         draw.ellipse(
             [x - r, y - r, x + r, y + r],
@@ -116,9 +110,7 @@ def _marker(
         )
     else:
         sides = {"triangle": (3, 0), "diamond": (4, 45), "down": (3, 180)}[shape]
-        draw.regular_polygon(
-            (x, y, r * 1.25), sides[0], rotation=sides[1], fill=colour, outline="white"
-        )
+        draw.regular_polygon((x, y, r * 1.25), sides[0], rotation=sides[1], fill=colour, outline="white")
 
 
 def _text_centred(draw, xy, text, font, anchor="mm") -> None:
@@ -143,9 +135,7 @@ def _draw_axes(image: Image.Image, frame: Frame, x_label: str, y_label: str) -> 
     _paste_vertical_text(image, y_label, medium, (28 * s, (frame.y0 + frame.y1) / 2))
 
 
-def _paste_vertical_text(
-    image: Image.Image, text: str, font, centre: tuple[float, float]
-) -> None:
+def _paste_vertical_text(image: Image.Image, text: str, font, centre: tuple[float, float]) -> None:
     left, top, right, bottom = font.getbbox(text)
     label = Image.new("RGBA", (right - left + 4, bottom - top + 4), (255, 255, 255, 0))
     ImageDraw.Draw(label).text((2 - left, 2 - top), text, fill=TEXT, font=font)
@@ -157,9 +147,7 @@ def _paste_vertical_text(
     )
 
 
-def _draw_curves(
-    image: Image.Image, frame: Frame, curves: dict[str, list[tuple[float, float]]]
-) -> None:
+def _draw_curves(image: Image.Image, frame: Frame, curves: dict[str, list[tuple[float, float]]]) -> None:
     draw = ImageDraw.Draw(image)
     spare = iter(SPARE_COLOURS)
     for index, (name, points) in enumerate(curves.items()):
@@ -171,9 +159,7 @@ def _draw_curves(
             _marker(draw, MARKERS[index % len(MARKERS)], x, y, 5 * SUPERSAMPLE, colour)
 
 
-def _draw_preset_labels(
-    image: Image.Image, frame: Frame, presets: dict[str, tuple[float, float]]
-) -> None:
+def _draw_preset_labels(image: Image.Image, frame: Frame, presets: dict[str, tuple[float, float]]) -> None:
     draw, font = ImageDraw.Draw(image), _font(13)
     for name, (bpp, db) in presets.items():
         x, y = frame.point(bpp, db)
@@ -193,9 +179,7 @@ def _curve_pixels(frame: Frame, curves: dict[str, list[tuple[float, float]]]) ->
     for points in curves.values():
         xy = [frame.point(bpp, db) for bpp, db in points]
         for (x0, y0), (x1, y1) in zip(xy, xy[1:] or xy):
-            pixels += [
-                (x0 + (x1 - x0) * t / 16, y0 + (y1 - y0) * t / 16) for t in range(17)
-            ]
+            pixels += [(x0 + (x1 - x0) * t / 16, y0 + (y1 - y0) * t / 16) for t in range(17)]
     return pixels
 
 
@@ -211,9 +195,7 @@ def _legend_box(frame: Frame, size: tuple[float, float], curves) -> tuple[float,
 
     def covered(corner: tuple[float, float]) -> int:
         left, top = corner
-        return sum(
-            left <= x <= left + size[0] and top <= y <= top + size[1] for x, y in pixels
-        )
+        return sum(left <= x <= left + size[0] and top <= y <= top + size[1] for x, y in pixels)
 
     return min(corners, key=covered)
 
@@ -227,9 +209,7 @@ def _draw_legend(image: Image.Image, frame: Frame, curves) -> None:
     height = row * len(names) + 12 * s
     left, top = _legend_box(frame, (width, height), curves)
     right, bottom = left + width, top + height
-    draw.rectangle(
-        [left, top, right, bottom], fill="white", outline=(190, 190, 190), width=s
-    )
+    draw.rectangle([left, top, right, bottom], fill="white", outline=(190, 190, 190), width=s)
     spare = iter(SPARE_COLOURS)
     for index, name in enumerate(names):
         colour = COLOURS.get(name) or next(spare, AXIS)
@@ -246,19 +226,14 @@ def draw_rd_plot(
     presets: dict[str, tuple[float, float]] | None = None,
 ) -> Image.Image:
     """RGB image of the curves (method -> [(bpp, PSNR dB), ...]), SIZE pixels."""
-    curves = {
-        name: [(b, p) for b, p in points if b and b > 0 and p is not None]
-        for name, points in curves.items()
-    }
+    curves = {name: [(b, p) for b, p in points if b and b > 0 and p is not None] for name, points in curves.items()}
     curves = {name: points for name, points in curves.items() if points}
     s = SUPERSAMPLE
     image = Image.new("RGB", (SIZE[0] * s, SIZE[1] * s), "white")
     draw = ImageDraw.Draw(image)
     _text_centred(draw, (image.width / 2, 32 * s), title, _font(19))
     if not curves:
-        _text_centred(
-            draw, (image.width / 2, image.height / 2), "no results to plot", _font(16)
-        )
+        _text_centred(draw, (image.width / 2, image.height / 2), "no results to plot", _font(16))
         return image.resize(SIZE, Image.LANCZOS)
     all_points = [point for points in curves.values() for point in points]
     bpp_lo, bpp_hi = _padded_range([b for b, _ in all_points], log=True)
@@ -273,9 +248,7 @@ def draw_rd_plot(
         db_lo=db_lo,
         db_hi=db_hi,
     )
-    _draw_axes(
-        image, frame, "bits per full-resolution pixel (log scale)", "PSNR RGB (dB)"
-    )
+    _draw_axes(image, frame, "bits per full-resolution pixel (log scale)", "PSNR RGB (dB)")
     _draw_curves(image, frame, curves)
     _draw_preset_labels(image, frame, presets or {})
     _draw_legend(image, frame, curves)

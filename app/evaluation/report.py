@@ -69,15 +69,8 @@ def write_report(evaluation: Evaluation, summary: dict, out_dir: Path) -> list[P
     atomic_write_bytes(summary_path, summary_text.encode(), force=True)
     markdown_path = out_dir / MARKDOWN_NAME
     atomic_write_bytes(markdown_path, summary_markdown(summary).encode(), force=True)
-    curves = {
-        name: [(p["bpp"], p["psnr_rgb"]) for p in m["points"]]
-        for name, m in summary["methods"].items()
-    }
-    presets = {
-        name: (p["bpp"], p["psnr_rgb"])
-        for name, p in summary["presets"].items()
-        if p["psnr_rgb"] is not None
-    }
+    curves = {name: [(p["bpp"], p["psnr_rgb"]) for p in m["points"]] for name, m in summary["methods"].items()}
+    presets = {name: (p["bpp"], p["psnr_rgb"]) for name, p in summary["presets"].items() if p["psnr_rgb"] is not None}
     image = draw_rd_plot(curves, plot_title(evaluation), presets)
     with atomic_output(plot_path, force=True) as tmp:
         image.save(tmp, format="PNG")
@@ -120,7 +113,10 @@ def print_summary(summary: dict, stream: TextIO) -> None:
             print(f"  {name:<15} {whole}; {presets}", file=stream)
     ours = summary["methods"].get(HYPERTHUMBNAIL, {})
     if "bd_psnr_vs_jpeg_sr_db" in ours:
-        whole, presets = _signed_db(ours["bd_psnr_vs_jpeg_sr_db"]), _signed_db(ours["bd_psnr_vs_jpeg_sr_in_preset_range_db"])
+        whole, presets = (
+            _signed_db(ours["bd_psnr_vs_jpeg_sr_db"]),
+            _signed_db(ours["bd_psnr_vs_jpeg_sr_in_preset_range_db"]),
+        )
         print(f"\nBD-PSNR of {HYPERTHUMBNAIL} vs {JPEG_SR}: {whole}; {presets}", file=stream)
     if summary["presets"]:
         print(f"\n{HYPERTHUMBNAIL} presets:", file=stream)
@@ -132,26 +128,37 @@ def print_summary(summary: dict, stream: TextIO) -> None:
         )
     preview = summary.get("preview_bd_psnr_vs_plain_jpeg_thumbnails") or {}
     if "overall_db" in preview:
-        print(f"\npreview (thumbnail) BD-PSNR vs plain JPEG thumbnails of the same bytes: {_signed_db(preview['overall_db'])}; "
-              f"worst photo {_signed_db(preview['worst_image_db'])}", file=stream)  # fmt: skip
+        print(
+            f"\npreview (thumbnail) BD-PSNR vs plain JPEG thumbnails of the same bytes: {_signed_db(preview['overall_db'])}; "
+            f"worst photo {_signed_db(preview['worst_image_db'])}",
+            file=stream,
+        )
     if len(summary.get("ablation") or {}) > 1:
         print("\nablation (preset bpp range; MEDIUM means):", file=stream)
         for name, row in summary["ablation"].items():
-            print(f"  {name:<32} vs {ANCHOR} {_signed_db(row['bd_psnr_vs_anchor_in_preset_range_db'])}, "
-                  f"vs {JPEG_SR} {_signed_db(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'])}, "
-                  f"{_md(row['medium_bytes'], 0)} B, payload {_md(row['medium_payload_bytes'], 0)} B, "
-                  f"export {_md(row['medium_encode_seconds'], 1)} s", file=stream)  # fmt: skip
+            print(
+                f"  {name:<32} vs {ANCHOR} {_signed_db(row['bd_psnr_vs_anchor_in_preset_range_db'])}, "
+                f"vs {JPEG_SR} {_signed_db(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'])}, "
+                f"{_md(row['medium_bytes'], 0)} B, payload {_md(row['medium_payload_bytes'], 0)} B, "
+                f"export {_md(row['medium_encode_seconds'], 1)} s",
+                file=stream,
+            )
     vs_avif = summary.get("vs_avif") or {}
     if len(vs_avif) > 1:
         lo, hi = vs_avif["range_bpp"]
         print(f"\nBD-PSNR vs avif-full, {lo:g}-{hi:g} bpp (averaged curves; mean of photos; worst photo):", file=stream)
         for name, row in _avif_rows(vs_avif):
-            print(f"  {name:<30} {_signed_db(row['overall_db'])}; {_signed_db(row['mean_of_images_db'])}; "
-                  f"{_signed_db(row['worst_image_db'])}", file=stream)  # fmt: skip
+            print(
+                f"  {name:<30} {_signed_db(row['overall_db'])}; {_signed_db(row['mean_of_images_db'])}; "
+                f"{_signed_db(row['worst_image_db'])}",
+                file=stream,
+            )
     timing = _decode_times(summary)
     if timing:
-        print("\nfull decode time, mean over photos (s): " + ", ".join(f"{n} {t:.2f}" for n, t in timing.items()),
-              file=stream)  # fmt: skip
+        print(
+            "\nfull decode time, mean over photos (s): " + ", ".join(f"{n} {t:.2f}" for n, t in timing.items()),
+            file=stream,
+        )
     for name, reason in summary["skipped_methods"].items():
         print(f"\nskipped {name}: {reason}", file=stream)
 
@@ -181,8 +188,10 @@ def summary_markdown(summary: dict) -> str:
         lines += ["| preset | rate | bpp | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | thumbnail PSNR (dB) |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for name, p in summary["presets"].items():
-            lines.append(f"| {name} | {p['rate']:g} | {_md(p['bpp'], 4)} | {_md(p['psnr_rgb'], 2)} | "
-                         f"{_md(p['psnr_y'], 2)} | {_md(p['ssim_y'], 4)} | {_md(p['thumb_psnr'], 2)} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {p['rate']:g} | {_md(p['bpp'], 4)} | {_md(p['psnr_rgb'], 2)} | "
+                f"{_md(p['psnr_y'], 2)} | {_md(p['ssim_y'], 4)} | {_md(p['thumb_psnr'], 2)} |"
+            )
         lines.append("")
     lines += [f"| method | BD-PSNR vs {ANCHOR}, whole overlap (dB) | BD-PSNR vs {ANCHOR}, preset bpp range (dB) |",
               "| --- | --- | --- |"]  # fmt: skip
@@ -208,8 +217,10 @@ def summary_markdown(summary: dict) -> str:
               "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, method in summary["methods"].items():
         for p in method["points"]:
-            lines.append(f"| {name} | {p['setting']:g} | {_md(p['bpp'], 4)} | {_md(p['psnr_rgb'], 2)} | "
-                         f"{_md(p['psnr_y'], 2)} | {_md(p['ssim_y'], 4)} | {_md(p['thumb_psnr'], 2)} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {p['setting']:g} | {_md(p['bpp'], 4)} | {_md(p['psnr_rgb'], 2)} | "
+                f"{_md(p['psnr_y'], 2)} | {_md(p['ssim_y'], 4)} | {_md(p['thumb_psnr'], 2)} |"
+            )
     for name, reason in summary["skipped_methods"].items():
         lines.append(f"\nSkipped {name}: {reason}")
     return "\n".join(lines) + "\n"
@@ -252,8 +263,10 @@ def _preview_and_ablation_markdown(summary: dict) -> list[str]:
                        "MEDIUM bytes | MEDIUM payload bytes, mean over all files (files with one) | MEDIUM export (s) |"),
                   "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for name, row in table.items():
-            lines.append(f"| {name} | {_md(row['bd_psnr_vs_anchor_in_preset_range_db'], 2)} | "
-                         f"{_md(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'], 2)} | {_md(row['medium_bytes'], 0)} | "
-                         f"{_md(row['medium_payload_bytes'], 0)} ({row['medium_files_with_payload']}) | "
-                         f"{_md(row['medium_encode_seconds'], 1)} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {_md(row['bd_psnr_vs_anchor_in_preset_range_db'], 2)} | "
+                f"{_md(row['bd_psnr_vs_jpeg_sr_in_preset_range_db'], 2)} | {_md(row['medium_bytes'], 0)} | "
+                f"{_md(row['medium_payload_bytes'], 0)} ({row['medium_files_with_payload']}) | "
+                f"{_md(row['medium_encode_seconds'], 1)} |"
+            )
     return lines

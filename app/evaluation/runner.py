@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 from app.codec.api import Codec
+from app.codec.engine.weights import find_weights
 from app.codec.errors import CodecError, ImageLoadError
 from app.codec.files.imageio import load_image
-from app.codec.engine.weights import find_weights
 
 from . import metrics
 from .images import centre_crop, crop_side, find_images
@@ -88,11 +88,7 @@ def measure(photo: Photo, method: Method, setting) -> list[ResultRow]:
 
 def _score(photo: Photo, method: str, setting, coded: Coded, seconds: float) -> ResultRow:
     width, height = photo.size
-    thumb_psnr = (
-        None
-        if coded.thumbnail is None
-        else metrics.psnr(coded.thumbnail, photo.reference_thumbnail)
-    )
+    thumb_psnr = None if coded.thumbnail is None else metrics.psnr(coded.thumbnail, photo.reference_thumbnail)
     return ResultRow(
         image=photo.name,
         method=method,
@@ -159,9 +155,7 @@ def evaluate_folder(
     evaluation = Evaluation(folder, crop, codec.device.type, _describe_weights(weights))
     with tempfile.TemporaryDirectory(prefix="hyperthumb-eval-") as workdir:
         rates = list(rates) if rates else list(DEFAULT_RATES)
-        methods, evaluation.skipped_methods = build_methods(
-            codec, weights, rates, Path(workdir), ablation
-        )
+        methods, evaluation.skipped_methods = build_methods(codec, weights, rates, Path(workdir), ablation)
         evaluation.methods = {m.name: list(m.settings) for m in methods}
         for method in methods:
             for name in getattr(method, "variant_names", lambda: [])():
@@ -178,9 +172,7 @@ def evaluate_folder(
     return evaluation
 
 
-def _evaluate_one(
-    evaluation: Evaluation, methods: list[Method], path: Path, counter: str, log: TextIO
-) -> None:
+def _evaluate_one(evaluation: Evaluation, methods: list[Method], path: Path, counter: str, log: TextIO) -> None:
     try:
         photo = load_photo(path, evaluation.crop)
     except ImageLoadError as exc:

@@ -31,21 +31,15 @@ SITE_THUMBNAIL_QUALITY = 80
 def reference_thumbnail(rgb: np.ndarray, scale: int = SCALE) -> np.ndarray:
     """Antialiased bicubic x``scale`` downscale to ceil(W/scale) x ceil(H/scale)."""
     height, width = rgb.shape[:2]
-    padded = np.pad(
-        rgb, ((0, -height % scale), (0, -width % scale), (0, 0)), mode="edge"
-    )
+    padded = np.pad(rgb, ((0, -height % scale), (0, -width % scale), (0, 0)), mode="edge")
     size = (padded.shape[1] // scale, padded.shape[0] // scale)
     return np.asarray(Image.fromarray(padded).resize(size, Image.BICUBIC))
 
 
-def upscale_bicubic(
-    thumbnail: np.ndarray, size: tuple[int, int], scale: int = SCALE
-) -> np.ndarray:
+def upscale_bicubic(thumbnail: np.ndarray, size: tuple[int, int], scale: int = SCALE) -> np.ndarray:
     """Bicubic x``scale`` upscale, cropped at the top-left to ``size`` (width, height)."""
     height, width = thumbnail.shape[:2]
-    big = Image.fromarray(thumbnail).resize(
-        (width * scale, height * scale), Image.BICUBIC
-    )
+    big = Image.fromarray(thumbnail).resize((width * scale, height * scale), Image.BICUBIC)
     return np.asarray(big)[: size[1], : size[0]]
 
 

@@ -44,12 +44,7 @@ def curve_points(rows: list[ResultRow], settings: list) -> list[dict]:
         group = by_setting.get(setting)
         if group:
             point = {"setting": setting, "images": len(group)}
-            point.update(
-                {
-                    name: _mean([getattr(r, name) for r in group])
-                    for name in CURVE_METRICS
-                }
-            )
+            point.update({name: _mean([getattr(r, name) for r in group]) for name in CURVE_METRICS})
             points.append(point)
     return points
 
@@ -57,9 +52,7 @@ def curve_points(rows: list[ResultRow], settings: list) -> list[dict]:
 def preset_points(points: list[dict]) -> dict[str, dict]:
     """The hyperthumbnail points at the LOW/MEDIUM/HIGH rates, when they were run."""
     by_rate = {p["setting"]: p for p in points}
-    return {
-        name: by_rate[rate] for name, rate in RATE_PRESETS.items() if rate in by_rate
-    }
+    return {name: by_rate[rate] for name, rate in RATE_PRESETS.items() if rate in by_rate}
 
 
 def preset_bpp_range(presets: dict[str, dict]) -> tuple[float, float] | None:
@@ -143,7 +136,9 @@ def ablation(rows_by_method: dict[str, list[ResultRow]], curves: dict[str, list[
             continue
         medium = [r for r in rows_by_method[name] if r.setting == RATE_PRESETS["MEDIUM"]]
         table[name] = {
-            "bd_psnr_vs_anchor_in_preset_range_db": None if bpp_range is None else _bd(curves.get(ANCHOR, []), points, bpp_range),
+            "bd_psnr_vs_anchor_in_preset_range_db": None
+            if bpp_range is None
+            else _bd(curves.get(ANCHOR, []), points, bpp_range),
             "bd_psnr_vs_jpeg_sr_in_preset_range_db": (
                 None if bpp_range is None or not curves.get(JPEG_SR) else _bd(curves[JPEG_SR], points, bpp_range)
             ),
@@ -187,10 +182,7 @@ def summarise(evaluation: Evaluation) -> dict:
     rows_by_method: dict[str, list[ResultRow]] = defaultdict(list)
     for row in evaluation.rows:
         rows_by_method[row.method].append(row)
-    curves = {
-        name: curve_points(rows_by_method[name], settings)
-        for name, settings in evaluation.methods.items()
-    }
+    curves = {name: curve_points(rows_by_method[name], settings) for name, settings in evaluation.methods.items()}
     presets = preset_points(curves.get(HYPERTHUMBNAIL, []))
     bpp_range = preset_bpp_range(presets)
     anchor = curves.get(ANCHOR, [])
@@ -198,9 +190,7 @@ def summarise(evaluation: Evaluation) -> dict:
         name: {
             "points": points,
             "bd_psnr_vs_anchor_db": _bd(anchor, points),
-            "bd_psnr_vs_anchor_in_preset_range_db": (
-                None if bpp_range is None else _bd(anchor, points, bpp_range)
-            ),
+            "bd_psnr_vs_anchor_in_preset_range_db": (None if bpp_range is None else _bd(anchor, points, bpp_range)),
         }
         for name, points in curves.items()
     }
@@ -230,10 +220,7 @@ def summarise(evaluation: Evaluation) -> dict:
         "skipped_methods": evaluation.skipped_methods,
         "anchor": ANCHOR,
         "preset_bpp_range": None if bpp_range is None else list(bpp_range),
-        "presets": {
-            name: {"rate": RATE_PRESETS[name], **point}
-            for name, point in presets.items()
-        },
+        "presets": {name: {"rate": RATE_PRESETS[name], **point} for name, point in presets.items()},
         "hyperthumbnail_marker_bytes": _mean(evaluation.marker_bytes),
         "methods": methods,
         "per_image_bd_psnr_vs_anchor_db": per_image_bd(evaluation.rows),

@@ -18,38 +18,30 @@ from pathlib import Path
 import torch
 
 from app.codec.engine.device import select_device
+from app.codec.engine.weights import record_results, save_weights
 from app.codec.errors import WeightsError
 from app.codec.nets.model import HyperThumbnailModel, ModelConfig
-from app.codec.engine.weights import record_results, save_weights
 
 from . import data
 from .train import DEFAULT_MODEL, MODES, TrainConfig, train, validation_crops
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m app.training", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m app.training", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser(
-        "data", help="fetch photos, write validation folder and training pack"
-    )
-    p.add_argument(
-        "--cache", help="cache folder (default $HYPERTHUMB_DATA or ~/.cache/hyperthumb)"
-    )
+    p = sub.add_parser("data", help="fetch photos, write validation folder and training pack")
+    p.add_argument("--cache", help="cache folder (default $HYPERTHUMB_DATA or ~/.cache/hyperthumb)")
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("train", help="train or resume a run")
-    p.add_argument(
-        "run", help="run folder (created; resumed when it holds a checkpoint)"
-    )
+    p.add_argument("run", help="run folder (created; resumed when it holds a checkpoint)")
     p.add_argument("--pack", help="training pack folder (default: CACHE/pack)")
-    p.add_argument(
-        "--validation", help="validation photo folder (default: CACHE/validation)"
-    )
+    p.add_argument("--validation", help="validation photo folder (default: CACHE/validation)")
     p.add_argument("--mode", choices=MODES, default="hyperthumb")
-    p.add_argument("--steps", type=int, help=f"total steps (new run default {TrainConfig.steps}; a resumed run keeps its own)")
+    p.add_argument(
+        "--steps", type=int, help=f"total steps (new run default {TrainConfig.steps}; a resumed run keeps its own)"
+    )
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--patch", type=int, default=TrainConfig.patch)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -69,20 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--thumb-weight", type=float, default=TrainConfig.thumb_weight)
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="linear learning-rate warm-up steps")
-    p.add_argument("--trains", choices=("all", "decoder", "detail"), default=TrainConfig.trains,
-                   help="decoder: freeze encoder and QPM (the files' bytes stay; for an MSE phase); "
-                        "detail: freeze encoder and QPM, train the decoder and the detail layer")
-    p.add_argument("--rate-warmup", type=int, default=TrainConfig.rate_warmup,
-                   help="detail models: steps over which the rate term's weight rises from 0")
-    p.add_argument("--gain-lr-scale", type=float,
-                   help=f"detail models: the rate gains' learning rate, times the others' (default "
-                        f"{TrainConfig.gain_lr_scale}; also changes a resumed run's)")
-    p.add_argument("--base-weight", type=float, default=TrainConfig.base_weight,
-                   help="detail models: weight of the distortion without the detail layer")
+    p.add_argument(
+        "--trains",
+        choices=("all", "decoder", "detail"),
+        default=TrainConfig.trains,
+        help="decoder: freeze encoder and QPM (the files' bytes stay; for an MSE phase); "
+        "detail: freeze encoder and QPM, train the decoder and the detail layer",
+    )
+    p.add_argument(
+        "--rate-warmup",
+        type=int,
+        default=TrainConfig.rate_warmup,
+        help="detail models: steps over which the rate term's weight rises from 0",
+    )
+    p.add_argument(
+        "--gain-lr-scale",
+        type=float,
+        help=f"detail models: the rate gains' learning rate, times the others' (default "
+        f"{TrainConfig.gain_lr_scale}; also changes a resumed run's)",
+    )
+    p.add_argument(
+        "--base-weight",
+        type=float,
+        default=TrainConfig.base_weight,
+        help="detail models: weight of the distortion without the detail layer",
+    )
     p.add_argument("--loss", choices=("l1", "mse"), default=TrainConfig.loss, help="reconstruction distortion")
-    p.add_argument("--precision", choices=("bf16", "fp32"), default=TrainConfig.precision,
-                   help="bf16: networks under bfloat16 autocast where the device has it natively (JPEG model, DCT, "
-                        "rate stay float32)")  # fmt: skip
+    p.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        default=TrainConfig.precision,
+        help="bf16: networks under bfloat16 autocast where the device has it natively (JPEG model, DCT, "
+        "rate stay float32)",
+    )
     p.add_argument(
         "--model",
         help="architecture as JSON (ModelConfig.to_dict); default: the recipe's",
@@ -97,10 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="pause after this long (checkpointed; run again to resume)",
     )
-    p.add_argument("--snapshot", metavar="FILE",
-                   help="also write the model (no optimizer state) and its step here at every checkpoint: the file to commit")
-    p.add_argument("--resume-from", metavar="FILE",
-                   help="continue a --snapshot file (its recipe and step) in a run folder without a checkpoint")
+    p.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="also write the model (no optimizer state) and its step here at every checkpoint: the file to commit",
+    )
+    p.add_argument(
+        "--resume-from",
+        metavar="FILE",
+        help="continue a --snapshot file (its recipe and step) in a run folder without a checkpoint",
+    )
     p.add_argument(
         "--no-resume",
         action="store_true",
@@ -109,9 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="install a run's model into a weights folder")
     p.add_argument("run")
-    p.add_argument(
-        "--to", default="model_weights", help="weights folder (default: model_weights)"
-    )
+    p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
     p.add_argument("--id", required=True, help="model id, e.g. hyperthumb-x4-v1")
     p.add_argument("--role", help='e.g. "jpeg-sr-baseline" for the evaluation baseline')
     p.add_argument(
@@ -119,9 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=f"{platform.processor() or platform.machine()} CPU",
         help="what it was trained on",
     )
-    p.add_argument(
-        "--no-default", action="store_true", help="do not make it the default model"
-    )
+    p.add_argument("--no-default", action="store_true", help="do not make it the default model")
     p.add_argument("--note", help="anything else the manifest should say about how it was trained")
 
     p = sub.add_parser("onnx", help="export a model's decoder as an ONNX graph for ONNX Runtime (needs onnx)")
@@ -160,31 +173,50 @@ def cmd_train(args) -> int:
     else:
         model = json.loads(args.model) if args.model else DEFAULT_MODEL.to_dict()
         ModelConfig.from_dict(model)  # validate early
-        config = TrainConfig(mode=args.mode, steps=args.steps or TrainConfig.steps, batch=args.batch, patch=args.patch, lr=args.lr,
-                             seed=args.seed, validate_every=args.validate_every, model=model,
-                             lambda_at_rate0=args.lambda_rate0, lambda_at_rate1=args.lambda_rate1,
-                             thumb_weight=args.thumb_weight, loss=args.loss, precision=args.precision,
-                             warmup=args.warmup, trains=args.trains, base_weight=args.base_weight,
-                             rate_warmup=args.rate_warmup)  # fmt: skip
+        config = TrainConfig(
+            mode=args.mode,
+            steps=args.steps or TrainConfig.steps,
+            batch=args.batch,
+            patch=args.patch,
+            lr=args.lr,
+            seed=args.seed,
+            validate_every=args.validate_every,
+            model=model,
+            lambda_at_rate0=args.lambda_rate0,
+            lambda_at_rate1=args.lambda_rate1,
+            thumb_weight=args.thumb_weight,
+            loss=args.loss,
+            precision=args.precision,
+            warmup=args.warmup,
+            trains=args.trains,
+            base_weight=args.base_weight,
+            rate_warmup=args.rate_warmup,
+        )
     if args.gain_lr_scale is not None:
         config.gain_lr_scale = args.gain_lr_scale
     crops, weights = data.load_pack(args.pack or cache / "pack")
     val_folder = Path(args.validation or cache / "validation")
     validation = validation_crops(val_folder) if val_folder.is_dir() else None
     device = str(select_device(args.device))
-    train(run, config, crops, weights, validation, device=device, resume=not args.no_resume,
-          init_from=args.init_from, stop_after_s=args.minutes * 60 if args.minutes else None,
-          snapshot=args.snapshot, resume_from=args.resume_from)  # fmt: skip
+    train(
+        run,
+        config,
+        crops,
+        weights,
+        validation,
+        device=device,
+        resume=not args.no_resume,
+        init_from=args.init_from,
+        stop_after_s=args.minutes * 60 if args.minutes else None,
+        snapshot=args.snapshot,
+        resume_from=args.resume_from,
+    )
     return 0
 
 
 def _summary_from_log(run: Path) -> dict:
     """Step count, time and the last validation numbers, for the manifest."""
-    records = [
-        json.loads(line)
-        for line in (run / "log.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     steps = [r for r in records if "loss" in r]
     vals = [r for r in records if "val" in r]
     return {
@@ -216,8 +248,15 @@ def cmd_export(args) -> int:
     if args.note:
         training["note"] = args.note
     kwargs = {"role": args.role} if args.role else {}
-    info = save_weights(model, args.to, args.id, trained=True, training=training,
-                        make_default=not args.no_default and not args.role, **kwargs)  # fmt: skip
+    info = save_weights(
+        model,
+        args.to,
+        args.id,
+        trained=True,
+        training=training,
+        make_default=not args.no_default and not args.role,
+        **kwargs,
+    )
     print(
         f"exported {info.model_id} -> {info.path} (sha256 {info.sha256[:12]}, {info.path.stat().st_size / 1e6:.1f} MB)"
     )
@@ -235,7 +274,10 @@ def cmd_record_results(args) -> int:
         "device": summary["device"],
         "presets": summary["presets"],
         "bd_psnr_vs_bicubic_jpeg_db": {
-            name: {"whole_overlap": m["bd_psnr_vs_anchor_db"], "preset_range": m["bd_psnr_vs_anchor_in_preset_range_db"]}
+            name: {
+                "whole_overlap": m["bd_psnr_vs_anchor_db"],
+                "preset_range": m["bd_psnr_vs_anchor_in_preset_range_db"],
+            }
             for name, m in summary["methods"].items()
         },
     }
@@ -255,8 +297,8 @@ def cmd_adapters(args) -> int:
     """One line per photo and adapter kind, then the means."""
     import numpy as np
 
-    from app.codec.files.imageio import load_image
     from app.codec.engine.weights import find_weights, load_model
+    from app.codec.files.imageio import load_image
 
     from .adapters import KINDS, score_adapters
 
@@ -273,11 +315,16 @@ def cmd_adapters(args) -> int:
         photo = load_image(path).rgb
         for score in score_adapters(model, photo, args.rate, args.steps):
             totals[score.kind].append(score)
-            print(f"{Path(path).name:<28} {score.kind:<17} gain {score.gain_db:+.3f} dB  {score.payload_bytes:5d} B  "
-                  f"net {score.net_db:+.3f} dB", flush=True)  # fmt: skip
+            print(
+                f"{Path(path).name:<28} {score.kind:<17} gain {score.gain_db:+.3f} dB  {score.payload_bytes:5d} B  "
+                f"net {score.net_db:+.3f} dB",
+                flush=True,
+            )
     for kind, scores in totals.items():
-        print(f"{'mean':<28} {kind:<17} gain {np.mean([s.gain_db for s in scores]):+.3f} dB  "
-              f"{np.mean([s.payload_bytes for s in scores]):5.0f} B  net {np.mean([s.net_db for s in scores]):+.3f} dB")  # fmt: skip
+        print(
+            f"{'mean':<28} {kind:<17} gain {np.mean([s.gain_db for s in scores]):+.3f} dB  "
+            f"{np.mean([s.payload_bytes for s in scores]):5.0f} B  net {np.mean([s.net_db for s in scores]):+.3f} dB"
+        )
     return 0
 
 

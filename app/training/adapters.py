@@ -9,6 +9,7 @@ held-out check) and prices each at the codec's RD slope, so the choice rests on 
     bias+scale-pixel  the pixel branch's biases and a per-channel output scale (FiLM-like;
                       no file format carries the scales, this only bounds what they would add)
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from app.codec.engine import adaptation
+from app.codec.engine.inference import encode_thumbnail
 from app.codec.files.reader import decoded_ycbcr
 from app.codec.files.writer import encode_jpeg
-from app.codec.engine.inference import encode_thumbnail
 from app.codec.nets.model import HyperThumbnailModel
 
 KINDS = ("bias-pixel", "bias-all", "bias+scale-pixel")
@@ -48,8 +49,11 @@ def _fit_scales(model, photo, ycbcr, luma, chroma, steps: int, seed: int = 0) ->
         channels = layer.bias.numel()
         offset, scale = torch.zeros(channels, requires_grad=True), torch.zeros(channels, requires_grad=True)
         params += [offset, scale]
-        hooks.append(layer.register_forward_hook(
-            lambda module, inputs, out, o=offset, s=scale: out * (1 + s[:, None, None]) + o[:, None, None]))  # fmt: skip
+        hooks.append(
+            layer.register_forward_hook(
+                lambda module, inputs, out, o=offset, s=scale: out * (1 + s[:, None, None]) + o[:, None, None]
+            )
+        )
     optimizer = torch.optim.Adam(params, lr=2e-3)
     rng = np.random.default_rng(seed)
     with torch.enable_grad():
@@ -78,7 +82,9 @@ def _fit_scales(model, photo, ycbcr, luma, chroma, steps: int, seed: int = 0) ->
     return float(10 * np.log10(errors[1] / max(errors[0], 1e-12))), len(zlib.compress(bytes(body), 9)) + 4
 
 
-def score_adapters(model: HyperThumbnailModel, photo: np.ndarray, rate: float = 0.5, steps: int = 80) -> list[AdapterScore]:
+def score_adapters(
+    model: HyperThumbnailModel, photo: np.ndarray, rate: float = 0.5, steps: int = 80
+) -> list[AdapterScore]:
     """Every kind in ``KINDS`` fitted to ``photo`` (uint8 HxWx3) at ``rate``."""
     with torch.no_grad():
         thumb, luma, chroma = encode_thumbnail(model, photo, rate)
@@ -87,7 +93,9 @@ def score_adapters(model: HyperThumbnailModel, photo: np.ndarray, rate: float = 
     scores = []
     for kind, layers in (("bias-pixel", adaptation.ADAPTED_LAYERS), ("bias-all", ALL_LAYERS)):
         result = adaptation.fit(model, photo, ycbcr, luma, chroma, rate=rate, steps=steps, layers=layers)
-        scores.append(AdapterScore(kind, result.gain_db, result.payload_bytes, result.gain_db - price * result.payload_bytes))
+        scores.append(
+            AdapterScore(kind, result.gain_db, result.payload_bytes, result.gain_db - price * result.payload_bytes)
+        )
     gain, size = _fit_scales(model, photo, ycbcr, luma, chroma, steps)
     scores.append(AdapterScore("bias+scale-pixel", gain, size, gain - price * size))
     return scores

@@ -103,9 +103,7 @@ MIN_SHORT_SIDE = 1000
 PACK_CROP = 384  # crop side in the pack; training takes random sub-crops
 PACK_QUALITY = 95
 PACK_BUDGET = 48 * 2**20  # bytes; DATA.md asks for <= 50 MiB to carry to a GPU machine
-EDGE_MARGIN = (
-    0.04  # fraction of each side skipped: wallpapers' edges are often retouched
-)
+EDGE_MARGIN = 0.04  # fraction of each side skipped: wallpapers' edges are often retouched
 
 
 class DataError(RuntimeError):
@@ -129,11 +127,7 @@ class SourceImage:
 
 
 def cache_dir(directory: str | os.PathLike | None = None) -> Path:
-    return Path(
-        directory
-        or os.environ.get("HYPERTHUMB_DATA")
-        or Path.home() / ".cache" / "hyperthumb"
-    )
+    return Path(directory or os.environ.get("HYPERTHUMB_DATA") or Path.home() / ".cache" / "hyperthumb")
 
 
 def fetch_packages(cache: Path, log=print) -> dict[str, Path]:
@@ -146,9 +140,7 @@ def fetch_packages(cache: Path, log=print) -> dict[str, Path]:
         if not found:
             log(f"downloading {package} ...")
             if shutil.which("apt-get") is None:
-                raise DataError(
-                    "apt-get is not available: the training photos come from Debian packages"
-                )
+                raise DataError("apt-get is not available: the training photos come from Debian packages")
             run = subprocess.run(
                 ["apt-get", "download", package],
                 check=False,
@@ -158,12 +150,8 @@ def fetch_packages(cache: Path, log=print) -> dict[str, Path]:
             )
             found = sorted(debs.glob(f"{package}_*.deb"))
             if run.returncode != 0 or not found:
-                detail = (run.stderr or run.stdout).strip().splitlines()[-1:] or [
-                    "no .deb appeared"
-                ]
-                raise DataError(
-                    f"apt-get download {package} failed: {detail[0]} (try `apt-get update` first)"
-                )
+                detail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no .deb appeared"]
+                raise DataError(f"apt-get download {package} failed: {detail[0]} (try `apt-get update` first)")
         target = unpacked / package
         if not (target / ".complete").exists():
             log(f"unpacking {found[-1].name} ...")
@@ -229,9 +217,7 @@ def write_validation(images: list[SourceImage], folder: Path) -> list[Path]:
             written.append(target)
     missing = set(VALIDATION) - {i.name for i in images if i.is_validation}
     if missing:
-        raise DataError(
-            f"validation photos missing from the packages: {', '.join(sorted(missing))}"
-        )
+        raise DataError(f"validation photos missing from the packages: {', '.join(sorted(missing))}")
     return written
 
 
@@ -256,9 +242,7 @@ def _random_crops(rgb: np.ndarray, count: int, rng: random.Random) -> list[np.nd
     return crops
 
 
-def build_pack(
-    images: list[SourceImage], folder: Path, seed: int = 0, log=print
-) -> dict:
+def build_pack(images: list[SourceImage], folder: Path, seed: int = 0, log=print) -> dict:
     """Cut training crops into ``folder`` (JPEG q95, 4:4:4) with an ``index.json``; <= PACK_BUDGET."""
     rng = random.Random(seed)
     training = [i for i in images if not i.is_validation]
@@ -268,9 +252,7 @@ def build_pack(
             rgb = np.asarray(im.convert("RGB"))
         for k, crop in enumerate(_random_crops(rgb, _crop_count(image), rng)):
             buffer = io.BytesIO()
-            Image.fromarray(crop).save(
-                buffer, "JPEG", quality=PACK_QUALITY, subsampling=0
-            )
+            Image.fromarray(crop).save(buffer, "JPEG", quality=PACK_QUALITY, subsampling=0)
             encoded.append(
                 (
                     f"{_flat_name(image.name)}-{k:03d}.jpg",
@@ -299,9 +281,7 @@ def build_pack(
         "crops": [{"file": f, "source": s, "photo": p} for f, s, p, _ in sorted(kept)],
         "bytes": total,
     }
-    atomic_write_bytes(
-        folder / "index.json", (json.dumps(index, indent=1) + "\n").encode(), force=True
-    )
+    atomic_write_bytes(folder / "index.json", (json.dumps(index, indent=1) + "\n").encode(), force=True)
     return index
 
 
@@ -310,12 +290,12 @@ def prepare(cache: str | os.PathLike | None = None, seed: int = 0, log=print) ->
     root = cache_dir(cache)
     images = list_images(fetch_packages(root, log))
     validation = write_validation(images, root / "validation")
-    log(
-        f"{len(images)} images; {len(validation)} validation photos in {root / 'validation'}"
-    )
+    log(f"{len(images)} images; {len(validation)} validation photos in {root / 'validation'}")
     index = build_pack(images, root / "pack", seed=seed, log=log)
-    log(f"pack: {len(index['crops'])} crops from {len(index['sources'])} images, "
-        f"{index['bytes'] / 2**20:.1f} MiB in {root / 'pack'}")  # fmt: skip
+    log(
+        f"pack: {len(index['crops'])} crops from {len(index['sources'])} images, "
+        f"{index['bytes'] / 2**20:.1f} MiB in {root / 'pack'}"
+    )
     return root
 
 
@@ -324,15 +304,8 @@ def load_pack(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     folder = Path(folder)
     index_path = folder / "index.json"
     if not index_path.is_file():
-        raise DataError(
-            f"no training pack in {folder} (run `python -m app.training data` first)"
-        )
+        raise DataError(f"no training pack in {folder} (run `python -m app.training data` first)")
     index = json.loads(index_path.read_text())
-    crops = np.stack(
-        [
-            np.asarray(Image.open(folder / c["file"]).convert("RGB"))
-            for c in index["crops"]
-        ]
-    )
+    crops = np.stack([np.asarray(Image.open(folder / c["file"]).convert("RGB")) for c in index["crops"]])
     weights = np.array([2.0 if c["photo"] else 1.0 for c in index["crops"]])
     return crops, weights / weights.sum()

@@ -8,6 +8,7 @@ checked here. The thumbnail's tables and the file's bias offsets (per-image adap
 for a file without them) are graph inputs, like the pixels and coefficients: nothing of a file
 is baked into the graph. Needs ``pip install onnx`` (the ``export`` extra).
 """
+
 from __future__ import annotations
 
 import io
@@ -17,9 +18,6 @@ import warnings
 import torch
 from torch import nn
 
-from app.codec.files.atomic import atomic_write_bytes
-from app.codec.nets.decoder import to_uint8_hwc
-from app.codec.errors import WeightsError
 from app.codec.engine.runtime import SPECS, OnnxRuntime, onnxruntime_module
 from app.codec.engine.weights import (
     MANIFEST_NAME,
@@ -29,6 +27,9 @@ from app.codec.engine.weights import (
     read_manifest,
     sha256_file,
 )
+from app.codec.errors import WeightsError
+from app.codec.files.atomic import atomic_write_bytes
+from app.codec.nets.decoder import to_uint8_hwc
 
 OPSET = 17
 INPUTS = ("lr", "dequantized", "tables", "offsets")
@@ -54,16 +55,25 @@ def export_decoder_bytes(info: WeightsInfo) -> bytes:
         raise WeightsError("exporting ONNX needs the onnx package: pip install onnx") from None
     model = load_model(info)
     side = 64 + 2 * info.config.decoder.margin()
-    inputs = (torch.rand(1, 3, side, side), torch.randn(1, 3, 64, side // 8, side // 8), torch.full((1, 128), 8.0),
-              torch.zeros(model.decoder.offsets_size()))  # fmt: skip
+    inputs = (
+        torch.rand(1, 3, side, side),
+        torch.randn(1, 3, 64, side // 8, side // 8),
+        torch.full((1, 128), 8.0),
+        torch.zeros(model.decoder.offsets_size()),
+    )
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces that it is legacy
         torch.onnx.export(
-            _DecoderGraph(model.decoder, info.config.scale).eval(), inputs, buffer, dynamo=False, opset_version=OPSET,
-            input_names=list(INPUTS), output_names=["hr"],
+            _DecoderGraph(model.decoder, info.config.scale).eval(),
+            inputs,
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(INPUTS),
+            output_names=["hr"],
             dynamic_axes={"lr": {2: "h", 3: "w"}, "dequantized": {3: "hb", 4: "wb"}, "hr": {1: "H", 2: "W"}},
-        )  # fmt: skip
+        )
     return buffer.getvalue()
 
 
@@ -90,11 +100,15 @@ def export_onnx(weights_dir=None, model_id: str | None = None, log=print) -> dic
     atomic_write_bytes(path, data, force=True)
     entry = {"file": path.name, "sha256": sha256_file(path), "opset": OPSET, "inputs": list(INPUTS),
              "exported_with": f"torch {torch.__version__}"}  # fmt: skip
-    checked = WeightsInfo(info.model_id, info.path, info.sha256, info.config, info.trained, {**info.entry, "onnx": entry})
+    checked = WeightsInfo(
+        info.model_id, info.path, info.sha256, info.config, info.trained, {**info.entry, "onnx": entry}
+    )
     difference = max_difference(checked, OnnxRuntime(SPECS["onnx-fp32"], checked))
     if difference > MAX_DIFFERENCE:
         path.unlink()
-        raise WeightsError(f"the exported graph differs from PyTorch by {difference:.2e} (> {MAX_DIFFERENCE}): not installed")
+        raise WeightsError(
+            f"the exported graph differs from PyTorch by {difference:.2e} (> {MAX_DIFFERENCE}): not installed"
+        )
     entry["max_difference_vs_torch"] = float(f"{difference:.3g}")
     manifest = read_manifest(info.path.parent)
     manifest["models"][info.model_id]["onnx"] = entry

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.codec.engine.runtime import cpu_has_native_bf16
 from app.codec.nets.decoder import DecoderConfig
 from app.codec.nets.detail import DetailConfig, init_from_residual_pca, quantized_rate
 from app.codec.nets.encoder import EncoderConfig, downscale_bicubic
@@ -34,7 +35,6 @@ from app.codec.nets.jpeg_sim import simulate_jpeg
 from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 from app.codec.nets.qpm import QPMConfig
 from app.codec.nets.rate import bits_per_pixel
-from app.codec.engine.runtime import cpu_has_native_bf16
 from app.codec.nets.tables import standard_tables
 
 MODES = ("hyperthumb", "jpeg-sr")
@@ -49,9 +49,7 @@ PRECISIONS = ("bf16", "fp32")
 V2_MODEL = ModelConfig(
     encoder=EncoderConfig(channels=64, blocks=6),
     qpm=QPMConfig(hidden=64),
-    decoder=DecoderConfig(
-        channels=48, blocks=3, freq_channels=128, freq_blocks=3, freq_out=16
-    ),
+    decoder=DecoderConfig(channels=48, blocks=3, freq_channels=128, freq_blocks=3, freq_out=16),
 )
 # v3: v2 plus the detail layer (docs/MODEL.md). Warm-started from v2 (``--init-from``): the base
 # decoder starts as v2's, and the layer's linear paths from the base residual's principal
@@ -59,8 +57,16 @@ V2_MODEL = ModelConfig(
 DEFAULT_MODEL = ModelConfig(
     encoder=V2_MODEL.encoder,
     qpm=V2_MODEL.qpm,
-    decoder=DecoderConfig(channels=48, blocks=3, freq_channels=128, freq_blocks=3, freq_out=16,
-                          detail_latent=64, detail_channels=128, detail_features=32),
+    decoder=DecoderConfig(
+        channels=48,
+        blocks=3,
+        freq_channels=128,
+        freq_blocks=3,
+        freq_out=16,
+        detail_latent=64,
+        detail_channels=128,
+        detail_features=32,
+    ),
     detail=DetailConfig(latent=64),
 )
 
@@ -107,9 +113,7 @@ class TrainConfig:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.patch % 32:
-            raise ValueError(
-                "patch must be a multiple of 32 (4x scale times 8x8 JPEG blocks)"
-            )
+            raise ValueError("patch must be a multiple of 32 (4x scale times 8x8 JPEG blocks)")
         self.jpeg_quality = tuple(self.jpeg_quality)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
@@ -156,9 +160,7 @@ class TrainConfig:
         if step < self.warmup:
             return self.lr * (step + 1) / self.warmup
         progress = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
-        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (
-            1 + math.cos(math.pi * progress)
-        )
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * progress))
 
 
 class CropSampler:
@@ -166,9 +168,7 @@ class CropSampler:
 
     def __init__(self, crops: np.ndarray, weights: np.ndarray, patch: int, seed: int):
         if crops.shape[1] < patch or crops.shape[2] < patch:
-            raise ValueError(
-                f"patch {patch} is larger than the pack's crops {crops.shape[1:3]}"
-            )
+            raise ValueError(f"patch {patch} is larger than the pack's crops {crops.shape[1:3]}")
         self.crops, self.weights, self.patch = crops, weights, patch
         self.rng = np.random.default_rng(seed)
 
@@ -191,16 +191,10 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def standard_table_batch(
-    qualities: list[int], device
-) -> tuple[torch.Tensor, torch.Tensor]:
+def standard_table_batch(qualities: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
     pairs = [standard_tables(q) for q in qualities]
-    luma = torch.as_tensor(
-        np.stack([p[0] for p in pairs]), dtype=torch.float32, device=device
-    )
-    chroma = torch.as_tensor(
-        np.stack([p[1] for p in pairs]), dtype=torch.float32, device=device
-    )
+    luma = torch.as_tensor(np.stack([p[0] for p in pairs]), dtype=torch.float32, device=device)
+    chroma = torch.as_tensor(np.stack([p[1] for p in pairs]), dtype=torch.float32, device=device)
     return luma, chroma
 
 
@@ -287,7 +281,9 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
     # Files carry the layer only above the thumbnail's best rate (``Codec.encode_photo``: below it
     # the thumbnail's own bits buy more), so below it only the base reconstruction counts.
     layered = (rate > model.config.detail.thumbnail_full_at).float()
-    per_crop = layered * (ramp * bpp + recon / config.rate_lambda(rate)) + config.base_weight * base / config.rate_lambda(rate)
+    per_crop = layered * (
+        ramp * bpp + recon / config.rate_lambda(rate)
+    ) + config.base_weight * base / config.rate_lambda(rate)
     loss = (middle * per_crop).mean()
     reference = downscale_bicubic(hr, model.config.scale)
     thumb = F.mse_loss(out.thumbnail_decoded, reference)
@@ -347,9 +343,7 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
             lr = model.encoder(images, rate)
             luma, chroma = model.qpm(lr, rate)
             sim = simulate_jpeg(lr, luma, chroma, rounding="round")
-            rec = model.decoder(
-                sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1)
-            )
+            rec = model.decoder(sim.decoded, sim.dequantized, torch.cat([luma, chroma], dim=1))
             reference = downscale_bicubic(images, model.config.scale)
             result[name] = {
                 "psnr": psnr(rec, images),
@@ -373,7 +367,9 @@ def warm_start(model: HyperThumbnailModel, state: dict, echo=None) -> list[str]:
 
 
 @torch.no_grad()
-def init_detail_linear_paths(model: HyperThumbnailModel, sampler: "CropSampler", batches: int = 4, size: int = 16) -> float:
+def init_detail_linear_paths(
+    model: HyperThumbnailModel, sampler: "CropSampler", batches: int = 4, size: int = 16
+) -> float:
     """A fresh detail layer's linear paths from the principal components of what the (warm) base
     decoder misses on training crops at random rates; returns the energy fraction kept."""
     residuals = []
@@ -431,10 +427,7 @@ def format_record(record: dict) -> str:
         if key == "step":
             continue
         if isinstance(value, dict):
-            inner = " ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in value.items()
-            )
+            inner = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
             parts.append(f"{key}[{inner}]")
         elif isinstance(value, float):
             parts.append(f"{key}={value:.4g}")
@@ -482,8 +475,13 @@ def train(
         if "analysis.project.weight" in fresh and not (resume and checkpoint_path.is_file()):
             kept = init_detail_linear_paths(model, CropSampler(crops, crop_weights, config.patch, config.seed + 1))
             if echo:
-                echo({"step": 0, "event": f"detail layer's linear paths from the residual's principal components "
-                                          f"({kept:.0%} of its energy)"})  # fmt: skip
+                echo(
+                    {
+                        "step": 0,
+                        "event": f"detail layer's linear paths from the residual's principal components "
+                        f"({kept:.0%} of its energy)",
+                    }
+                )
     optimizer = torch.optim.Adam(config.trainable(model), lr=config.lr)
     step, elapsed, rewarm_from = 0, 0.0, None
     if resume_from and not (resume and checkpoint_path.is_file()):
@@ -502,8 +500,18 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed_s"]
     (run / "config.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
-    _log(run, {"step": step, "event": "start", "device": device, "torch": torch.__version__,
-               "host": platform.node(), "threads": torch.get_num_threads()}, echo)  # fmt: skip
+    _log(
+        run,
+        {
+            "step": step,
+            "event": "start",
+            "device": device,
+            "torch": torch.__version__,
+            "host": platform.node(),
+            "threads": torch.get_num_threads(),
+        },
+        echo,
+    )
     if validation is not None:
         validation = validation.to(device)
     model.train()
@@ -535,9 +543,7 @@ def train(
                 echo,
             )
             window = []
-        if validation is not None and (
-            step % config.validate_every == 0 or step == config.steps
-        ):
+        if validation is not None and (step % config.validate_every == 0 or step == config.steps):
             _log(run, {"step": step, "val": validate(model, config, validation)}, echo)
         timed_out = stop_after_s is not None and now - started > stop_after_s
         if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
@@ -562,17 +568,11 @@ def train(
     return model.eval()
 
 
-def validation_crops(
-    folder: str | os.PathLike, size: int = 512, limit: int | None = None
-) -> torch.Tensor:
+def validation_crops(folder: str | os.PathLike, size: int = 512, limit: int | None = None) -> torch.Tensor:
     """Centre crops of the validation photos (for the numbers logged during training)."""
     from PIL import Image
 
-    paths = sorted(
-        p
-        for p in Path(folder).iterdir()
-        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")
-    )
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
     crops = []
     for path in paths[:limit]:
         rgb = np.asarray(Image.open(path).convert("RGB"))

@@ -1,7 +1,9 @@
 """The PySide6 desktop viewer.
 
 Modules, each with one job:
-  codec_bridge -- the only door into ``app.codec``: opening files here; weights status, decoders, export in the service
+  codec_bridge -- the viewer's door to the codec: opening files (``app.codec.files``, no torch) here; weights
+                  status, decoders, export in the codec service. Other modules use only ``app.codec.files``
+                  and ``app.codec.errors`` (tests/test_import_boundaries.py)
   service_client -- starts the codec service (a child process: the viewer's never imports torch), routes its answers
   codec_service -- the child process's side: lanes of requests, decoders and loaded photos kept by number
   service_wire -- the socket's frames: a pickled message, then raw pixel bytes

@@ -65,7 +65,9 @@ def plan_batch(sources: list[Path], output_folder: Path, replaceable: Iterable[P
     items = []
     for source in sources:
         candidates = [f"{source.stem}{HYPER_SUFFIX}", f"{source.stem}-{source.suffix.lstrip('.')}{HYPER_SUFFIX}"]
-        candidates += [f"{source.stem}-{source.suffix.lstrip('.')}-{n}{HYPER_SUFFIX}" for n in range(2, len(sources) + 3)]
+        candidates += [
+            f"{source.stem}-{source.suffix.lstrip('.')}-{n}{HYPER_SUFFIX}" for n in range(2, len(sources) + 3)
+        ]
         name = next(c for c in candidates if c.casefold() not in taken)
         taken.add(name.casefold())
         items.append(BatchItem(source, output_folder / name))
@@ -99,7 +101,10 @@ class BatchSummary:
         return [
             *(f"Failed: {path.name}: {reason}" for path, reason in self.failed),
             *(f"Skipped: {path.name}: {reason}" for path, reason in self.skipped),
-            *(f"Exported: {e.source.name} \u2192 {e.destination.name} ({size_text(e.file_size)})" for e in self.exported),
+            *(
+                f"Exported: {e.source.name} \u2192 {e.destination.name} ({size_text(e.file_size)})"
+                for e in self.exported
+            ),
         ]
 
 
@@ -151,8 +156,9 @@ class BatchExporter(QObject):
         self.progressed.emit(1000)
         self.finished.emit(summary)
 
-    def _export_one(self, index: int, total: int, item: BatchItem, options: ExportOptions, overwrite: bool,
-                    summary: BatchSummary) -> None:  # fmt: skip
+    def _export_one(
+        self, index: int, total: int, item: BatchItem, options: ExportOptions, overwrite: bool, summary: BatchSummary
+    ) -> None:
         if codec_bridge.is_hyperthumbnail(item.source):
             summary.skipped.append((item.source, "already a HyperThumbnail"))
             return
@@ -165,9 +171,18 @@ class BatchExporter(QObject):
             self.progressed.emit(int(1000 * (index + done / count) / total))
 
         try:
-            summary.exported.append(export_photo(photo, item.source, item.destination, options, force=overwrite,
-                                                 weights_dir=self.weights_dir, progress=progress,
-                                                 cancelled=self._cancelled))  # fmt: skip
+            summary.exported.append(
+                export_photo(
+                    photo,
+                    item.source,
+                    item.destination,
+                    options,
+                    force=overwrite,
+                    weights_dir=self.weights_dir,
+                    progress=progress,
+                    cancelled=self._cancelled,
+                )
+            )
         finally:
             photo.release()  # the service holds the pixels: free them before the next file
 
@@ -208,7 +223,9 @@ class BatchSettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         images = "1 image" if count == 1 else f"{count} images"
-        layout.addWidget(QLabel(f"<b>{folder}</b> \u2014 {images}; files that are already HyperThumbnails are skipped."))
+        layout.addWidget(
+            QLabel(f"<b>{folder}</b> \u2014 {images}; files that are already HyperThumbnails are skipped.")
+        )
         layout.addLayout(form)
         layout.addWidget(buttons)
 
@@ -231,10 +248,13 @@ def choose_batch_settings(parent: QWidget, folder: Path, count: int) -> tuple[Pa
 
 
 def ask_existing_outputs(parent: QWidget, existing: list[BatchItem], total: int) -> str:
-    """"overwrite", "skip" or "cancel": what to do with outputs that already exist (asked once)."""
-    box = QMessageBox(QMessageBox.Icon.Question, "Existing files",
-                      f"{len(existing)} of the {total} files to write already exist in {existing[0].destination.parent}.",
-                      parent=parent)  # fmt: skip
+    """ "overwrite", "skip" or "cancel": what to do with outputs that already exist (asked once)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Existing files",
+        f"{len(existing)} of the {total} files to write already exist in {existing[0].destination.parent}.",
+        parent=parent,
+    )
     names = [item.destination.name for item in existing]
     box.setInformativeText(", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
     overwrite = box.addButton("Overwrite All", QMessageBox.ButtonRole.DestructiveRole)
@@ -284,8 +304,16 @@ class BatchExport(QObject):
 
     finished = Signal(object)
 
-    def __init__(self, window: QWidget, items: list[BatchItem], output_folder: Path, options: ExportOptions,
-                 *, overwrite: bool, weights_dir=None):  # fmt: skip
+    def __init__(
+        self,
+        window: QWidget,
+        items: list[BatchItem],
+        output_folder: Path,
+        options: ExportOptions,
+        *,
+        overwrite: bool,
+        weights_dir=None,
+    ):
         super().__init__(window)
         self.window = window
         self.summary: BatchSummary | None = None
@@ -326,7 +354,9 @@ def show_summary(parent: QWidget, summary: BatchSummary) -> QMessageBox:
     icon = QMessageBox.Icon.Warning if summary.failed else QMessageBox.Icon.Information
     box = QMessageBox(icon, "Export Folder", summary.headline(), parent=parent)
     lines = summary.lines()
-    shown = lines[:SUMMARY_LINES] + ([f"\u2026 and {len(lines) - SUMMARY_LINES} more"] if len(lines) > SUMMARY_LINES else [])
+    shown = lines[:SUMMARY_LINES] + (
+        [f"\u2026 and {len(lines) - SUMMARY_LINES} more"] if len(lines) > SUMMARY_LINES else []
+    )
     box.setInformativeText("\n".join([f"Output folder: {summary.output_folder}", *shown]))
     if len(lines) > SUMMARY_LINES:
         box.setDetailedText("\n".join(lines))

@@ -20,14 +20,14 @@ import numpy as np
 import piexif
 from PIL import Image
 
-from app.codec.files.document import ImageDocument, open_image
 from app.codec.errors import CodecError, FormatError
-from app.codec.files.reader import read_marker
+from app.codec.files.document import ImageDocument, open_image
 from app.codec.files.imageio import ORIENTATION_TAG, decode_pixels, load_image, open_pil, orientation_of
 from app.codec.files.jpeg_orientation import write_orientation
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
-from app.codec.files.presets import RATE_PRESETS
 from app.codec.files.payload import DETAIL_KIND, PayloadError, unpack_records
+from app.codec.files.presets import RATE_PRESETS
+from app.codec.files.reader import read_marker
 from app.codec.files.tiling import Box, CancelFn, Cancelled
 from app.viewer.service_client import ServiceClient, ServiceStopped
 
@@ -87,7 +87,9 @@ class DocumentDecoder:
     def __init__(self, document: ImageDocument, weights_dir: str | Path | None = None):
         if document.thumbnail is None:
             raise CodecError(f"not a HyperThumbnail: {document.path.name} is a plain image")
-        thumbnail = dataclasses.replace(document.thumbnail, rgb=np.empty((0, 0, 3), np.uint8))  # the service needs no preview
+        thumbnail = dataclasses.replace(
+            document.thumbnail, rgb=np.empty((0, 0, 3), np.uint8)
+        )  # the service needs no preview
         answer = _service.call("open_decoder", weights_dir=_path(weights_dir), thumbnail=thumbnail)
         self.generation = _service.answered_by()
         self.number: int = answer["decoder"]
@@ -98,14 +100,22 @@ class DocumentDecoder:
         self.last_seconds = 0.0  # how long the service's decoder took for the last ``decode``
         self._finalizer = weakref.finalize(self, _service.post, self.generation, "close_decoder", decoder=self.number)
 
-    def decode(self, box: Box, cancelled: CancelFn = None, *, tile: int | None = None, detail: bool = True) -> np.ndarray:
+    def decode(
+        self, box: Box, cancelled: CancelFn = None, *, tile: int | None = None, detail: bool = True
+    ) -> np.ndarray:
         """The full-resolution pixels of ``box`` (stored orientation); raises ``Cancelled`` (at once:
         the service stops at its next tile) or ``ServiceStopped``. Blocks. ``detail=False``: the
         base reconstruction, without the file's detail layer."""
         pixels, self.last_seconds = _service.call(
-            "decode", decoder=self.number, box=(box.y0, box.y1, box.x0, box.x1), tile=tile, cancelled=cancelled,
-            abandon=True, generation=self.generation, detail=detail,
-        )  # fmt: skip
+            "decode",
+            decoder=self.number,
+            box=(box.y0, box.y1, box.x0, box.x1),
+            tile=tile,
+            cancelled=cancelled,
+            abandon=True,
+            generation=self.generation,
+            detail=detail,
+        )
         return pixels
 
     def close(self) -> None:
@@ -209,7 +219,9 @@ def quantization_tables(document: ImageDocument) -> tuple[list[list[int]], list[
     thumbnail = document.thumbnail
     if thumbnail is None:
         return None
-    grids = [np.asarray(t, dtype=np.int64).reshape(8, 8).tolist() for t in (thumbnail.luma_table, thumbnail.chroma_table)]
+    grids = [
+        np.asarray(t, dtype=np.int64).reshape(8, 8).tolist() for t in (thumbnail.luma_table, thumbnail.chroma_table)
+    ]
     return grids[0], grids[1]
 
 
@@ -261,30 +273,68 @@ class Encoded:
     notes: list[str]
 
 
-def load_photo(path: str | Path, weights_dir: str | Path | None = None, *, progress=None,
-               cancelled: CancelFn = None) -> PhotoHandle:  # fmt: skip
+def load_photo(
+    path: str | Path, weights_dir: str | Path | None = None, *, progress=None, cancelled: CancelFn = None
+) -> PhotoHandle:
     """The photo to export, as a handle for ``estimate_size`` and ``encode_photo``: a plain
     image's pixels, or a HyperThumbnail's full-resolution reconstruction; raises ``CodecError``. Blocks."""
-    answer = _service.call("load_photo", weights_dir=_path(weights_dir), path=str(path), progress=progress,
-                           cancelled=cancelled)  # fmt: skip
+    answer = _service.call(
+        "load_photo", weights_dir=_path(weights_dir), path=str(path), progress=progress, cancelled=cancelled
+    )
     return PhotoHandle(answer, _service.answered_by())
 
 
-def estimate_size(photo: PhotoHandle, rate: float, weights_dir: str | Path | None = None, *, strip_gps: bool = False,
-                  keep_exif: bool = True, sample_pixels: int | None = None, cancelled: CancelFn = None):  # fmt: skip
+def estimate_size(
+    photo: PhotoHandle,
+    rate: float,
+    weights_dir: str | Path | None = None,
+    *,
+    strip_gps: bool = False,
+    keep_exif: bool = True,
+    sample_pixels: int | None = None,
+    cancelled: CancelFn = None,
+):
     """About how large ``photo``'s HyperThumbnail will be (a ``SizeEstimate``: ``bytes``, ``exact``,
     ``sampled``). Blocks; a cancel returns at once."""
-    return _service.call("estimate_size", weights_dir=_path(weights_dir), photo=photo.number, rate=rate,
-                         strip_gps=strip_gps, keep_exif=keep_exif, sample_pixels=sample_pixels, cancelled=cancelled,
-                         abandon=True, generation=photo.generation)  # fmt: skip
+    return _service.call(
+        "estimate_size",
+        weights_dir=_path(weights_dir),
+        photo=photo.number,
+        rate=rate,
+        strip_gps=strip_gps,
+        keep_exif=keep_exif,
+        sample_pixels=sample_pixels,
+        cancelled=cancelled,
+        abandon=True,
+        generation=photo.generation,
+    )
 
 
-def encode_photo(photo: PhotoHandle, destination: str | Path, weights_dir: str | Path | None = None, *, rate: float,
-                 strip_gps: bool = False, keep_exif: bool = True, force: bool = False, progress=None,
-                 cancelled: CancelFn = None) -> Encoded:  # fmt: skip
+def encode_photo(
+    photo: PhotoHandle,
+    destination: str | Path,
+    weights_dir: str | Path | None = None,
+    *,
+    rate: float,
+    strip_gps: bool = False,
+    keep_exif: bool = True,
+    force: bool = False,
+    progress=None,
+    cancelled: CancelFn = None,
+) -> Encoded:
     """Write ``photo``'s HyperThumbnail atomically; raises ``Cancelled`` (once the service confirms
     that no file was written), ``OutputExistsError`` (unless ``force``) or another ``CodecError``. Blocks."""
-    answer = _service.call("encode_photo", weights_dir=_path(weights_dir), photo=photo.number,
-                           destination=str(destination), rate=rate, strip_gps=strip_gps, keep_exif=keep_exif,
-                           force=force, progress=progress, cancelled=cancelled, generation=photo.generation)  # fmt: skip
+    answer = _service.call(
+        "encode_photo",
+        weights_dir=_path(weights_dir),
+        photo=photo.number,
+        destination=str(destination),
+        rate=rate,
+        strip_gps=strip_gps,
+        keep_exif=keep_exif,
+        force=force,
+        progress=progress,
+        cancelled=cancelled,
+        generation=photo.generation,
+    )
     return Encoded(Path(answer["path"]), answer["file_size"], tuple(answer["full_size"]), answer["notes"])

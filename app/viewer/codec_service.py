@@ -199,16 +199,31 @@ class Service:
     def _op_info(self, rid, args, **_):
         import torch
 
-        self._reply(rid, {"pid": os.getpid(), "torch_threads": torch.get_num_threads(),
-                          "python": sys.version.split()[0], "torch": str(torch.__version__)})  # fmt: skip
+        self._reply(
+            rid,
+            {
+                "pid": os.getpid(),
+                "torch_threads": torch.get_num_threads(),
+                "python": sys.version.split()[0],
+                "torch": str(torch.__version__),
+            },
+        )
 
     def _op_open_decoder(self, rid, args, **_):
         codec = self._codec(args.get("weights_dir"))
         reconstructor = codec.reconstructor(args["thumbnail"])
         number = next(self._numbers)
         self._decoders[number] = reconstructor
-        self._reply(rid, {"decoder": number, "device": codec.device.type, "runtime": reconstructor.runtime.name,
-                          "detail": reconstructor.detail is not None, "notes": list(reconstructor.notes)})  # fmt: skip
+        self._reply(
+            rid,
+            {
+                "decoder": number,
+                "device": codec.device.type,
+                "runtime": reconstructor.runtime.name,
+                "detail": reconstructor.detail is not None,
+                "notes": list(reconstructor.notes),
+            },
+        )
 
     def _op_decode(self, rid, args, cancelled, **_):
         from app.codec.files.tiling import Box
@@ -228,12 +243,16 @@ class Service:
         self._reply(rid, None)
 
     def _op_load_photo(self, rid, args, progress, cancelled):
-        photo = self._codec(args.get("weights_dir")).load_photo(Path(args["path"]), progress=progress, cancelled=cancelled)
+        photo = self._codec(args.get("weights_dir")).load_photo(
+            Path(args["path"]), progress=progress, cancelled=cancelled
+        )
         number = next(self._numbers)
         self._photos[number] = photo
         height, width = photo.rgb.shape[:2]
-        self._reply(rid, {"photo": number, "size": (width, height), "orientation": photo.orientation,
-                          "notes": list(photo.notes)})  # fmt: skip
+        self._reply(
+            rid,
+            {"photo": number, "size": (width, height), "orientation": photo.orientation, "notes": list(photo.notes)},
+        )
 
     def _photo(self, number: int):
         from app.codec.errors import CodecError
@@ -246,9 +265,13 @@ class Service:
     def _op_estimate_size(self, rid, args, cancelled, **_):
         options = {"sample_pixels": args["sample_pixels"]} if args.get("sample_pixels") else {}
         estimate = self._codec(args.get("weights_dir")).estimate_size(
-            self._photo(args["photo"]), args["rate"], strip_gps=args["strip_gps"], keep_exif=args["keep_exif"],
-            cancelled=cancelled, **options,
-        )  # fmt: skip
+            self._photo(args["photo"]),
+            args["rate"],
+            strip_gps=args["strip_gps"],
+            keep_exif=args["keep_exif"],
+            cancelled=cancelled,
+            **options,
+        )
         self._reply(rid, estimate)
 
     def _op_encode_photo(self, rid, args, progress, cancelled):
@@ -256,16 +279,28 @@ class Service:
             self._writing += 1
         try:
             result = self._codec(args.get("weights_dir")).encode_photo(
-                self._photo(args["photo"]), Path(args["destination"]), rate=args["rate"], strip_gps=args["strip_gps"],
-                keep_exif=args["keep_exif"], force=args["force"], progress=progress, cancelled=cancelled,
-            )  # fmt: skip
+                self._photo(args["photo"]),
+                Path(args["destination"]),
+                rate=args["rate"],
+                strip_gps=args["strip_gps"],
+                keep_exif=args["keep_exif"],
+                force=args["force"],
+                progress=progress,
+                cancelled=cancelled,
+            )
         finally:
             with self._writing_lock:
                 self._writing -= 1
-        self._reply(rid, {"path": str(result.path), "file_size": result.file_size, "full_size": tuple(result.full_size),
-                          "notes": list(result.notes)})  # fmt: skip
+        self._reply(
+            rid,
+            {
+                "path": str(result.path),
+                "file_size": result.file_size,
+                "full_size": tuple(result.full_size),
+                "notes": list(result.notes),
+            },
+        )
 
     def _op_release_photo(self, rid, args, **_):
         self._photos.pop(args["photo"], None)
         self._reply(rid, None)
-

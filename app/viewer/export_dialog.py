@@ -75,19 +75,24 @@ def exported_text(exported: Exported) -> str:
 def ask_overwrite(parent: QWidget, destination: Path) -> bool:
     """Whether the user agrees to replace the existing ``destination``."""
     answer = QMessageBox.question(
-        parent, "Replace file?",
+        parent,
+        "Replace file?",
         f"{destination.name} already exists in {destination.parent}.\n\nReplace it with the new HyperThumbnail?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-    )  # fmt: skip
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
     return answer == QMessageBox.StandardButton.Yes
 
 
 def choose_destination(parent: QWidget, current: Path) -> Path | None:
     """A file chosen with the save dialog (it does not ask about replacing: ``ask_overwrite`` does)."""
     path, _ = QFileDialog.getSaveFileName(
-        parent, "Export as HyperThumbnail", str(current), JPEG_FILTER,
+        parent,
+        "Export as HyperThumbnail",
+        str(current),
+        JPEG_FILTER,
         options=QFileDialog.Option.DontConfirmOverwrite,
-    )  # fmt: skip
+    )
     return Path(path) if path else None
 
 
@@ -296,9 +301,11 @@ class ExportDialog(QDialog):
         if estimate.exact:
             how = "Measured by encoding the whole photo in memory."
         else:
-            how = (f"Measured by encoding {estimate.sampled:.1%} of the photo (tiles taken evenly across it, each "
-                   "with its surroundings, coded as the file will be) and scaling up by area. In 15 tests on photos "
-                   "of 2 to 24 megapixels the file came within 7.6% of such an estimate, 2.8% on average.")  # fmt: skip
+            how = (
+                f"Measured by encoding {estimate.sampled:.1%} of the photo (tiles taken evenly across it, each "
+                "with its surroundings, coded as the file will be) and scaling up by area. In 15 tests on photos "
+                "of 2 to 24 megapixels the file came within 7.6% of such an estimate, 2.8% on average."
+            )
         self.estimate_label.setToolTip(how)
 
     def _photo_loaded(self, width: int, height: int, notes: list) -> None:
@@ -358,8 +365,14 @@ class ExportDialog(QDialog):
 
     def _set_exporting(self, exporting: bool) -> None:
         self._exporting = exporting
-        for widget in (*self.preset_buttons.values(), self.slider, self.destination_edit, self.browse_button,
-                       self.keep_exif, self.export_button):  # fmt: skip
+        for widget in (
+            *self.preset_buttons.values(),
+            self.slider,
+            self.destination_edit,
+            self.browse_button,
+            self.keep_exif,
+            self.export_button,
+        ):
             widget.setEnabled(not exporting)
         self.strip_gps.setEnabled(not exporting and self.keep_exif.isChecked())
         self.progress.setVisible(exporting)

@@ -75,15 +75,31 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def export_photo(photo, source: Path, destination: Path, options: ExportOptions, *, force: bool,
-                 weights_dir=None, progress=None, cancelled=None) -> Exported:  # fmt: skip
+def export_photo(
+    photo,
+    source: Path,
+    destination: Path,
+    options: ExportOptions,
+    *,
+    force: bool,
+    weights_dir=None,
+    progress=None,
+    cancelled=None,
+) -> Exported:
     """Encode a loaded photo to ``destination`` (raises ``Cancelled`` or ``CodecError``)."""
     if same_file(source, destination):
         raise CodecError(f"the destination is the source photo itself: {destination.name}; choose another name")
     result = codec_bridge.encode_photo(
-        photo, destination, weights_dir, rate=options.rate, strip_gps=options.strip_gps,
-        keep_exif=options.keep_exif, force=force, progress=progress, cancelled=cancelled,
-    )  # fmt: skip
+        photo,
+        destination,
+        weights_dir,
+        rate=options.rate,
+        strip_gps=options.strip_gps,
+        keep_exif=options.keep_exif,
+        force=force,
+        progress=progress,
+        cancelled=cancelled,
+    )
     return Exported(source, Path(result.path), result.file_size, tuple(result.full_size), list(result.notes))
 
 
@@ -180,9 +196,14 @@ class ExportWorker(QObject):
         try:
             photo = self._photo_for(cancelled=lambda: self._closing)
             estimate = codec_bridge.estimate_size(
-                photo, options.rate, self.weights_dir, strip_gps=options.strip_gps, keep_exif=options.keep_exif,
-                sample_pixels=ESTIMATE_SAMPLE_PIXELS, cancelled=stale,
-            )  # fmt: skip
+                photo,
+                options.rate,
+                self.weights_dir,
+                strip_gps=options.strip_gps,
+                keep_exif=options.keep_exif,
+                sample_pixels=ESTIMATE_SAMPLE_PIXELS,
+                cancelled=stale,
+            )
         except Cancelled:
             return
         except Exception as exc:  # noqa: BLE001 -- a thread boundary: any failure becomes a message
@@ -208,8 +229,16 @@ class ExportWorker(QObject):
             if cancelled():
                 raise Cancelled()
             self.progressed.emit(share, "Encoding\u2026")
-            exported = export_photo(photo, self.source, destination, options, force=overwrite,
-                                    weights_dir=self.weights_dir, progress=encoding, cancelled=cancelled)  # fmt: skip
+            exported = export_photo(
+                photo,
+                self.source,
+                destination,
+                options,
+                force=overwrite,
+                weights_dir=self.weights_dir,
+                progress=encoding,
+                cancelled=cancelled,
+            )
         except Cancelled:
             self.exportCancelled.emit()
             return

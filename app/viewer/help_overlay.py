@@ -60,9 +60,11 @@ def shortcut_html(rows: list[tuple[str, str, str]]) -> str:
         left.append(menu)
         count += sum(1 for m, _, _ in rows if m == menu)
     columns = [_column([r for r in rows if r[0] in left]), _column([r for r in rows if r[0] not in left])]
-    return ("<h3>Keyboard shortcuts</h3><table><tr>"
-            + "".join(f"<td style='vertical-align:top;padding-right:28px'>{c}</td>" for c in columns)
-            + "</tr></table><p style='color:#999'>F1, ? or Escape closes this.</p>")  # fmt: skip
+    return (
+        "<h3>Keyboard shortcuts</h3><table><tr>"
+        + "".join(f"<td style='vertical-align:top;padding-right:28px'>{c}</td>" for c in columns)
+        + "</tr></table><p style='color:#999'>F1, ? or Escape closes this.</p>"
+    )
 
 
 class ShortcutHelp(QLabel):
@@ -72,8 +74,9 @@ class ShortcutHelp(QLabel):
         super().__init__(view)
         self.bar = bar
         self.setTextFormat(Qt.TextFormat.RichText)
-        self.setStyleSheet("QLabel { background: rgba(20, 20, 20, 225); color: #e6e6e6; border-radius: 8px;"
-                           " padding: 14px 18px; }")  # fmt: skip
+        self.setStyleSheet(
+            "QLabel { background: rgba(20, 20, 20, 225); color: #e6e6e6; border-radius: 8px; padding: 14px 18px; }"
+        )
         self.hide()
 
     def toggle(self) -> None:

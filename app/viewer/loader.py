@@ -133,8 +133,9 @@ class DocumentLoader(QObject):
     loaded = Signal(object)
     _finished = Signal(object, object)  # (LoadResult, signature) from a worker thread, queued
 
-    def __init__(self, parent: QObject | None = None, *, cache: DocumentCache | None = None,
-                 threads: int = LOADER_THREADS):  # fmt: skip
+    def __init__(
+        self, parent: QObject | None = None, *, cache: DocumentCache | None = None, threads: int = LOADER_THREADS
+    ):
         super().__init__(parent)
         self.cache = cache if cache is not None else DocumentCache()
         self._pool = QThreadPool(self)  # a child: destroying it waits for running opens

@@ -48,7 +48,11 @@ def describe_document(document: ImageDocument) -> Metadata:
     path = document.path
     width, height = display_size(*document.full_size, document.orientation)
     preview_w, preview_h = display_size(document.preview.shape[1], document.preview.shape[0], document.orientation)
-    rows: Rows = [("File", path.name), ("Folder", str(path.parent)), ("Size on disk", exact_size_text(document.file_size))]
+    rows: Rows = [
+        ("File", path.name),
+        ("Folder", str(path.parent)),
+        ("Size on disk", exact_size_text(document.file_size)),
+    ]
     tables = []
     marker = document.marker
     if marker is not None:

@@ -56,8 +56,15 @@ class Reconstruction(QObject):
     statusChanged = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, view: ImageView, *, weights_dir=None, tile_size: int = TILE_SIZE,
-                 cache: TileCache | None = None, parent: QObject | None = None):  # fmt: skip
+    def __init__(
+        self,
+        view: ImageView,
+        *,
+        weights_dir=None,
+        tile_size: int = TILE_SIZE,
+        cache: TileCache | None = None,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.view = view
         self.tile_size = tile_size
@@ -141,7 +148,9 @@ class Reconstruction(QObject):
         centre = ((area.y0 + area.y1) / 2, (area.x0 + area.x1) / 2)
         most = max(1, round(PIECE_LR * preview_scale(self.document)) // self.tile_size)
         missing = [c for c in visible if self._key(c) not in self.cache]
-        passes = [([c for c in missing if self._base_key(self._key(c)) not in self.cache], False)] if self._layered else []
+        passes = (
+            [([c for c in missing if self._base_key(self._key(c)) not in self.cache], False)] if self._layered else []
+        )
         passes += [(missing, True), ([c for c in near if c not in shown and self._key(c) not in self.cache], True)]
         pieces, detail = [], []
         for cells, with_detail in passes:
@@ -263,7 +272,9 @@ class Reconstruction(QObject):
         for key, cached in zip(self._visible, ready):
             if cached:
                 box = self._grid.box(key.row, key.col)
-                done += max(0, min(box.x1, area.x1) - max(box.x0, area.x0)) * max(0, min(box.y1, area.y1) - max(box.y0, area.y0))
+                done += max(0, min(box.x1, area.x1) - max(box.x0, area.x0)) * max(
+                    0, min(box.y1, area.y1) - max(box.y0, area.y0)
+                )
         return 100 * done // total
 
     def _publish(self, **changes) -> None:

@@ -71,14 +71,26 @@ class ReconstructionWorker(QObject):
 
     # ------------------------------------------------------------------ GUI thread
 
-    def submit(self, token: int, document: ImageDocument, pieces: list[list[tuple[TileKey, Box]]], known: int,
-               detail: list[bool] | None = None) -> None:  # fmt: skip
+    def submit(
+        self,
+        token: int,
+        document: ImageDocument,
+        pieces: list[list[tuple[TileKey, Box]]],
+        known: int,
+        detail: list[bool] | None = None,
+    ) -> None:
         """Decode ``pieces`` of ``document``, dropping whatever was asked for before; ``detail``
         (per piece, default all True): False decodes the base reconstruction, without the layer."""
         self._generation += 1
         self._token = token
-        job = DecodeJob(token, self._generation, document, tuple(tuple(piece) for piece in pieces), known,
-                        tuple(detail) if detail is not None else (True,) * len(pieces))  # fmt: skip
+        job = DecodeJob(
+            token,
+            self._generation,
+            document,
+            tuple(tuple(piece) for piece in pieces),
+            known,
+            tuple(detail) if detail is not None else (True,) * len(pieces),
+        )
         self._pool.clear()  # queued jobs are superseded; the running one notices at its next piece
         self._pool.start(lambda: self._run(job))
 

@@ -125,20 +125,34 @@ class ServiceClient:
         if self._process is None:
             ours, theirs = socket.socketpair()
             context = multiprocessing.get_context("spawn")
-            process = context.Process(target=codec_service.serve, args=(theirs,), daemon=True,
-                                      name="hyperthumb-codec-service")  # fmt: skip
+            process = context.Process(
+                target=codec_service.serve, args=(theirs,), daemon=True, name="hyperthumb-codec-service"
+            )
             _spawn(process)
             theirs.close()
             self._generation += 1
             self._process, self._channel = process, Channel(ours)
-            threading.Thread(target=self._read, args=(self._channel, process, self._generation), daemon=True,
-                             name="codec-service-reader").start()  # fmt: skip
+            threading.Thread(
+                target=self._read,
+                args=(self._channel, process, self._generation),
+                daemon=True,
+                name="codec-service-reader",
+            ).start()
         return self._channel, self._generation
 
     # ------------------------------------------------------------------ requests
 
-    def call(self, op: str, *, progress=None, cancelled=None, abandon: bool = False, lane=None,
-             generation: int | None = None, **args):  # fmt: skip
+    def call(
+        self,
+        op: str,
+        *,
+        progress=None,
+        cancelled=None,
+        abandon: bool = False,
+        lane=None,
+        generation: int | None = None,
+        **args,
+    ):
         """Run ``op`` in the service and return its answer (pixels: ``(array, seconds)``).
 
         Raises the service's ``CodecError`` (or ``ServiceStopped``), or ``Cancelled`` once
@@ -227,8 +241,10 @@ class ServiceClient:
         if stopped:
             text = "the codec service was stopped"
         else:
-            text = (f"the codec service stopped unexpectedly ({_how_it_ended(process.exitcode)}); "
-                    "it restarts with the next request")  # fmt: skip
+            text = (
+                f"the codec service stopped unexpectedly ({_how_it_ended(process.exitcode)}); "
+                "it restarts with the next request"
+            )
         for answers in waiting:
             answers.put((("stopped", None, text), None))
         channel.close()

@@ -13,7 +13,9 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 0.5, 3600.0
 class Slideshow(QObject):
     """Calls ``advance()`` every ``interval`` seconds while running."""
 
-    def __init__(self, advance: Callable[[], None], interval: float = DEFAULT_INTERVAL_S, parent: QObject | None = None):
+    def __init__(
+        self, advance: Callable[[], None], interval: float = DEFAULT_INTERVAL_S, parent: QObject | None = None
+    ):
         super().__init__(parent)
         self._timer = QTimer(self)
         self._timer.timeout.connect(advance)

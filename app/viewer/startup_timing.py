@@ -48,8 +48,10 @@ class FirstPaintTracer(QObject):
         if event.type() == QEvent.Type.Paint and self.view.has_image():
             seconds, since = seconds_since_launch()
             torch = "loaded" if "torch" in sys.modules else "not loaded yet"
-            print(f"hyperthumb-viewer: first preview painted {seconds:.3f} s after {since} (torch {torch})",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"hyperthumb-viewer: first preview painted {seconds:.3f} s after {since} (torch {torch})",
+                file=sys.stderr,
+            )
             self.view.viewport().removeEventFilter(self)
             self.monitor = GapMonitor(self)
             QTimer.singleShot(round(TRACE_WATCH_S * 1000), self._report_gaps)
@@ -58,9 +60,11 @@ class FirstPaintTracer(QObject):
     def _report_gaps(self) -> None:
         gap, at = self.monitor.stop()
         torch = "loaded" if "torch" in sys.modules else "not loaded"
-        print(f"hyperthumb-viewer: longest GUI-thread gap in the {TRACE_WATCH_S:.0f} s after the first paint: "
-              f"{gap * 1000:.0f} ms (ending {at:.2f} s after it; timer {HEARTBEAT_MS} ms; torch {torch} in this process)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"hyperthumb-viewer: longest GUI-thread gap in the {TRACE_WATCH_S:.0f} s after the first paint: "
+            f"{gap * 1000:.0f} ms (ending {at:.2f} s after it; timer {HEARTBEAT_MS} ms; torch {torch} in this process)",
+            file=sys.stderr,
+        )
 
 
 class GapMonitor(QObject):

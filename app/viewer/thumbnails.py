@@ -253,7 +253,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(self.thumb_size + 2 * PAD, self.thumb_size + 2 * PAD + option.fontMetrics.height() + 2)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = option.rect.adjusted(1, 1, -1, -1)
@@ -291,15 +293,21 @@ class ThumbnailDelegate(QStyledItemDelegate):
             font.setPointSizeF(option.font.pointSizeF() * 0.85)
             font.setBold(False)
             painter.setFont(font)
-            painter.drawText(area.adjusted(8, 8, -8, -12), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, "unreadable")
+            painter.drawText(
+                area.adjusted(8, 8, -8, -12), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, "unreadable"
+            )
         else:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(PLACEHOLDER)
             painter.drawRoundedRect(area.adjusted(4, 14, -4, -14), 3, 3)
-        text_rect = QRect(option.rect.left() + 3, area.bottom() + 3, option.rect.width() - 6, option.fontMetrics.height())
+        text_rect = QRect(
+            option.rect.left() + 3, area.bottom() + 3, option.rect.width() - 6, option.fontMetrics.height()
+        )
         name = option.fontMetrics.elidedText(str(index.data()), Qt.TextElideMode.ElideMiddle, text_rect.width())
         painter.setFont(option.font)
-        painter.setPen(palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.HighlightedText) if selected else TEXT_COLOUR)
+        painter.setPen(
+            palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.HighlightedText) if selected else TEXT_COLOUR
+        )
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, name)
         painter.restore()
 

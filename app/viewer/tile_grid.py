@@ -91,7 +91,9 @@ class TileGrid:
                 if all((r, c0 - 1) in remaining for r in range(r0, r1)):
                     c0, grown = c0 - 1, True
             remaining.difference_update((r, c) for r in range(r0, r1) for c in range(c0, c1))
-            rectangles += [(ra, rb, ca, cb) for ra, rb in _split(r0, r1, max_cells) for ca, cb in _split(c0, c1, max_cells)]
+            rectangles += [
+                (ra, rb, ca, cb) for ra, rb in _split(r0, r1, max_cells) for ca, cb in _split(c0, c1, max_cells)
+            ]
         return sorted(rectangles, key=lambda rect: distance(*rect))
 
 

@@ -29,9 +29,12 @@ ROTATABLE = (".jpg", ".jpeg", ".jpe")  # the files whose orientation tag can be 
 def ask_trash(parent: QWidget, path: Path) -> bool:
     """Whether the user agrees to move ``path`` to the trash."""
     answer = QMessageBox.question(
-        parent, "Move to Trash?", f"Move {path.name} to the trash?\n\nEdit \u203a Undo brings it back.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes,
-    )  # fmt: skip
+        parent,
+        "Move to Trash?",
+        f"Move {path.name} to the trash?\n\nEdit \u203a Undo brings it back.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes,
+    )
     return answer == QMessageBox.StandardButton.Yes
 
 
@@ -49,8 +52,9 @@ def show_in_file_manager(path: Path) -> bool:
     bus = QDBusConnection.sessionBus()
     if not bus.isConnected():
         return False
-    manager = QDBusInterface("org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
-                             "org.freedesktop.FileManager1", bus)  # fmt: skip
+    manager = QDBusInterface(
+        "org.freedesktop.FileManager1", "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1", bus
+    )
     if not manager.isValid():
         return False
     uri = bytes(QUrl.fromLocalFile(str(path)).toEncoded()).decode("ascii")  # a URI: spaces as %20

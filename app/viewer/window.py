@@ -115,8 +115,15 @@ class BackgroundSort(QObject):
 class MainWindow(QMainWindow):
     """Shows one image of a playlist at a time; every failure is a message in the window."""
 
-    def __init__(self, playlist: Playlist | None = None, parent: QWidget | None = None, *,
-                 weights_dir=None, tile_size: int = TILE_SIZE, settings: QSettings | None = None):  # fmt: skip
+    def __init__(
+        self,
+        playlist: Playlist | None = None,
+        parent: QWidget | None = None,
+        *,
+        weights_dir=None,
+        tile_size: int = TILE_SIZE,
+        settings: QSettings | None = None,
+    ):
         """``weights_dir``: where the decoder's weights are (default: the codec's); ``tile_size``:
         photo pixels per reconstructed tile side; ``settings``: where the recent files and the
         panels' visibility are kept (default: the user's settings file)."""
@@ -133,8 +140,9 @@ class MainWindow(QMainWindow):
         self._sort_token = None  # what the latest background sort was started for
         self._sort_playlist()
         self.tools = ImageTools(self, self._say)
-        self.slideshow = Slideshow(lambda: self.step(1), self.settings.value("view/slideshow_s", DEFAULT_INTERVAL_S, float),
-                                   self)  # fmt: skip
+        self.slideshow = Slideshow(
+            lambda: self.step(1), self.settings.value("view/slideshow_s", DEFAULT_INTERVAL_S, float), self
+        )
         self.recent = RecentFiles(self.settings, self)
         self.view = ImageView(self)
         self.setCentralWidget(self.view)
@@ -218,7 +226,9 @@ class MainWindow(QMainWindow):
         file_menu.setToolTipsVisible(True)  # a disabled export says why
         set_export_available(self.export_actions, "Checking for trained weights\u2026")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", ["Ctrl+Q"], self.quit)  # one key: two of the same are "ambiguous" and do nothing
+        self._action(
+            file_menu, "&Quit", ["Ctrl+Q"], self.quit
+        )  # one key: two of the same are "ambiguous" and do nothing
         self.tools.make_menu(self.menuBar())
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "Zoom &In", ["+", "=", QKeySequence.StandardKey.ZoomIn], self.view.zoom_in)
@@ -240,7 +250,10 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Fi&rst Image", ["Home"], lambda: self.go_to(0))
         self._action(view_menu, "&Last Image", ["End"], lambda: self.go_to(len(self.playlist.paths) - 1))
         view_menu.addSeparator()
-        for dock, text, key in ((self.strip_dock, "&Thumbnail Strip", "T"), (self.metadata_dock, "&Metadata Panel", "I")):
+        for dock, text, key in (
+            (self.strip_dock, "&Thumbnail Strip", "T"),
+            (self.metadata_dock, "&Metadata Panel", "I"),
+        ):
             action = dock.toggleViewAction()
             action.setText(text)
             action.setShortcut(QKeySequence(key))
@@ -346,8 +359,9 @@ class MainWindow(QMainWindow):
         self.slideshow_action.setChecked(self.slideshow.running())
 
     def choose_slideshow_interval(self) -> None:
-        seconds, ok = QInputDialog.getDouble(self, "Slideshow Interval", "Seconds per image:", self.slideshow.interval,
-                                             0.5, 3600.0, 1)  # fmt: skip
+        seconds, ok = QInputDialog.getDouble(
+            self, "Slideshow Interval", "Seconds per image:", self.slideshow.interval, 0.5, 3600.0, 1
+        )
         if ok:
             self.slideshow.set_interval(seconds)
             self.settings.setValue("view/slideshow_s", self.slideshow.interval)
@@ -396,7 +410,7 @@ class MainWindow(QMainWindow):
             self._show_loading(path)
 
     def _show_position(self) -> None:
-        """"n of m" and the strip, for the playlist as it is now."""
+        """ "n of m" and the strip, for the playlist as it is now."""
         self.position_label.setText(self.playlist.position_text())
         self.strip.set_paths(self.playlist.paths)
         self.strip.set_current(self.playlist.index if self.playlist.current is not None else -1)

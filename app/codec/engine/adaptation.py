@@ -9,6 +9,7 @@ at decode time on any runtime (the ONNX graph takes them as an input). Whether a
 is decided by rate-distortion: the PSNR they add on held-out crops must be worth their bytes at
 the slope of the codec's own RD curve at the file's rate (``db_per_bpp``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from app.codec.engine.inference import decoder_inputs
-from app.codec.nets.model import HyperThumbnailModel
 from app.codec.files.tiling import CancelFn, ProgressFn, check_cancel
+from app.codec.nets.model import HyperThumbnailModel
 
 MAGIC = b"HTA1"  # adaptation payload, version 1
 # dB a bit per pixel buys on the codec's RD curve, by rate: the slope between neighbouring presets
@@ -61,7 +62,9 @@ def quantize(offsets: np.ndarray, sizes: list[int], levels: int = LEVELS) -> byt
         values = offsets[at : at + size]
         at += size
         scale = float(np.abs(values).max()) / levels or 1.0
-        body += struct.pack(">Hf", size, scale) + np.round(values / scale).clip(-levels, levels).astype(np.int8).tobytes()
+        body += (
+            struct.pack(">Hf", size, scale) + np.round(values / scale).clip(-levels, levels).astype(np.int8).tobytes()
+        )
     return MAGIC + zlib.compress(bytes(body), 9)
 
 
@@ -97,15 +100,21 @@ def _crop_boxes(rng: np.random.Generator, lr_h: int, lr_w: int, side: int, count
 class _Crops:
     """Decoder inputs and targets for crops of one photo and its (real, decoded) thumbnail."""
 
-    def __init__(self, model: HyperThumbnailModel, decoder, photo: np.ndarray, ycbcr: np.ndarray, luma, chroma, side: int):
+    def __init__(
+        self, model: HyperThumbnailModel, decoder, photo: np.ndarray, ycbcr: np.ndarray, luma, chroma, side: int
+    ):
         self.decoder, self.scale = decoder, model.config.scale
         self.margin = model.config.decoder.margin()
         self.lr, self.dq, self.tables = decoder_inputs(ycbcr, luma, chroma, torch.device("cpu"))
         photo = np.ascontiguousarray(photo)  # a flipped or strided view too
-        self.photo = torch.from_numpy(photo if photo.flags.writeable else photo.copy()).permute(2, 0, 1)  # uint8: 6K in float is 300 MB
+        self.photo = torch.from_numpy(photo if photo.flags.writeable else photo.copy()).permute(
+            2, 0, 1
+        )  # uint8: 6K in float is 300 MB
         self.side = min(side, self.lr.shape[-2] // 8 * 8, self.lr.shape[-1] // 8 * 8)
-        self.usable = (min(self.lr.shape[-2], -(-photo.shape[0] // self.scale)) // 8 * 8,
-                       min(self.lr.shape[-1], -(-photo.shape[1] // self.scale)) // 8 * 8)  # fmt: skip
+        self.usable = (
+            min(self.lr.shape[-2], -(-photo.shape[0] // self.scale)) // 8 * 8,
+            min(self.lr.shape[-1], -(-photo.shape[1] // self.scale)) // 8 * 8,
+        )
 
     def batch(self, corners: list[tuple[int, int]], margin: int | None = None):
         """(lr, dq, tables, target, inner) for crops whose margins are cut to the image, padded to
@@ -117,7 +126,13 @@ class _Crops:
         for y, x in corners:
             y0, x0 = max(0, y - m), max(0, x - m)
             y1, x1 = min(h, y + side + m), min(w, x + side + m)
-            lrs.append(F.pad(self.lr[0, :, y0:y1, x0:x1], (0, side + 2 * m - (x1 - x0), 0, side + 2 * m - (y1 - y0)), mode="replicate"))
+            lrs.append(
+                F.pad(
+                    self.lr[0, :, y0:y1, x0:x1],
+                    (0, side + 2 * m - (x1 - x0), 0, side + 2 * m - (y1 - y0)),
+                    mode="replicate",
+                )
+            )
             dq = self.dq[0, :, :, y0 // 8 : y1 // 8, x0 // 8 : x1 // 8]
             pad = (side + 2 * m) // 8
             dqs.append(F.pad(dq, (0, pad - dq.shape[-1], 0, pad - dq.shape[-2])))
@@ -175,7 +190,9 @@ def fit(
     with torch.inference_mode(False), torch.enable_grad():
         for step in range(steps):
             check_cancel(cancelled)
-            lr_b, dq_b, tb, target, inners = crops.batch(_crop_boxes(rng, usable_h, usable_w, crops.side, batch), margin)
+            lr_b, dq_b, tb, target, inners = crops.batch(
+                _crop_boxes(rng, usable_h, usable_w, crops.side, batch), margin
+            )
             with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
                 rec = crops.reconstruct(lr_b, dq_b, tb, inners, chosen, target.shape[-2:])
             loss = F.mse_loss(rec.float(), target)
@@ -184,8 +201,9 @@ def fit(
             optimizer.step()
             if progress is not None:
                 progress(step + 1, steps)
-    flat = np.concatenate([chosen[name].detach().numpy() if name in chosen else np.zeros(size, np.float32)
-                           for name, size in named])  # fmt: skip
+    flat = np.concatenate(
+        [chosen[name].detach().numpy() if name in chosen else np.zeros(size, np.float32) for name, size in named]
+    )
     sizes = [size for _, size in named]
     payload = quantize(flat, sizes, levels)
     gain = _held_out_gain(crops, dequantize(payload, sizes), np.random.default_rng(seed + 1), held_out)

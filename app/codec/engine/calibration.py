@@ -9,6 +9,7 @@ The choice is cached per machine (CPU, thread count, library versions) and weigh
 only means calibrating again. Any runtime built for use, chosen or named, is checked against the
 reference on a small probe first, so a broken engine or graph never decodes a photo.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,11 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.codec.files.atomic import atomic_write_bytes
-from app.codec.nets.color import rgb_to_ycbcr
-from app.codec.errors import CodecError
 from app.codec.engine.inference import DEFAULT_DECODE_TILE, decoder_inputs
-from app.codec.nets.model import HyperThumbnailModel
 from app.codec.engine.runtime import (
     AUTO,
     REFERENCE,
@@ -40,6 +37,10 @@ from app.codec.engine.runtime import (
     onnxruntime_module,
 )
 from app.codec.engine.weights import WeightsInfo
+from app.codec.errors import CodecError
+from app.codec.files.atomic import atomic_write_bytes
+from app.codec.nets.color import rgb_to_ycbcr
+from app.codec.nets.model import HyperThumbnailModel
 
 AGREEMENT_DB = 58.0
 CACHE_VERSION = 2
@@ -97,9 +98,8 @@ def machine_key(weights_sha256: str, device_type: str) -> str:
 
 def probe_inputs(lr_side: int, device: torch.device):
     """Decoder inputs for a photo-like ``lr_side`` square thumbnail, deterministically."""
-    from app.synthetic import photo_like
-
     from app.codec.nets.tables import standard_tables
+    from app.synthetic import photo_like
 
     rgb = torch.from_numpy(photo_like(lr_side, lr_side, seed=7)).permute(2, 0, 1).float()
     ycbcr = rgb_to_ycbcr(rgb).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
@@ -146,8 +146,9 @@ def check_runtime(runtime: DecoderRuntime, model: HyperThumbnailModel) -> float:
     output = runtime(*probe_inputs(side, runtime.device))
     agreement = agreement_db(output, _reference_output(model, side))
     if agreement < AGREEMENT_DB:
-        raise CodecError(f"runtime {runtime.name} disagrees with torch-fp32 ({agreement:.1f} dB < {AGREEMENT_DB} dB): "
-                         "not used")  # fmt: skip
+        raise CodecError(
+            f"runtime {runtime.name} disagrees with torch-fp32 ({agreement:.1f} dB < {AGREEMENT_DB} dB): not used"
+        )
     return agreement
 
 
@@ -243,7 +244,7 @@ def time_encoder(model: HyperThumbnailModel, precision: str, repeat: int = 3) ->
 
 
 def encoder_precision_choice(model: HyperThumbnailModel, info: WeightsInfo, log=lambda text: None) -> str:
-    """"bfloat16" or "float32", whichever runs these weights' encoder faster on this CPU: timed once
+    """ "bfloat16" or "float32", whichever runs these weights' encoder faster on this CPU: timed once
     (~1 s) and cached beside the decoder's choice. Native bf16 is not always the faster: on a
     2-core Zen 4 it encodes a 6K photo 1.5x faster than float32, on a 2-core Xeon without AMX
     1.5x slower. Only asked where the CPU has bf16 natively."""

@@ -21,6 +21,7 @@ A tile's symbols are ``round(gained latent - mean)`` clamped to its table's supp
 scale index (ascending) and, within a group, in C-order over (channel, row, column); each group is
 coded with that index's table.
 """
+
 from __future__ import annotations
 
 import struct
@@ -33,7 +34,9 @@ import torch
 MAGIC = b"HTD1"
 VERSION = 1
 TILE = 32  # latent positions per tile side
-MIN_TILE = 16  # readers refuse smaller tiles: each costs a prior evaluation (a hostile file's 1x1 tiles would take minutes)
+MIN_TILE = (
+    16  # readers refuse smaller tiles: each costs a prior evaluation (a hostile file's 1x1 tiles would take minutes)
+)
 _HEADER = struct.Struct(">4sBBHHBB")
 _TILE_ENTRY = struct.Struct(">II")
 
@@ -50,7 +53,7 @@ class CoderTables:
     models: tuple
 
     @classmethod
-    def from_buffers(cls, freqs: torch.Tensor, halves: torch.Tensor) -> "CoderTables":
+    def from_buffers(cls, freqs: torch.Tensor, halves: torch.Tensor) -> CoderTables:
         import constriction
 
         halves_np = halves.cpu().numpy().astype(np.int64)
@@ -125,7 +128,7 @@ class DetailRecord:
         return head + table + b"".join(self.streams)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "DetailRecord":
+    def from_bytes(cls, data: bytes) -> DetailRecord:
         if len(data) < _HEADER.size:
             raise DetailLayerError("the detail layer is truncated")
         magic, version, level, gh, gw, tile, channels = _HEADER.unpack_from(data)

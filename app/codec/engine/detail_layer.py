@@ -10,6 +10,7 @@ prior on them, checks each tile's CRC, and hands the decoder the de-gained laten
 fails (damaged, or decoded differently because this reader's thumbnail samples differ) falls back
 to the prior's mean there, and ``notes`` says so: never garbage, never a crash.
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,7 +18,6 @@ import threading
 import numpy as np
 import torch
 
-from app.codec.nets.detail import LATENT_STRIDE, RATE_LEVELS, rate_level
 from app.codec.engine.detail_coding import (
     TILE,
     CoderTables,
@@ -30,8 +30,9 @@ from app.codec.engine.detail_coding import (
     tile_grid,
 )
 from app.codec.engine.detail_prior_int import MEAN_DIV, IntegerPrior
-from app.codec.nets.model import HyperThumbnailModel
 from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
+from app.codec.nets.detail import LATENT_STRIDE, RATE_LEVELS, rate_level
+from app.codec.nets.model import HyperThumbnailModel
 
 ANALYSIS_TILE = 256  # thumbnail pixels per analysis tile side
 ANALYSIS_MARGIN = 16  # thumbnail pixels of context (the analysis sees ~13)
@@ -70,7 +71,10 @@ class DetailCoder:
         ycc = pad_samples(ycbcr)
         lr_h, lr_w = ycc.shape[:2]
         s = self.model.config.scale
-        photo_u8, base_u8 = _padded(photo, lr_h * s, lr_w * s), _padded(base, lr_h * s, lr_w * s)  # uint8: 6K in float is 300 MB
+        photo_u8, base_u8 = (
+            _padded(photo, lr_h * s, lr_w * s),
+            _padded(base, lr_h * s, lr_w * s),
+        )  # uint8: 6K in float is 300 MB
         from app.codec.nets.color import ycbcr_to_rgb
 
         thumb = ycbcr_to_rgb(torch.from_numpy(ycc).permute(2, 0, 1)[None].float()).round().clamp(0, 255) / 255.0
@@ -116,7 +120,9 @@ def pad_samples(ycbcr: np.ndarray) -> np.ndarray:
 def _padded(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 HxWx3 padded to height x width, bottom/right edges replicated."""
     h, w = pixels.shape[:2]
-    return np.pad(pixels, ((0, height - h), (0, width - w), (0, 0)), mode="edge") if (h, w) != (height, width) else pixels
+    return (
+        np.pad(pixels, ((0, height - h), (0, width - w), (0, 0)), mode="edge") if (h, w) != (height, width) else pixels
+    )
 
 
 def _tensor(pixels: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -135,7 +141,9 @@ class DetailSource:
         if self.record.grid != grid:
             raise DetailLayerError(f"the detail layer's grid {self.record.grid} does not fit the thumbnail ({grid})")
         if self.record.channels != coder.channels:
-            raise DetailLayerError(f"the detail layer has {self.record.channels} channels, the decoder {coder.channels}")
+            raise DetailLayerError(
+                f"the detail layer has {self.record.channels} channels, the decoder {coder.channels}"
+            )
         self.tiles = tile_grid(*grid, self.record.tile)
         self.level = self.record.rate_level
         self.inverse = coder.inverse_gain(self.level)[0]  # [C, 1, 1]

@@ -17,6 +17,7 @@ Outputs: the mean in 1/``MEAN_DIV`` units and the coder's scale index (0..SCALE_
 integers. Converting the float weights loses < 1/2048 per activation: the scale index is the
 float network's, rounded, for all but the elements that sit on a rounding boundary.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """Where inference runs: CUDA, then Apple MPS, then CPU, unless the caller or
 ``HYPERTHUMB_DEVICE`` says otherwise. Half precision on CUDA, float32 elsewhere."""
+
 import os
 import re
 
@@ -43,8 +44,10 @@ def select_device(name: str | None = None) -> torch.device:
         raise CodecError("CUDA was requested but no CUDA GPU is available")
     if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
         count = torch.cuda.device_count()
-        raise CodecError(f"there is no GPU cuda:{index}{origin}: this machine has {count} "
-                         f"(cuda:0{'' if count == 1 else f' to cuda:{count - 1}'})")  # fmt: skip
+        raise CodecError(
+            f"there is no GPU cuda:{index}{origin}: this machine has {count} "
+            f"(cuda:0{'' if count == 1 else f' to cuda:{count - 1}'})"
+        )
     if kind == "mps" and not _mps_available():
         raise CodecError("MPS was requested but Apple Metal is not available")
     return torch.device(kind if index is None or kind != "cuda" else f"cuda:{index}")

@@ -4,22 +4,22 @@ These functions take and return numpy arrays (uint8, HxWx3, stored orientation);
 format and the Qt viewer never see a tensor. Geometry: an original W x H photo has a
 ceil(W/4) x ceil(H/4) thumbnail; reconstructions are cropped back to W x H.
 """
+
 import contextlib
 import dataclasses
 
 import numpy as np
 import torch
 
+from app.codec.engine.runtime import SPECS, DecoderRuntime, TorchRuntime
+from app.codec.files.marker import thumbnail_size
+from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE
+from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 from app.codec.nets.color import ycbcr_to_rgb
 from app.codec.nets.dct import pad_to_multiple
 from app.codec.nets.detail import quantized_rate
-from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE
-from app.codec.files.marker import thumbnail_size
 from app.codec.nets.jpeg_sim import coefficients_from_ycbcr, table_tensor
 from app.codec.nets.model import HyperThumbnailModel
-from app.codec.engine.runtime import SPECS, DecoderRuntime, TorchRuntime
-from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
-
 
 
 def _to_tensor(pixels: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -111,8 +111,9 @@ def _model_runtime(model: HyperThumbnailModel) -> DecoderRuntime:
     device, dtype = next(model.parameters()).device, _model_dtype(model)
     spec = SPECS["torch-cuda-fp16" if dtype == torch.float16 and device.type == "cuda" else "torch-fp32"]
     if device.type != spec.device_type or dtype != spec.dtype:
-        spec = dataclasses.replace(spec, name=f"torch-{device.type}-{str(dtype).replace('torch.', '')}",
-                                   device_type=device.type, dtype=dtype)  # fmt: skip
+        spec = dataclasses.replace(
+            spec, name=f"torch-{device.type}-{str(dtype).replace('torch.', '')}", device_type=device.type, dtype=dtype
+        )
     return TorchRuntime(spec, model, device)
 
 

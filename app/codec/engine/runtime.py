@@ -13,6 +13,7 @@ the full-resolution photo there as uint8 [4h, 4w, 3]; the network inside may run
 ``auto`` lets a short calibration (``calibration``) pick the fastest path that agrees with
 torch-fp32; ``--runtime NAME`` or ``HYPERTHUMB_RUNTIME`` pick one by name.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.codec.nets.decoder import to_uint8_hwc
-from app.codec.errors import CodecError, WeightsError
-from app.codec.nets.model import HyperThumbnailModel
 from app.codec.engine.weights import WeightsInfo, sha256_file
+from app.codec.errors import CodecError, WeightsError
+from app.codec.nets.decoder import to_uint8_hwc
+from app.codec.nets.model import HyperThumbnailModel
 
 AUTO = "auto"
 RUNTIME_ENV = "HYPERTHUMB_RUNTIME"
@@ -50,8 +51,14 @@ SPECS: dict[str, RuntimeSpec] = {
     spec.name: spec
     for spec in (
         RuntimeSpec("torch-fp32", "torch", "cpu", summary="PyTorch float32 (the reference)"),
-        RuntimeSpec("torch-bf16", "torch", "cpu", dtype=torch.bfloat16, channels_last=True,
-                    summary="PyTorch bfloat16, channels_last (native bf16 CPUs)"),  # fmt: skip
+        RuntimeSpec(
+            "torch-bf16",
+            "torch",
+            "cpu",
+            dtype=torch.bfloat16,
+            channels_last=True,
+            summary="PyTorch bfloat16, channels_last (native bf16 CPUs)",
+        ),
         RuntimeSpec("onnx-fp32", "onnx", "cpu", summary="ONNX Runtime CPU, float32"),
         RuntimeSpec("torch-cuda-fp16", "torch", "cuda", dtype=torch.float16, summary="PyTorch CUDA float16"),
         RuntimeSpec("torch-mps", "torch", "mps", summary="PyTorch Apple MPS float32"),
@@ -114,7 +121,11 @@ def onnxruntime_module():
 def onnx_entry(info: WeightsInfo) -> tuple[Path, str] | None:
     """(path, sha256) of these weights' ONNX decoder graph as the manifest lists it, or None."""
     entry = info.entry.get("onnx")
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not isinstance(entry.get("sha256"), str):
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("file"), str)
+        or not isinstance(entry.get("sha256"), str)
+    ):
         return None
     return info.path.parent / entry["file"], entry["sha256"].lower()
 
@@ -158,8 +169,14 @@ class DecoderRuntime:
     def name(self) -> str:
         return self.spec.name
 
-    def __call__(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor,
-                 offsets: torch.Tensor | None = None, detail: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def __call__(
+        self,
+        lr: torch.Tensor,
+        dequantized: torch.Tensor,
+        tables: torch.Tensor,
+        offsets: torch.Tensor | None = None,
+        detail: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """float32 inputs of one tile (batch 1) -> its uint8 [4h, 4w, 3] photo; ``offsets``: the
         file's per-image bias offsets [N] (``adaptation``), if it carries them; ``detail``: the
         decoded detail latent of the tile [1, C, h/4, w/4] (``detail_layer``), if the file has one."""
@@ -206,8 +223,9 @@ class OnnxRuntime(DecoderRuntime):
         path, expected = found
         actual = sha256_file(path)
         if actual != expected:
-            raise WeightsError(f"ONNX decoder graph {path.name} fails its sha256 check "
-                               f"(expected {expected[:12]}, got {actual[:12]})")  # fmt: skip
+            raise WeightsError(
+                f"ONNX decoder graph {path.name} fails its sha256 check (expected {expected[:12]}, got {actual[:12]})"
+            )
         self.spec = spec
         self.device = torch.device("cpu")
         options = ort.SessionOptions()
@@ -234,8 +252,10 @@ class OnnxRuntime(DecoderRuntime):
         if self._zero_offsets is not None:
             feeds["offsets"] = self._zero_offsets if offsets is None else offsets.float().contiguous().numpy()
         elif offsets is not None:
-            raise CodecError("this ONNX decoder graph predates per-file adaptation: re-export it "
-                             "(python -m app.training onnx) or use a torch runtime")  # fmt: skip
+            raise CodecError(
+                "this ONNX decoder graph predates per-file adaptation: re-export it "
+                "(python -m app.training onnx) or use a torch runtime"
+            )
         return torch.from_numpy(self.session.run([self._output], feeds)[0][0])
 
 

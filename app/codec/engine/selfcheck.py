@@ -5,14 +5,15 @@ networks were trained through, and on the rate estimate tracking real file sizes
 Pillow or libjpeg build could break any of these silently; ``hyperthumb selfcheck`` measures
 them on synthetic photos and reports the figures (they are also the test suite's assertions).
 """
+
 import io
 
 import numpy as np
 import torch
 from PIL import Image
 
-from app.codec.files.writer import encode_jpeg
 from app.codec.engine.inference import Reconstructor, encode_thumbnail
+from app.codec.files.writer import encode_jpeg
 from app.codec.nets.jpeg_sim import coefficients_from_ycbcr, simulate_jpeg
 from app.codec.nets.model import HyperThumbnailModel
 from app.codec.nets.rate import coefficient_bits

@@ -15,6 +15,7 @@ the file's architecture equals the manifest's, and that every tensor fits, and f
 ``WeightsError`` saying which. A model marked ``"trained": false`` (tests, smoke runs) loads,
 but callers must say so to the user: an untrained model is never passed off as a trained one.
 """
+
 import hashlib
 import json
 import os
@@ -23,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from app.codec.files.atomic import atomic_output, atomic_write_bytes
 from app.codec.errors import WeightsError, shorten
+from app.codec.files.atomic import atomic_output, atomic_write_bytes
 from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[3] / "model_weights"
@@ -99,13 +100,17 @@ def find_weights(
         raise WeightsError(f"manifest entry {model_id!r} is incomplete or invalid: {exc}") from None
 
 
-def load_model(info: WeightsInfo, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> HyperThumbnailModel:
+def load_model(
+    info: WeightsInfo, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> HyperThumbnailModel:
     """Build the architecture the manifest names and load the verified weights into it."""
     if not info.path.is_file():
         raise WeightsError(f"weights file {info.path} is missing")
     actual = sha256_file(info.path)
     if actual != info.sha256:
-        raise WeightsError(f"weights file {info.path.name} fails its sha256 check (expected {info.sha256[:12]}, got {actual[:12]})")
+        raise WeightsError(
+            f"weights file {info.path.name} fails its sha256 check (expected {info.sha256[:12]}, got {actual[:12]})"
+        )
     try:
         payload = torch.load(info.path, map_location="cpu", weights_only=True)
         file_config = ModelConfig.from_dict(payload["config"])

@@ -132,8 +132,10 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 def refuse_source_as_output(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Never write an output over the file it is made from, even with ``--force``."""
     if same_file(source, target):
-        raise CodecError(f"output {shorten(target, 200)} is the input file itself (the same path or a link to it): "
-                         "choose another output name")  # fmt: skip
+        raise CodecError(
+            f"output {shorten(target, 200)} is the input file itself (the same path or a link to it): "
+            "choose another output name"
+        )
 
 
 def _sync(path: Path) -> None:

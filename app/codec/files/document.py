@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from app.codec.errors import FormatError
+from app.codec.files.imageio import load_image
 from app.codec.files.marker import Marker
 from app.codec.files.reader import Thumbnail, read_marker, read_thumbnail
-from app.codec.files.imageio import load_image
 
 
 @dataclass

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.codec.files import jpeg_segments
-from app.codec.files.writer import encode_jpeg, optimize_entropy_coding
 from app.codec.files.marker import thumbnail_size
+from app.codec.files.writer import encode_jpeg, optimize_entropy_coding
 
 SAMPLE_PIXELS = 1 << 20  # photo pixels an estimate samples; with each strip's context ~2.5x that is encoded
 SAMPLE_STRIP = (128, 128)  # (height, width) of a strip: see ``sample_strips`` and the measurements above
@@ -133,8 +133,9 @@ def _dc_bits(differences: np.ndarray, lengths: np.ndarray) -> float:
     return float((lengths[category] + category).sum())
 
 
-def sample_strips(rgb: np.ndarray, *, pixels: int = SAMPLE_PIXELS, strip: tuple[int, int] = SAMPLE_STRIP,
-                  margin: int = SAMPLE_MARGIN) -> Mosaic | None:  # fmt: skip
+def sample_strips(
+    rgb: np.ndarray, *, pixels: int = SAMPLE_PIXELS, strip: tuple[int, int] = SAMPLE_STRIP, margin: int = SAMPLE_MARGIN
+) -> Mosaic | None:
     """Strips of ``strip`` (height, width) photo pixels, ``pixels`` in all, taken evenly across
     ``rgb`` and padded with ``margin`` pixels of their surroundings; None when the photo is small
     enough (at most 1.5 x ``pixels``) to be encoded whole, or too small for one padded strip."""
@@ -164,7 +165,9 @@ def scans_length(jpeg: bytes) -> int:
     return sum(s.end - s.start for s in parts if s.marker == jpeg_segments.SCAN_DATA)
 
 
-def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[int, int], seam_bytes: float = 0.0) -> int:
+def scaled_size(
+    jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[int, int], seam_bytes: float = 0.0
+) -> int:
     """The size of the file whose thumbnail is ``full_thumb`` (w, h), from an encoded sample of
     ``sample_thumb``: headers as they are, entropy-coded data (less what the sample's seams
     cost, ``seam_bytes``) in proportion to the area."""
@@ -175,15 +178,24 @@ def scaled_size(jpeg: bytes, sample_thumb: tuple[int, int], full_thumb: tuple[in
 
 
 def estimate_from_sample(
-    thumb: np.ndarray, luma, chroma, full_size: tuple[int, int], scale: int, *,
-    exif: bytes | None, icc_profile: bytes | None, exact: bool, xmp_packet: bytes | None = None,
+    thumb: np.ndarray,
+    luma,
+    chroma,
+    full_size: tuple[int, int],
+    scale: int,
+    *,
+    exif: bytes | None,
+    icc_profile: bytes | None,
+    exact: bool,
+    xmp_packet: bytes | None = None,
     seam_bytes: float = 0.0,
-) -> SizeEstimate:  # fmt: skip
+) -> SizeEstimate:
     """Encode the (sample's) thumbnail with the file's EXIF, XMP and ICC profile and re-code it as
     the file will be (mozjpeg's progressive scans: on a smooth photo they cost half what baseline
     coding does), then scale it up."""
-    data = optimize_entropy_coding(encode_jpeg(thumb, luma, chroma, exif=exif, icc_profile=icc_profile,
-                                               xmp_packet=xmp_packet))  # fmt: skip
+    data = optimize_entropy_coding(
+        encode_jpeg(thumb, luma, chroma, exif=exif, icc_profile=icc_profile, xmp_packet=xmp_packet)
+    )
     full_thumb = thumbnail_size(*full_size, scale)
     sample_thumb = (thumb.shape[1], thumb.shape[0])
     if exact:

@@ -14,6 +14,7 @@ EXIF byte for byte, and the few edits it needs are made in place:
 Every read is bounds-checked against the block: a count larger than the data is an
 ``ExifError``, never an allocation, so a 1 kB file cannot ask for gigabytes.
 """
+
 from __future__ import annotations
 
 import struct

@@ -75,11 +75,17 @@ def minimal_exif(orientation: int) -> bytes | None:
     """EXIF holding only an orientation (and the IFD0 tags a JPEG's EXIF requires), or None for 1."""
     if orientation == 1:
         return None
-    return piexif.dump({"0th": {
-        piexif.ImageIFD.Orientation: orientation, piexif.ImageIFD.XResolution: (72, 1),
-        piexif.ImageIFD.YResolution: (72, 1), piexif.ImageIFD.ResolutionUnit: 2,
-        piexif.ImageIFD.YCbCrPositioning: 1,
-    }})  # fmt: skip
+    return piexif.dump(
+        {
+            "0th": {
+                piexif.ImageIFD.Orientation: orientation,
+                piexif.ImageIFD.XResolution: (72, 1),
+                piexif.ImageIFD.YResolution: (72, 1),
+                piexif.ImageIFD.ResolutionUnit: 2,
+                piexif.ImageIFD.YCbCrPositioning: 1,
+            }
+        }
+    )
 
 
 def carry_exif(

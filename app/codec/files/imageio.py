@@ -25,8 +25,8 @@ import numpy as np
 import piexif
 from PIL import Image, UnidentifiedImageError
 
-from app.codec.files import jpeg_segments
 from app.codec.errors import ImageLoadError
+from app.codec.files import jpeg_segments
 from app.codec.files.limits import check_jpeg_length, check_pixel_budget, max_pixels
 
 # Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
@@ -36,15 +36,18 @@ from app.codec.files.limits import check_jpeg_length, check_pixel_budget, max_pi
 Image.MAX_IMAGE_PIXELS = max_pixels()
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
-warnings.filterwarnings("ignore", message=r"(Possibly corrupt EXIF|Image appears to be a malformed MPO)",
-                        category=UserWarning, module=r"PIL\.")  # fmt: skip
+warnings.filterwarnings(
+    "ignore",
+    message=r"(Possibly corrupt EXIF|Image appears to be a malformed MPO)",
+    category=UserWarning,
+    module=r"PIL\.",
+)
 
 ORIENTATION_TAG = 0x0112
 Source = str | os.PathLike[str] | bytes
 
 # What a broken file can make Pillow's decoders raise; all mean "truncated or corrupt".
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
-                  struct.error, zlib.error)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
 
 
 @dataclass
@@ -91,8 +94,10 @@ def open_pil(source: Source) -> Iterator[Image.Image]:
         raise ImageLoadError(f"permission denied: {name}") from exc
     except Image.DecompressionBombError as exc:
         limit = f"{max_pixels() / 1e6:g}"
-        raise ImageLoadError(f"image is too large: {name} has over {2 * Image.MAX_IMAGE_PIXELS / 1e6:g} megapixels, "
-                             f"over the limit of {limit} (set HYPERTHUMB_MAX_PIXELS to allow more)") from exc  # fmt: skip
+        raise ImageLoadError(
+            f"image is too large: {name} has over {2 * Image.MAX_IMAGE_PIXELS / 1e6:g} megapixels, "
+            f"over the limit of {limit} (set HYPERTHUMB_MAX_PIXELS to allow more)"
+        ) from exc
     except (*_DECODE_ERRORS, RecursionError) as exc:
         raise ImageLoadError(f"image is truncated or corrupt: {name}") from exc
     with im:

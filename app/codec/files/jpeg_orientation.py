@@ -15,9 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
+from app.codec.errors import CodecError, shorten
 from app.codec.files import exif_edit, jpeg_segments
 from app.codec.files.atomic import atomic_output
-from app.codec.errors import CodecError, shorten
 from app.codec.files.header import minimal_exif
 
 
@@ -44,8 +44,10 @@ def with_orientation(data: bytes, orientation: int) -> bytes:
             except exif_edit.ExifError as exc:
                 raise CodecError(f"the file's EXIF block is damaged, so it is left as it is: {exc}") from None
             if len(block) + 2 > 0xFFFF:
-                raise CodecError("the file's EXIF block is full: an orientation entry does not fit in it, "
-                                 "so the rotation is not saved")  # fmt: skip
+                raise CodecError(
+                    "the file's EXIF block is full: an orientation entry does not fit in it, "
+                    "so the rotation is not saved"
+                )
             return data[:start] + b"\xff\xe1" + (len(block) + 2).to_bytes(2, "big") + block + data[end:]
     if orientation == 1:
         return data  # no EXIF means upright already

@@ -75,9 +75,7 @@ class Marker:
         ):
             raise ValueError("marker payload length and checksum must both be given, the length >= 0")
         if self.rate is not None and (
-            isinstance(self.rate, bool)
-            or not isinstance(self.rate, (int, float))
-            or not math.isfinite(self.rate)
+            isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or not math.isfinite(self.rate)
         ):
             raise ValueError(f"marker rate must be a finite number or None, got {_short(self.rate)}")
 

@@ -3,6 +3,7 @@
 Pixels are stored as the camera wrote them; the orientation says how to turn them for display.
 The codec works in stored coordinates; outputs meant for people are turned for display.
 """
+
 import numpy as np
 
 from app.codec.files.tiling import Box
@@ -33,9 +34,15 @@ def _display_point(x: int, y: int, width: int, height: int, orientation: int) ->
     """Stored pixel (x, y) in a width x height image -> displayed pixel."""
     w, h = width - 1, height - 1
     return {
-        1: (x, y), 2: (w - x, y), 3: (w - x, h - y), 4: (x, h - y),
-        5: (y, x), 6: (h - y, x), 7: (h - y, w - x), 8: (y, w - x),
-    }.get(orientation, (x, y))  # fmt: skip
+        1: (x, y),
+        2: (w - x, y),
+        3: (w - x, h - y),
+        4: (x, h - y),
+        5: (y, x),
+        6: (h - y, x),
+        7: (h - y, w - x),
+        8: (y, w - x),
+    }.get(orientation, (x, y))
 
 
 _INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}

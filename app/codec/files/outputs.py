@@ -19,8 +19,26 @@ from app.codec.errors import CodecError, shorten
 
 COMMON = ".png, .tif, .jpg or .webp"
 # Pillow's formats that store RGB pixels as they are (JPEG and WebP lossily, as the user chose).
-RGB_FORMATS = frozenset({"PNG", "TIFF", "JPEG", "MPO", "WEBP", "AVIF", "BMP", "DIB", "PPM", "TGA", "QOI", "JPEG2000",
-                         "SGI", "PCX", "IM", "DDS"})  # fmt: skip
+RGB_FORMATS = frozenset(
+    {
+        "PNG",
+        "TIFF",
+        "JPEG",
+        "MPO",
+        "WEBP",
+        "AVIF",
+        "BMP",
+        "DIB",
+        "PPM",
+        "TGA",
+        "QOI",
+        "JPEG2000",
+        "SGI",
+        "PCX",
+        "IM",
+        "DDS",
+    }
+)
 # Extensions whose registered format is RGB-capable but whose name promises something else.
 NOT_RGB_EXTENSIONS = {".pbm": "1-bit black and white", ".pgm": "greyscale", ".pfm": "floating point",
                       ".bw": "greyscale"}  # fmt: skip
@@ -70,5 +88,7 @@ def check_output_size(format_name: str, width: int, height: int, path: str | Pat
     """Refuse, before decoding, a size the format cannot store (JPEG 65500, WebP 16383 a side)."""
     limit = MAX_SIDE.get(format_name)
     if limit is not None and max(width, height) > limit:
-        raise CodecError(f"{format_name} cannot store {width}x{height} pixels (at most {limit} a side): "
-                         f"write {shorten(Path(path).name)} as .png or .tif instead")  # fmt: skip
+        raise CodecError(
+            f"{format_name} cannot store {width}x{height} pixels (at most {limit} a side): "
+            f"write {shorten(Path(path).name)} as .png or .tif instead"
+        )

@@ -16,6 +16,7 @@ Kinds today: ``HTA1`` (decoder adaptation, ``adaptation``) and ``HTD1`` (the det
 ``detail_coding``). Files of format v2 before the detail layer carry a bare ``HTA1`` payload,
 read as that one record. Readers skip kinds they do not know.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -126,4 +127,7 @@ def segments_size(length: int) -> int:
 
 def record_sizes(payload: bytes) -> dict[str, int]:
     """{record name: bytes} of a payload, for ``info`` (unknown kinds by their 4-character tag)."""
-    return {RECORD_NAMES.get(kind, kind.decode("ascii", "replace")): len(data) for kind, data in unpack_records(payload).items()}
+    return {
+        RECORD_NAMES.get(kind, kind.decode("ascii", "replace")): len(data)
+        for kind, data in unpack_records(payload).items()
+    }

@@ -68,7 +68,9 @@ def _check_container(im: Image.Image, marker: Marker, name: str) -> tuple[np.nda
         raise FormatError(f"{name}: has a HyperThumbnail marker but is a {im.format}, not a JPEG")
     layers = getattr(im, "layer", [])
     if (im.info.get("progressive") and marker.version < 2) or len(layers) != 3:
-        raise FormatError(f"{name}: not a baseline 3-component JPEG" if len(layers) == 3 else f"{name}: not a 3-component JPEG")
+        raise FormatError(
+            f"{name}: not a baseline 3-component JPEG" if len(layers) == 3 else f"{name}: not a 3-component JPEG"
+        )
     if any((h, v) != (1, 1) for _, h, v, _ in layers) or [t for *_, t in layers] != [0, 1, 1]:
         raise FormatError(f"{name}: not 4:4:4 with luma table 0 and chroma table 1")
     tables = getattr(im, "quantization", {})

@@ -4,12 +4,12 @@ A tile is computed on a context box (the tile grown by a margin at least the net
 receptive radius, clipped to the image) and cropped back, so tiled output equals untiled
 output; only the tile plus margin is ever on the device, which bounds peak memory.
 """
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Optional
 
-ProgressFn = Optional[Callable[[int, int], None]]
-CancelFn = Optional[Callable[[], bool]]
+ProgressFn = Callable[[int, int], None] | None
+CancelFn = Callable[[], bool] | None
 
 
 class Cancelled(Exception):
@@ -42,9 +42,14 @@ class Box:
         return Box(self.y0 // divisor, self.y1 // divisor, self.x0 // divisor, self.x1 // divisor)
 
     def expanded(self, margin: int, height: int, width: int) -> "Box":
-        return Box(max(0, self.y0 - margin), min(height, self.y1 + margin), max(0, self.x0 - margin), min(width, self.x1 + margin))
+        return Box(
+            max(0, self.y0 - margin),
+            min(height, self.y1 + margin),
+            max(0, self.x0 - margin),
+            min(width, self.x1 + margin),
+        )
 
-    def intersect(self, other: "Box") -> Optional["Box"]:
+    def intersect(self, other: "Box") -> "Box | None":
         box = Box(max(self.y0, other.y0), min(self.y1, other.y1), max(self.x0, other.x0), min(self.x1, other.x1))
         return box if box.height > 0 and box.width > 0 else None
 

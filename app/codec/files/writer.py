@@ -49,8 +49,14 @@ def encode_jpeg(
 ) -> bytes:
     """Encode uint8 HxWx3 RGB as a baseline 4:4:4 JPEG with the given tables (natural order);
     ``extra``: raw marker segments (the payload's APP11) for the header."""
-    if not isinstance(thumbnail, np.ndarray) or thumbnail.dtype != np.uint8 or thumbnail.ndim != 3 \
-            or thumbnail.shape[2] != 3 or thumbnail.shape[0] == 0 or thumbnail.shape[1] == 0:
+    if (
+        not isinstance(thumbnail, np.ndarray)
+        or thumbnail.dtype != np.uint8
+        or thumbnail.ndim != 3
+        or thumbnail.shape[2] != 3
+        or thumbnail.shape[0] == 0
+        or thumbnail.shape[1] == 0
+    ):
         raise ValueError("thumbnail must be a non-empty uint8 HxWx3 RGB array")
     options: dict[str, Any] = {
         "qtables": [_table(luma_table, "luma"), _table(chroma_table, "chroma")],
@@ -99,10 +105,25 @@ def write_hyperthumbnail(
             f"thumbnail is {size[0]}x{size[1]} but a {marker.width}x{marker.height} original "
             f"needs {marker.thumbnail_size[0]}x{marker.thumbnail_size[1]}"
         )
-    meta = build_metadata(marker, size, source_exif=source_exif, source_xmp=source_xmp, strip_gps=strip_gps,
-                          orientation=orientation or orientation_of(source_exif), payload=payload)  # fmt: skip
-    data = encode_jpeg(thumbnail, luma_table, chroma_table, exif=meta.exif, icc_profile=icc_profile,
-                       xmp_packet=meta.xmp, extra=meta.extra, dpi=dpi)  # fmt: skip
+    meta = build_metadata(
+        marker,
+        size,
+        source_exif=source_exif,
+        source_xmp=source_xmp,
+        strip_gps=strip_gps,
+        orientation=orientation or orientation_of(source_exif),
+        payload=payload,
+    )
+    data = encode_jpeg(
+        thumbnail,
+        luma_table,
+        chroma_table,
+        exif=meta.exif,
+        icc_profile=icc_profile,
+        xmp_packet=meta.xmp,
+        extra=meta.extra,
+        dpi=dpi,
+    )
     if notes is not None:
         notes.extend(meta.notes)
     if optimize_entropy:
@@ -126,7 +147,10 @@ def optimize_entropy_coding(jpeg: bytes) -> bytes:
     if len(optimized) >= len(jpeg):
         return jpeg
     with Image.open(io.BytesIO(jpeg)) as a, Image.open(io.BytesIO(optimized)) as b:
-        same = a.info.get("xmp") == b.info.get("xmp") and a.info.get("exif") == b.info.get("exif") \
-            and [x for x in a.applist if x[0] == "APP11"] == [x for x in b.applist if x[0] == "APP11"] \
+        same = (
+            a.info.get("xmp") == b.info.get("xmp")
+            and a.info.get("exif") == b.info.get("exif")
+            and [x for x in a.applist if x[0] == "APP11"] == [x for x in b.applist if x[0] == "APP11"]
             and np.array_equal(np.asarray(a), np.asarray(b))
+        )
     return optimized if same else jpeg

@@ -5,6 +5,7 @@ own XMP (ratings, keywords, edits) is kept: our ``rdf:Description`` is added to 
 one of ours left by an earlier encode is replaced. Reading is bounded: a packet is at most one
 APP1 segment (64 kB), and DTDs and entities are refused before parsing, so no entity expansion.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -20,11 +21,16 @@ _PACKET_END = '<?xpacket end="w"?>'
 ET.register_namespace("x", X)
 ET.register_namespace("rdf", RDF)
 ET.register_namespace(PREFIX, NAMESPACE)
-for _prefix, _uri in {"xmp": "http://ns.adobe.com/xap/1.0/", "dc": "http://purl.org/dc/elements/1.1/",
-                      "photoshop": "http://ns.adobe.com/photoshop/1.0/", "tiff": "http://ns.adobe.com/tiff/1.0/",
-                      "exif": "http://ns.adobe.com/exif/1.0/", "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
-                      "crs": "http://ns.adobe.com/camera-raw-settings/1.0/",
-                      "stEvt": "http://ns.adobe.com/xap/1.0/sType/ResourceEvent#"}.items():  # fmt: skip
+for _prefix, _uri in {
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "tiff": "http://ns.adobe.com/tiff/1.0/",
+    "exif": "http://ns.adobe.com/exif/1.0/",
+    "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
+    "crs": "http://ns.adobe.com/camera-raw-settings/1.0/",
+    "stEvt": "http://ns.adobe.com/xap/1.0/sType/ResourceEvent#",
+}.items():
     ET.register_namespace(_prefix, _uri)
 
 

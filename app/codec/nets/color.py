@@ -2,6 +2,7 @@
 
 Values are on the 0..255 scale, as the JPEG file stores them; tensors are [..., 3, H, W].
 """
+
 import torch
 
 _RGB_TO_YCBCR = torch.tensor(

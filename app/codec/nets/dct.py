@@ -4,6 +4,7 @@ Coefficient layout used across the codec: ``[B, C, 64, H/8, W/8]``, the 64 axis 
 row-major order (index = 8 * vertical_frequency + horizontal_frequency). Images must already
 be padded to multiples of 8 (see ``pad_to_multiple``).
 """
+
 import math
 from functools import cache
 

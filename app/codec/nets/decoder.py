@@ -10,6 +10,7 @@ Two branches meet at thumbnail (LR) resolution:
 Fully convolutional, so it runs on tiles (see ``tiling``) with a margin of
 ``DecoderConfig.margin()`` LR pixels.
 """
+
 import functools
 from dataclasses import dataclass
 
@@ -84,7 +85,11 @@ class Decoder(nn.Module):
     def adaptable_layers(self) -> list[tuple[str, nn.Module]]:
         """The layers whose biases a file may offset (per-image adaptation, see ``adaptation``),
         in the order of the flat offsets vector: every conv and linear layer of both branches."""
-        return [(name, m) for name, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None]
+        return [
+            (name, m)
+            for name, m in self.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None
+        ]
 
     def offsets_size(self) -> int:
         return sum(m.bias.numel() for _, m in self.adaptable_layers())
@@ -117,8 +122,14 @@ class Decoder(nn.Module):
         x = _blocks(self.detail_body, x, offsets, "detail_body")
         return F.pixel_shuffle(_run(self.detail_out, x, offsets, "detail_out"), 4)
 
-    def phases(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None,
-               detail: torch.Tensor | None = None) -> torch.Tensor:
+    def phases(
+        self,
+        lr: torch.Tensor,
+        dequantized: torch.Tensor,
+        tables: torch.Tensor,
+        offsets=None,
+        detail: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The photo before the final pixel shuffle: [B, 3 * scale^2, h, w], float32.
 
         The networks run in their parameters' dtype (bf16/fp16 on fast paths); the bilinear base
@@ -146,8 +157,14 @@ class Decoder(nn.Module):
             return base + residual.float()
         return base.add_(residual)  # inference: no new photo-sized buffer (fresh memory costs page faults)
 
-    def forward(self, lr: torch.Tensor, dequantized: torch.Tensor, tables: torch.Tensor, offsets=None,
-                detail: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        lr: torch.Tensor,
+        dequantized: torch.Tensor,
+        tables: torch.Tensor,
+        offsets=None,
+        detail: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return F.pixel_shuffle(self.phases(lr, dequantized, tables, offsets, detail), self.scale)
 
 
@@ -167,8 +184,12 @@ def _blocks(blocks: nn.Sequential, x: torch.Tensor, offsets: dict | None, prefix
         if offsets is None:
             x = block(x)
         else:
-            x = x + _run(block.conv2, block.act(_run(block.conv1, x, offsets, f"{prefix}.{i}.conv1")), offsets,
-                         f"{prefix}.{i}.conv2")  # fmt: skip
+            x = x + _run(
+                block.conv2,
+                block.act(_run(block.conv1, x, offsets, f"{prefix}.{i}.conv1")),
+                offsets,
+                f"{prefix}.{i}.conv2",
+            )
     return x
 
 

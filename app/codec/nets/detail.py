@@ -17,6 +17,7 @@ entropy model (``detail_coding``) in the file's payload. Three parts live here:
 
 The decoder side (synthesis and fusion) is part of ``decoder.Decoder``: what runs per viewport.
 """
+
 from __future__ import annotations
 
 import math
@@ -163,12 +164,14 @@ class DetailPrior(nn.Module):
     def __init__(self, config: DetailConfig):
         super().__init__()
         p, c = config.prior, config.latent
-        self.layers = nn.ModuleList([
-            nn.Conv2d(3 * LATENT_STRIDE**2 + 1, p, 3, padding=1),
-            nn.Conv2d(p, p, 3, padding=1),
-            nn.Conv2d(p, p, 3, padding=1),
-            nn.Conv2d(p, 2 * c, 1),
-        ])  # fmt: skip
+        self.layers = nn.ModuleList(
+            [
+                nn.Conv2d(3 * LATENT_STRIDE**2 + 1, p, 3, padding=1),
+                nn.Conv2d(p, p, 3, padding=1),
+                nn.Conv2d(p, p, 3, padding=1),
+                nn.Conv2d(p, 2 * c, 1),
+            ]
+        )
         nn.init.zeros_(self.layers[-1].weight)
         with torch.no_grad():  # start at a mid-ladder scale, zero mean
             self.layers[-1].bias.zero_()
@@ -223,8 +226,12 @@ def init_from_residual_pca(model, residual_batches: list[torch.Tensor]) -> float
     """Set the linear paths of a fresh detail layer (the analysis' ``project``, the decoder's
     ``detail_linear``) to the top principal components of the base reconstruction's residual
     (photo-resolution residual batches); returns the energy fraction they keep."""
-    blocks = torch.cat([residual_blocks(r.float()).permute(0, 2, 3, 1).reshape(-1, residual_blocks(r).shape[1])
-                        for r in residual_batches])  # fmt: skip
+    blocks = torch.cat(
+        [
+            residual_blocks(r.float()).permute(0, 2, 3, 1).reshape(-1, residual_blocks(r).shape[1])
+            for r in residual_batches
+        ]
+    )
     covariance = blocks.T.double() @ blocks.double() / len(blocks)
     values, vectors = torch.linalg.eigh(covariance)
     c = model.analysis.project.out_channels

@@ -5,6 +5,7 @@ a faithful preview while it hides detail for the decoder. All convolutions run a
 resolution on the pixel-unshuffled photo (16 sub-pixel phases x 3 colours = 48 channels), so
 the encoder costs what a network on the thumbnail would: cheap enough to train on a CPU.
 """
+
 from dataclasses import dataclass
 
 import torch

@@ -5,6 +5,7 @@ divide by the table and round -> multiply back -> inverse DCT -> clamp to 8 bits
 In training the roundings are replaced by surrogates so gradients flow; at inference
 (``rounding="round"``) it reproduces what Pillow writes and reads to within ~1 grey level.
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -76,9 +77,7 @@ def simulate_jpeg(
     return JpegSimOutput(scaled, quantized, dequantized, decoded_ycbcr, decoded_rgb, q)
 
 
-def coefficients_from_ycbcr(
-    ycbcr: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor
-) -> torch.Tensor:
+def coefficients_from_ycbcr(ycbcr: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor) -> torch.Tensor:
     """Recover a file's quantized coefficients from its decoded YCbCr samples (0..255).
 
     The decoder's IDCT output was rounded and clamped, so the block DCT of it lands within a

@@ -1,4 +1,5 @@
 """Small building blocks shared by the encoder and decoder networks."""
+
 import torch
 from torch import nn
 

@@ -4,11 +4,13 @@
 -> rate estimate and decoder. Inference uses the parts separately (``inference``), because
 encoding and decoding happen at different times on different machines, through a real file.
 """
+
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from app.codec.files.marker import SCALE
 from app.codec.nets.decoder import Decoder, DecoderConfig
 from app.codec.nets.detail import (
     DetailAnalysis,
@@ -19,7 +21,6 @@ from app.codec.nets.detail import (
     quantized_rate,
 )
 from app.codec.nets.encoder import Encoder, EncoderConfig
-from app.codec.files.marker import SCALE
 from app.codec.nets.jpeg_sim import quantize, round_ste, simulate_jpeg
 from app.codec.nets.qpm import QPMConfig, QuantizationPredictor
 from app.codec.nets.rate import bits_per_pixel
@@ -84,8 +85,9 @@ class HyperThumbnailModel(nn.Module):
             self.gains = RateGains(config.detail.latent, config.detail.rate_anchors)
             self.prior = DetailPrior(config.detail)
 
-    def forward(self, hr: torch.Tensor, rate: torch.Tensor, autocast: torch.dtype | None = None,
-                frozen_thumbnail: bool = False) -> TrainOutput:
+    def forward(
+        self, hr: torch.Tensor, rate: torch.Tensor, autocast: torch.dtype | None = None, frozen_thumbnail: bool = False
+    ) -> TrainOutput:
         """HR crops [B, 3, H, W] (H, W multiples of 32) and rate knobs [B] -> training outputs.
 
         ``autocast`` (e.g. bfloat16) runs the encoder and decoder networks in that precision; the

@@ -6,6 +6,7 @@ and a rate knob in 0..1. It predicts log-offsets from a prior: libjpeg's standar
 quality set by the rate (LOW ~ quality 20 ... HIGH ~ quality 80, stored in ``QPMConfig``). An untrained QPM therefore
 already writes sensible tables, and training only has to learn per-image corrections.
 """
+
 import math
 from dataclasses import dataclass
 
@@ -59,4 +60,3 @@ class QuantizationPredictor(nn.Module):
         if integer:
             tables = round_ste(tables)
         return tables[:, :64], tables[:, 64:]
-

@@ -6,6 +6,7 @@ scale is fitted to the image itself (maximum likelihood: the mean absolute value
 from the previous block, as JPEG does. The estimate has no learned parameters, so it is
 exact-in-expectation for any encoder and never drifts from the real coder during training.
 """
+
 import torch
 
 _MIN_SCALE = 0.05
@@ -45,4 +46,3 @@ def bits_per_pixel(quantized: torch.Tensor, scale: int = 4) -> torch.Tensor:
     hb, wb = quantized.shape[-2:]
     hr_pixels = (hb * 8 * scale) * (wb * 8 * scale)
     return coefficient_bits(quantized) / hr_pixels
-

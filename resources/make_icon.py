@@ -1,6 +1,6 @@
 """Render the 256 px PNG icon from the hand-made SVG (for places that take no SVG).
 
-    QT_QPA_PLATFORM=offscreen python resources/make_icon.py
+QT_QPA_PLATFORM=offscreen python resources/make_icon.py
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.codec.errors import CodecError, shorten
+from app.codec.errors import CodecError, shorten, user_message
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 MESSAGE_LIMIT = 400  # characters of one error line; longer ones are cut in the middle
@@ -537,13 +537,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = None
         return EXIT_OK
     except OSError as exc:  # disk full, permission denied on the output folder, ...
-        _say("error", f"{exc.strerror or exc}: {shorten(exc.filename or '', 200)}".rstrip(": "))
+        _say("error", user_message(exc, "hyperthumb"))
         return EXIT_ERROR
-    except MemoryError:
-        _say(
-            "error",
-            "out of memory: the image is too large for this machine (a smaller --tile or a --region needs less)",
-        )
+    except MemoryError as exc:
+        _say("error", user_message(exc, "this image") + " (a smaller --tile or a --region needs less)")
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 -- the promise: no traceback, ever
         return _internal_error(exc)

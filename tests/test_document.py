@@ -15,7 +15,7 @@ from app.codec.errors import ImageLoadError, NotHyperThumbnailError
 from app.codec.files import xmp
 from app.codec.files.document import open_image
 from app.codec.files.marker import FORMAT_VERSION, Marker
-from app.codec.files.reader import read_thumbnail
+from app.codec.files.reader import libjpeg_rgb, read_thumbnail
 from app.codec.files.writer import write_hyperthumbnail
 from app.synthetic import photo_like
 
@@ -89,3 +89,42 @@ def test_hyperthumbnail_document_keeps_its_decoded_thumbnail_for_reconstruction(
     assert from_doc.shape == (70, 90, 3) and np.array_equal(from_doc, from_path)
     with pytest.raises(NotHyperThumbnailError):
         codec.reconstructor(open_image(tmp_path / "p.png"))
+
+
+@pytest.mark.parametrize("quality", [5, 50, 95, 100])
+def test_rgb_made_from_ycbcr_matches_libjpegs_own_rgb_decode(tmp_path, quality):
+    """The preview is made from the decoder's YCbCr samples: it must be the RGB every other
+    application shows, bit for bit (saturated colours and every Y/Cb/Cr extreme included)."""
+    rng = np.random.default_rng(quality)
+    pixels = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    pixels[:32] = photo_like(128, 32, seed=quality)
+    pixels[32:48, :, :] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]] * 32
+    path = tmp_path / "h.jpg"
+    write_hyperthumbnail(path, pixels, LUMA, CHROMA, Marker(width=512, height=384, scale=4,
+                         model_id="ht-test", weights_sha256="0" * 64))  # fmt: skip
+    Image.open(path).save(tmp_path / "q.jpg", quality=quality, subsampling=0)
+    for file in (path, tmp_path / "q.jpg"):
+        with Image.open(file) as im:
+            im.draft("YCbCr", im.size)
+            ycbcr = np.asarray(im)
+        with Image.open(file) as im:
+            expected = np.asarray(im.convert("RGB"))
+        assert np.array_equal(libjpeg_rgb(ycbcr), expected)
+    assert np.array_equal(open_image(path).preview, np.asarray(Image.open(path).convert("RGB")))
+
+
+def test_an_open_parses_and_decodes_the_file_once(tmp_path, monkeypatch):
+    path = tmp_path / "h.jpg"
+    _hyperthumbnail(path)
+    opened, decoded = [], []
+    real_open, real_load = Image.open, Image.Image.load
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.mode) or real_load(self))
+    doc = open_image(path)
+    assert doc.thumbnail is not None and doc.thumbnail.ycbcr.shape == doc.preview.shape
+    assert len(opened) == 1 and decoded.count("YCbCr") >= 1 and "RGB" not in decoded
+    opened.clear(), decoded.clear()
+    png = tmp_path / "p.png"
+    Image.fromarray(photo_like(60, 40)).save(png)
+    open_image(png)
+    assert len(opened) == 1

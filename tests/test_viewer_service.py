@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from app.codec.api import Codec
+from app.codec.errors import CodecError
 from app.synthetic import photo_like
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import Box, Cancelled, ServiceStopped
@@ -56,6 +57,18 @@ def test_a_decode_through_the_service_is_the_codecs_own(weights, photo):
     assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= 1
     assert codec_bridge.service().pid() not in (None, os.getpid())
     decoder.close()
+    with pytest.raises(CodecError, match="decoder was closed") as closed:  # a sentence, not "KeyError"
+        decoder.decode(box)
+    assert type(closed.value) is CodecError
+
+
+def test_service_errors_keep_their_kind(weights, tmp_path):
+    """Errors cross the process boundary as data (a kind and a sentence) and come back as the
+    same class: a missing photo is still an ImageLoadError in the viewer's process."""
+    from app.codec.errors import ImageLoadError
+
+    with pytest.raises(ImageLoadError, match="no such file"):
+        codec_bridge.load_photo(tmp_path / "missing.png", weights)
 
 
 def test_moving_pixels_between_the_processes_takes_milliseconds(weights, photo):

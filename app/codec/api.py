@@ -39,7 +39,7 @@ from app.codec.files.atomic import same_file
 from app.codec.files.document import ImageDocument, open_image
 from app.codec.files.estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_strips
 from app.codec.files.header import build_metadata, minimal_exif
-from app.codec.files.imageio import LoadedImage, load_image
+from app.codec.files.imageio import LoadedImage, load_image, loaded_from, open_pil
 from app.codec.files.marker import Marker, thumbnail_size
 from app.codec.files.payload import (
     ADAPTATION_KIND,
@@ -50,7 +50,7 @@ from app.codec.files.payload import (
     unpack_records,
 )
 from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE, RATE_PRESETS
-from app.codec.files.reader import Thumbnail, decoded_ycbcr, read_marker, read_thumbnail
+from app.codec.files.reader import Thumbnail, decoded_ycbcr, marker_of, read_thumbnail, thumbnail_from
 from app.codec.files.tiling import CancelFn, ProgressFn, check_cancel
 from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
 from app.codec.nets.model import HyperThumbnailModel
@@ -248,9 +248,12 @@ class Codec:
     def load_photo(self, source: str | Path, *, progress: ProgressFn = None, cancelled: CancelFn = None) -> LoadedImage:
         """The photo a file stands for, ready for ``encode_photo``: an ordinary image's pixels, or
         a HyperThumbnail's full-resolution reconstruction (its thumbnail alone is not the photo)."""
-        if read_marker(source) is None:
-            return load_image(source)
-        thumbnail = read_thumbnail(source)
+        name = str(source)
+        with open_pil(source) as im:  # one parse: the header says which of the two it is
+            marker = marker_of(im, name)
+            if marker is None:
+                return loaded_from(im, name)
+            thumbnail = thumbnail_from(im, marker, name)
         pixels = self.reconstructor(thumbnail).decode(
             tile=self.default_decode_tile, progress=progress, cancelled=cancelled
         )

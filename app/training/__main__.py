@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("export", help="install a run's model into a weights folder")
-    p.add_argument("run")
+    p.add_argument("run", help="run folder, or a .snapshot.pt file")
     p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
     p.add_argument("--id", required=True, help="model id, e.g. hyperthumb-x4-v1")
     p.add_argument("--role", help='e.g. "jpeg-sr-baseline" for the evaluation baseline')
@@ -227,13 +227,26 @@ def _summary_from_log(run: Path) -> dict:
     }
 
 
+def _load_trained(source: Path) -> tuple[TrainConfig, dict, dict]:
+    """A run folder (config, checkpoint, log) or a committed ``.snapshot.pt`` file: config, weights, summary.
+
+    A snapshot is what survives a machine change (runs/ does not), so it must be installable on its own;
+    its summary has the step and time but no validation numbers (say them with ``--note``)."""
+    if source.is_file():
+        state = torch.load(source, map_location="cpu", weights_only=False)
+        config = TrainConfig(**state["config"])
+        summary = {"steps": state["step"], "train_seconds": round(state.get("elapsed_s", 0)),
+                   "from_snapshot": source.name}  # fmt: skip
+        return config, state["model"], summary
+    config = TrainConfig(**json.loads((source / "config.json").read_text()))
+    state = torch.load(source / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return config, state["model"], _summary_from_log(source)
+
+
 def cmd_export(args) -> int:
-    run = Path(args.run)
-    config = TrainConfig(**json.loads((run / "config.json").read_text()))
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    config, weights, summary = _load_trained(Path(args.run))
     model = HyperThumbnailModel(ModelConfig.from_dict(config.model))
-    model.load_state_dict(state["model"])
-    summary = _summary_from_log(run)
+    model.load_state_dict(weights)
     training = {
         "mode": config.mode,
         "data": "Debian wallpaper packages "

@@ -1,5 +1,11 @@
 """The PySide6 desktop viewer.
 
+Flat on purpose: the rule that matters here (the window's process never imports torch; only
+``codec_service``, which runs in the child process, imports ``app.codec.api``) is a module
+boundary already, enforced by tests/test_import_boundaries.py. The other parts (service, zoom,
+export, browsing) share Qt types and are wired together by ``window``, so sub-packages would only
+add cross-package imports with no rule to keep. The list below is grouped by part instead.
+
 Modules, each with one job:
   codec_bridge -- the viewer's door to the codec: opening files (``app.codec.files``, no torch) here; weights
                   status, decoders, export in the codec service. Other modules use only ``app.codec.files``
@@ -10,6 +16,7 @@ Modules, each with one job:
   playlist     -- which files next/previous steps through (sorting: by name, date taken or size)
   sorting      -- the playlist's orders: name, EXIF date taken (else modification time), file size
   loader       -- opens documents on worker threads, preloads the neighbours, keeps a small LRU
+  newest_wins  -- the worker queue where each request replaces what was not started (loader, strip)
   qimage       -- numpy RGB -> QImage, on the GUI thread
   orientation  -- EXIF orientation -> QTransform
   rotation     -- rotate left/right as another EXIF orientation of the same document
@@ -29,7 +36,8 @@ Modules, each with one job:
   thumbnails   -- the thumbnail strip: pictures made lazily on a worker, visible items first
   metadata     -- the metadata panel's facts and words (sizes, model, tables, bpp, EXIF)
   metadata_panel -- the metadata panel widget
-  recent       -- the settings file and File > Open Recent
+  settings     -- every setting's key, type, default and range, in one table; garbled values read as defaults
+  recent       -- File > Open Recent
   tools        -- the Edit menu: rotate, save the rotation, copy image/path, open folder, trash and undo
   slideshow    -- View > Slideshow: the next image every few seconds
   help_overlay -- F1 / ?: every key of every menu, over the image

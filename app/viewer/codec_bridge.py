@@ -22,7 +22,7 @@ from PIL import Image
 
 from app.codec.errors import CodecError, FormatError
 from app.codec.files.document import ImageDocument, open_image
-from app.codec.files.imageio import ORIENTATION_TAG, decode_pixels, load_image, open_pil, orientation_of
+from app.codec.files.imageio import decode_pixels, image_orientation, open_pil, to_rgb
 from app.codec.files.jpeg_orientation import write_orientation
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
 from app.codec.files.payload import DETAIL_KIND, PayloadError, unpack_records
@@ -87,10 +87,14 @@ class DocumentDecoder:
     def __init__(self, document: ImageDocument, weights_dir: str | Path | None = None):
         if document.thumbnail is None:
             raise CodecError(f"not a HyperThumbnail: {document.path.name} is a plain image")
-        thumbnail = dataclasses.replace(
-            document.thumbnail, rgb=np.empty((0, 0, 3), np.uint8)
-        )  # the service needs no preview
-        answer = _service.call("open_decoder", weights_dir=_path(weights_dir), thumbnail=thumbnail)
+        thumbnail = document.thumbnail
+        empty = np.empty((0, 0, 3), np.uint8)  # the pixels travel as raw bytes; the service needs no preview
+        answer = _service.call(
+            "open_decoder",
+            weights_dir=_path(weights_dir),
+            thumbnail=dataclasses.replace(thumbnail, ycbcr=empty, rgb=empty),
+            payload=thumbnail.ycbcr,
+        )
         self.generation = _service.answered_by()
         self.number: int = answer["decoder"]
         self.device: str = answer["device"]  # "cpu", "cuda" or "mps"
@@ -152,16 +156,12 @@ class StripPreview:
     icc_profile: bytes | None = None  # the file's colour profile: the strip converts it to sRGB like the view
 
 
-_DIRECT_MODES = {"RGB", "RGBX", "L", "P", "1", "CMYK", "YCbCr", "LAB", "HSV"}
-_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-
-
 def strip_preview(path: str | Path, size: int) -> StripPreview:
     """A picture of ``path`` at most ``size`` pixels a side; raises ``CodecError`` for a bad file.
 
     Cheap even for big photos: a JPEG (a HyperThumbnail is one: its preview IS its thumbnail) is
-    decoded at 1/2..1/8 scale by libjpeg's DCT scaling, and only formats whose pixels need the
-    codec's careful conversion (16-bit, float) pay a full decode.
+    decoded at 1/2..1/8 scale by libjpeg's DCT scaling; other formats are decoded whole and made
+    RGB by the codec's own conversion (alpha over white, 16-bit and float scaled), like an open.
     """
     path = Path(path)
     try:
@@ -173,30 +173,12 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # keeps the image at least ``size`` on its longer side
         decode_pixels(im, str(path))
-        orientation = _orientation(im)
+        orientation = image_orientation(im)
         icc = im.info.get("icc_profile") or None
-        if im.mode in _DIRECT_MODES or (im.mode in _ALPHA_MODES):
-            picture = _over_white(im) if im.mode in _ALPHA_MODES or "transparency" in im.info else im.convert("RGB")
-        else:
-            picture = None  # 16-bit, 32-bit or float pixels: the codec's own conversion, below
-    if picture is None:
-        picture = Image.fromarray(load_image(path).rgb)
+        picture = Image.fromarray(to_rgb(im, str(path))[0])
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
-    rgb = np.ascontiguousarray(to_display(np.asarray(picture.convert("RGB")), orientation))
+    rgb = np.ascontiguousarray(to_display(np.asarray(picture), orientation))
     return StripPreview(rgb, marker is not None, display_size(*stored, orientation), icc)
-
-
-def _orientation(im: Image.Image) -> int:
-    exif = im.info.get("exif")
-    if exif:
-        return orientation_of(exif)
-    value = im.getexif().get(ORIENTATION_TAG, 1)  # TIFF keeps it in its own tags
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def _over_white(im: Image.Image) -> Image.Image:
-    rgba = im.convert("RGBA")
-    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
 
 
 def exif_tags(exif: bytes | None) -> dict[str, dict[int, object]]:

@@ -11,10 +11,10 @@ decodes never overlap (a decode the viewer gave up on finishes before the next o
 while the decoder and an export, from different lanes, run side by side as they did as
 threads. ``("cancel", id)`` sets that request's flag, which the codec checks between tiles.
 
-    viewer -> service   ("call", id, lane, op, args) | ("cancel", id) | ("quit",)
+    viewer -> service   ("call", id, lane, op, args) [+ raw bytes: args["payload"]] | ("cancel", id) | ("quit",)
     service -> viewer   ("progress", id, done, total) | ("result", id, value)
                         | ("pixels", id, array_message) + the array's bytes
-                        | ("error", id, kind, class name, sentence)   kind: cancelled, codec, failed
+                        | ("error", id, kind, sentence)   kind: cancelled, failed, or a CodecError's ``kind``
 
 Decoders (one per document) and loaded photos (one per export) stay here; the viewer holds
 their numbers. On ``quit`` or when the viewer goes away, every request is cancelled and the
@@ -79,7 +79,7 @@ class Service:
     def run(self) -> None:
         while True:
             try:
-                message, _ = self.channel.recv()
+                message, payload = self.channel.recv()
             except (EOFError, OSError):
                 break  # the viewer is gone
             kind = message[0]
@@ -91,7 +91,10 @@ class Service:
                 if flag is not None:
                     flag.set()
             elif kind == "call":
-                self._dispatch(*message[1:])
+                rid, lane, op, args = message[1:]
+                if payload is not None:
+                    args["payload"] = payload
+                self._dispatch(rid, lane, op, args)
         self._quit()
 
     def _dispatch(self, rid: int, lane, op: str, args: dict) -> None:
@@ -133,7 +136,7 @@ class Service:
     # ------------------------------------------------------------------ running one request
 
     def _run(self, rid: int, op: str, args: dict, flag: threading.Event) -> None:
-        from app.codec.errors import CodecError
+        from app.codec.errors import CodecError, user_message
         from app.codec.files.tiling import Cancelled
 
         def progress(done: int, total: int) -> None:
@@ -145,17 +148,16 @@ class Service:
             handler = getattr(self, f"_op_{op}")
             handler(rid, args, progress=progress, cancelled=flag.is_set)
         except Cancelled:
-            self._send(("error", rid, "cancelled", "Cancelled", "cancelled"))
-        except CodecError as exc:
-            self._send(("error", rid, "codec", type(exc).__name__, str(exc)))
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            self._send(("error", rid, "codec", "CodecError", f"{exc.strerror or exc}{where}"))
-        except MemoryError:
-            self._send(("error", rid, "codec", "CodecError", "not enough memory for this photo"))
+            self._send(("error", rid, "cancelled", "cancelled"))
         except Exception as exc:  # noqa: BLE001 -- a process boundary: any failure becomes a sentence
-            what = _WHAT_FAILED.get(op, f"the codec service's {op}")
-            self._send(("error", rid, "failed", type(exc).__name__, f"{what} failed: {type(exc).__name__}: {exc}"))
+            kind = (
+                exc.kind
+                if isinstance(exc, CodecError)
+                else "codec"
+                if isinstance(exc, OSError | MemoryError)
+                else "failed"
+            )
+            self._send(("error", rid, kind, user_message(exc, _WHAT_FAILED.get(op, f"the codec service's {op}"))))
         finally:
             with self._flags_lock:
                 self._flags.pop(rid, None)
@@ -210,8 +212,14 @@ class Service:
         )
 
     def _op_open_decoder(self, rid, args, **_):
+        """``thumbnail`` arrives without pixels; its YCbCr samples follow as the raw payload."""
+        import dataclasses
+
+        thumbnail = args["thumbnail"]
+        width, height = thumbnail.marker.thumbnail_size
+        thumbnail = dataclasses.replace(thumbnail, ycbcr=args["payload"].reshape(height, width, 3))
         codec = self._codec(args.get("weights_dir"))
-        reconstructor = codec.reconstructor(args["thumbnail"])
+        reconstructor = codec.reconstructor(thumbnail)
         number = next(self._numbers)
         self._decoders[number] = reconstructor
         self._reply(
@@ -230,7 +238,9 @@ class Service:
 
         reconstructor = self._decoders.get(args["decoder"])
         if reconstructor is None:
-            raise KeyError("this decoder was closed")
+            from app.codec.errors import CodecError
+
+            raise CodecError("this photo's decoder was closed; open the photo again")
         options = {"tile": args["tile"]} if args.get("tile") else {}
         options["detail"] = args.get("detail", True)
         started = time.perf_counter()

@@ -105,13 +105,18 @@ class ExportDialog(QDialog):
 
     exported = Signal(object)
 
-    def __init__(self, source: Path, *, weights_dir=None, parent: QWidget | None = None):
+    def __init__(
+        self, source: Path, *, weights_dir=None, hyperthumbnail: bool | None = None, parent: QWidget | None = None
+    ):
+        """``hyperthumbnail``: whether ``source`` is one, when the caller has the file open already
+        (None: the dialog reads its header to find out)."""
         super().__init__(parent)
         self.source = Path(source).absolute()
-        self._hyperthumbnail = False
+        self._hyperthumbnail = bool(hyperthumbnail)
+        self._known = hyperthumbnail is not None
         self.setWindowTitle("Export as HyperThumbnail")
         self.presets = codec_bridge.rate_presets()
-        self.worker = ExportWorker(self.source, weights_dir, self)
+        self.worker = ExportWorker(self.source, weights_dir, self, hyperthumbnail=hyperthumbnail)
         self.worker.photoLoaded.connect(self._photo_loaded)
         self.worker.estimated.connect(self._estimated)
         self.worker.estimateFailed.connect(self._estimated)
@@ -211,7 +216,7 @@ class ExportDialog(QDialog):
     def _check_source(self) -> None:
         """Say up front what the export will do with this file, or why it cannot."""
         try:
-            hyper = codec_bridge.is_hyperthumbnail(self.source)
+            hyper = self._hyperthumbnail if self._known else codec_bridge.is_hyperthumbnail(self.source)
         except CodecError as exc:
             self._show_status(f"Cannot export: {exc}", error=True)
             self.export_button.setEnabled(False)
@@ -430,12 +435,15 @@ class ExportDialog(QDialog):
                 pass
 
 
-def open_export_dialog(window: QMainWindow, source: Path | None, weights_dir=None) -> ExportDialog | None:
-    """Show the export dialog for ``source`` over ``window``; the window's status bar reports the result."""
+def open_export_dialog(
+    window: QMainWindow, source: Path | None, weights_dir=None, *, hyperthumbnail: bool | None = None
+) -> ExportDialog | None:
+    """Show the export dialog for ``source`` over ``window``; the window's status bar reports the result.
+    ``hyperthumbnail``: what the document on screen already knows of ``source`` (None: unknown)."""
     if source is None:
         window.statusBar().showMessage("There is no image to export.", 5000)
         return None
-    dialog = ExportDialog(source, weights_dir=weights_dir, parent=window)
+    dialog = ExportDialog(source, weights_dir=weights_dir, hyperthumbnail=hyperthumbnail, parent=window)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.exported.connect(lambda exported: window.statusBar().showMessage(exported_text(exported), 15000))
     dialog.open()

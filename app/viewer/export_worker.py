@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from app.codec.errors import user_message
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import Cancelled, CodecError
 from app.viewer.save_folder import save_folder_for
@@ -58,14 +59,7 @@ class Exported:
 
 def error_text(exc: BaseException) -> str:
     """One sentence for any failure of loading or encoding (a thread boundary: never a traceback)."""
-    if isinstance(exc, CodecError):
-        return str(exc)
-    if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}"
-    if isinstance(exc, MemoryError):
-        return "not enough memory to encode this photo"
-    return f"the encoder failed: {type(exc).__name__}: {exc}"
+    return user_message(exc, "the encoder")
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -128,9 +122,12 @@ class ExportWorker(QObject):
     exportCancelled = Signal()
     exportFailed = Signal(str)
 
-    def __init__(self, source: Path, weights_dir=None, parent: QObject | None = None):
+    def __init__(
+        self, source: Path, weights_dir=None, parent: QObject | None = None, *, hyperthumbnail: bool | None = None
+    ):
         super().__init__(parent)
         self.source = Path(source)
+        self.hyperthumbnail = hyperthumbnail  # known from the open document, or None: read when needed
         self.weights_dir = weights_dir
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -215,7 +212,10 @@ class ExportWorker(QObject):
         cancelled = lambda: self._closing or self._cancel_export
         try:
             loaded = self._photo_ready(_file_key(self.source))
-            reconstruct = not loaded and codec_bridge.is_hyperthumbnail(self.source)
+            hyper = (
+                self.hyperthumbnail if self.hyperthumbnail is not None else codec_bridge.is_hyperthumbnail(self.source)
+            )
+            reconstruct = not loaded and hyper
             share = 50 if reconstruct else 0  # the reconstruction's part of the bar
             self.progressed.emit(0, "Reconstructing the photo\u2026" if reconstruct else "Reading the photo\u2026")
 

@@ -4,7 +4,7 @@
 returns) when ``path`` is in the small LRU of opened documents; otherwise ``open_image`` runs on
 a worker thread and ``loaded`` follows when it is done. Either way the neighbours are then opened
 in the background, so stepping to them is a cache hit. Every request replaces the queue of
-files not yet started: the newest position wins, and a held-down key never builds a backlog.
+files not yet started (``NewestWins``): a held-down key never builds a backlog.
 
 numpy arrays cross threads freely; the QImage/QPixmap conversion stays on the GUI thread in the
 view. Cached entries remember the file's size and modification time, so an edited file reopens.
@@ -12,16 +12,17 @@ view. Cached entries remember the file's size and modification time, so an edite
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.codec.errors import user_message
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import CodecError, ImageDocument
+from app.viewer.newest_wins import NewestWins, describe_failure
 
 CACHE_ITEMS = 8  # documents kept: the current one, its neighbours, and a few just left
 CACHE_BYTES = 512 * 2**20  # ... unless their pixels add up to more than this
@@ -42,12 +43,8 @@ def load(path: Path) -> LoadResult:
     """Open ``path``; bad input becomes an error message, never an exception."""
     try:
         return LoadResult(path, document=codec_bridge.open_image(path))
-    except CodecError as exc:
-        return LoadResult(path, error=str(exc))
-    except OSError as exc:
-        return LoadResult(path, error=f"cannot read {path}: {exc.strerror or exc}")
-    except MemoryError:
-        return LoadResult(path, error=f"not enough memory to open {path}")
+    except (CodecError, OSError, MemoryError) as exc:
+        return LoadResult(path, error=user_message(exc, f"opening {path.name}"))
 
 
 def file_signature(path: Path) -> tuple[int, int] | None:
@@ -126,31 +123,29 @@ class DocumentCache:
         self.size -= result_bytes(result)
 
 
+def _open(path: Path) -> tuple[tuple[int, int] | None, LoadResult]:
+    """On a worker: the file's signature as it was before the open, and the open's result."""
+    signature = file_signature(path)
+    return signature, load(path)
+
+
+def _open_failed(path: Path, exc: Exception) -> tuple[None, LoadResult]:
+    return None, LoadResult(path, error=f"cannot open {path.name}: {describe_failure(exc)}")
+
+
 class DocumentLoader(QObject):
     """Emits ``loaded(LoadResult)`` for the path last requested, once; background opens (of a
     neighbour, or of a path the user has already left) land in the cache silently."""
 
     loaded = Signal(object)
-    _finished = Signal(object, object)  # (LoadResult, signature) from a worker thread, queued
 
     def __init__(
         self, parent: QObject | None = None, *, cache: DocumentCache | None = None, threads: int = LOADER_THREADS
     ):
         super().__init__(parent)
         self.cache = cache if cache is not None else DocumentCache()
-        self._pool = QThreadPool(self)  # a child: destroying it waits for running opens
-        self._pool.setMaxThreadCount(max(1, threads))
-        self._finished.connect(self._land)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
-        self._lock = threading.Lock()
-        # Shared with the workers, under the lock:
-        self._queue: list[Path] = []  # to open, first first; replaced by every request
-        self._busy: set[Path] = set()  # taken by a worker, result not yet landed in the cache
-        self._running = 0  # workers draining the queue
-        self._closing = False
-        # GUI thread only:
+        self._opener = NewestWins(_open, _open_failed, threads=threads, parent=self)
+        self._opener.finished.connect(self._land)
         self._current: Path | None = None
         self._neighbours: list[Path] = []
         self._answered = True  # ``loaded`` was emitted for ``_current``
@@ -162,28 +157,22 @@ class DocumentLoader(QObject):
         self._current, self._neighbours, self._answered = path, neighbours, False
         result = self.cache.get(path)
         if result is None and wait:
-            signature = file_signature(path)
-            result = load(path)
+            signature, result = _open(path)
             self.cache.put(result, signature)
         if result is not None:
             self._answer(result)
         self._touch_wanted()
-        self._enqueue(([] if self._answered else [path]) + neighbours)
+        paths = ([] if self._answered else [path]) + neighbours
+        self._opener.replace(p for p in paths if not self.cache.has(p))
         return self._answered
 
     def idle(self) -> bool:
         """Nothing queued and nothing being opened (tests wait for this)."""
-        with self._lock:
-            return not self._queue and not self._busy and not self._running
+        return self._opener.idle()
 
     def shutdown(self) -> None:
         """Drop the queue and wait for the opens in progress (the window is closing)."""
-        with self._lock:
-            self._closing = True
-            self._queue = []
-        self._pool.waitForDone()
-        with self._lock:
-            self._closing = False
+        self._opener.shutdown()
 
     # ------------------------------------------------------------------ internals
 
@@ -197,45 +186,11 @@ class DocumentLoader(QObject):
         self._answered = True
         self.loaded.emit(result)
 
-    def _enqueue(self, paths: list[Path]) -> None:
-        wanted: list[Path] = []
-        for path in paths:
-            if path not in wanted and not self.cache.has(path):
-                wanted.append(path)
-        with self._lock:
-            if self._closing:
-                return
-            self._queue = [p for p in wanted if p not in self._busy]
-            starts = min(len(self._queue), self._pool.maxThreadCount() - self._running)
-            self._running += max(starts, 0)
-        for _ in range(max(starts, 0)):
-            self._pool.start(self._drain)
-
-    def _drain(self) -> None:
-        """On a worker: open queued paths until the queue is empty."""
-        while True:
-            with self._lock:
-                if self._closing or not self._queue:
-                    self._running -= 1
-                    return
-                path = self._queue.pop(0)
-                self._busy.add(path)
-            signature = file_signature(path)
-            try:
-                result = load(path)
-            except Exception as exc:  # noqa: BLE001 -- a thread boundary: a failure is a message, never a dead worker
-                result = LoadResult(path, error=f"cannot open {path.name}: {type(exc).__name__}: {exc}")
-            try:
-                self._finished.emit(result, signature)
-            except RuntimeError:  # the loader is gone (the application is ending): stop quietly
-                return
-
-    def _land(self, result: LoadResult, signature) -> None:
+    def _land(self, path: Path, opened: tuple[tuple[int, int] | None, LoadResult]) -> None:
         """On the GUI thread: cache a worker's result; answer the request if it is the current one."""
-        with self._lock:
-            self._busy.discard(result.path)
-        wanted = result.path == self._current or result.path in self._neighbours
+        signature, result = opened
+        wanted = path == self._current or path in self._neighbours
         self.cache.put(result, signature, wanted=wanted)  # a file the user has left must not push these out
         self._touch_wanted()
-        if result.path == self._current and not self._answered:
+        if path == self._current and not self._answered:
             self._answer(result)

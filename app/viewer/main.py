@@ -12,7 +12,7 @@ from app.viewer import codec_bridge
 from app.viewer.describe import APP_NAME
 from app.viewer.paths import ICON_PNG, ICON_SVG, SAMPLES
 from app.viewer.playlist import Playlist
-from app.viewer.recent import open_settings
+from app.viewer.settings import LAST_FOLDER, open_settings, read
 from app.viewer.startup_timing import trace_if_asked
 from app.viewer.theme import apply_theme
 from app.viewer.window import MainWindow
@@ -28,7 +28,7 @@ def app_icon() -> QIcon:
 
 def start_folder(settings) -> Path:
     """What opens with no argument: the folder the user was in last time, else the samples."""
-    last = settings.value("session/last_folder", "", str)
+    last = read(settings, LAST_FOLDER)
     return Path(last) if last and Path(last).is_dir() else SAMPLES
 
 

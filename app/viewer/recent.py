@@ -1,8 +1,6 @@
-"""The viewer's settings file and its recent-files list (File > Open Recent).
+"""The recent-files list (File > Open Recent), kept in the viewer's settings (``settings.RECENT``).
 
-Settings live in an INI file in the user's configuration folder (``~/.config/HyperThumbnail/
-viewer.ini`` on Linux); tests hand the window a QSettings of their own. The recent list holds
-the files and folders the user opened (not every image stepped through), most recent first, at
+The recent list holds the files and folders the user opened (not every image stepped through), most recent first, at
 most ten; entries whose file is gone are dropped whenever the list is read.
 """
 
@@ -15,15 +13,9 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
-ORGANIZATION = "HyperThumbnail"
-SETTINGS_NAME = "viewer"
-RECENT_KEY = "recent/paths"
+from app.viewer.settings import RECENT, read, write
+
 RECENT_LIMIT = 10
-
-
-def open_settings() -> QSettings:
-    """The user's viewer settings."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, SETTINGS_NAME)
 
 
 class RecentFiles(QObject):
@@ -58,16 +50,11 @@ class RecentFiles(QObject):
         self._store([])
 
     def _stored(self) -> list[Path]:
-        value = self.settings.value(RECENT_KEY, [])
-        if isinstance(value, str):  # an INI list of one comes back as a plain string
-            value = [value]
-        if not isinstance(value, list):
-            return []
-        return [Path(item) for item in value if isinstance(item, str) and item]
+        return [Path(item) for item in read(self.settings, RECENT) if isinstance(item, str) and item]
 
     def _store(self, paths: list[Path]) -> None:
         unique = list(dict.fromkeys(paths))[: self.limit]
-        self.settings.setValue(RECENT_KEY, [str(path) for path in unique])
+        write(self.settings, RECENT, [str(path) for path in unique])
         self.settings.sync()
         self.changed.emit()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from app.codec.errors import user_message
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import (
     Box,
@@ -152,7 +153,7 @@ class ReconstructionWorker(QObject):
         except CodecError as exc:
             self.failed.emit(job.token, str(exc), False)
         except Exception as exc:  # noqa: BLE001 -- a thread boundary: any failure becomes a message, never a traceback
-            self.failed.emit(job.token, f"the decoder failed: {type(exc).__name__}: {exc}", False)
+            self.failed.emit(job.token, user_message(exc, "the decoder"), False)
 
     def _decoder_for(self, job: DecodeJob) -> codec_bridge.DocumentDecoder:
         """The job's document's decoder: made here, on the worker, once per document."""

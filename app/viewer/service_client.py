@@ -25,7 +25,7 @@ import sys
 import threading
 import types
 
-from app.codec.errors import CodecError
+from app.codec.errors import CodecError, error_of_kind
 from app.codec.files.tiling import Cancelled
 from app.viewer import codec_service
 from app.viewer.service_wire import Channel, allocate_array
@@ -44,15 +44,13 @@ class ServiceError(CodecError):
     """Something unexpected failed inside the service; the message says what, in a sentence."""
 
 
-def _error(kind: str, name: str, text: str) -> Exception:
+def _error(kind: str, text: str) -> Exception:
+    """The exception a service error message stands for: its kind is data, never a class name."""
     if kind == "cancelled":
         return Cancelled()
-    if kind == "codec":
-        from app.codec import errors
-
-        cls = getattr(errors, name, None)
-        return cls(text) if isinstance(cls, type) and issubclass(cls, CodecError) else CodecError(text)
-    return ServiceError(text)
+    if kind == "failed":
+        return ServiceError(text)
+    return error_of_kind(kind, text)
 
 
 def _how_it_ended(exitcode: int | None) -> str:
@@ -151,6 +149,7 @@ class ServiceClient:
         abandon: bool = False,
         lane=None,
         generation: int | None = None,
+        payload=None,
         **args,
     ):
         """Run ``op`` in the service and return its answer (pixels: ``(array, seconds)``).
@@ -159,7 +158,9 @@ class ServiceClient:
         ``cancelled()`` was true: with ``abandon`` at once (the late answer is dropped; for
         work that writes nothing), else when the service confirms it stopped, so a cancelled
         export is known to have left no file. ``generation``: only the child of that generation
-        may answer (the request names a decoder or photo it holds); never start a new one."""
+        may answer (the request names a decoder or photo it holds); never start a new one.
+        ``payload``: a uint8 array sent as raw bytes after the message (the op gets it as
+        ``args["payload"]``, flat), not pickled."""
         rid, answers = next(self._ids), queue.SimpleQueue()
         with self._lock:
             if generation is not None and (self._process is None or generation != self._generation):
@@ -170,7 +171,7 @@ class ServiceClient:
                 self._writing += 1
         try:
             try:
-                channel.send(("call", rid, lane if lane is not None else threading.get_ident(), op, args))
+                channel.send(("call", rid, lane if lane is not None else threading.get_ident(), op, args), payload)
             except OSError:
                 pass  # the child is gone: the reader is about to say so
             cancel_sent = False
@@ -198,7 +199,7 @@ class ServiceClient:
                     self._local.generation = current
                     return payload, message[2]
                 elif kind == "error":
-                    raise _error(*message[2:5])
+                    raise _error(*message[2:4])
                 else:  # "stopped"
                     raise ServiceStopped(message[2])
         finally:

@@ -10,7 +10,6 @@ back numpy pixels; QPixmaps are made here, on the GUI thread. Clicking an item e
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QAbstractListModel,
-    QCoreApplication,
     QItemSelectionModel,
     QModelIndex,
     QObject,
@@ -26,7 +24,6 @@ from PySide6.QtCore import (
     QRect,
     QSize,
     Qt,
-    QThreadPool,
     QTimer,
     Signal,
 )
@@ -53,6 +50,7 @@ from PySide6.QtWidgets import (
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import CodecError, StripPreview
 from app.viewer.colour import display_transform, for_display
+from app.viewer.newest_wins import NewestWins, describe_failure
 from app.viewer.qimage import to_qimage
 
 THUMB_SIZE = 96  # logical pixels on the longer side of a picture
@@ -91,6 +89,21 @@ class Picture:
     error: str | None = None
 
 
+def _make_picture(item: tuple[Path, int]) -> tuple[StripPreview | None, str | None]:
+    """On the worker: (preview, None), or (None, why not) for a file that cannot be shown."""
+    path, size = item
+    try:
+        return codec_bridge.strip_preview(path, size), None
+    except CodecError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"cannot read {path.name}: {exc.strerror or exc}"
+
+
+def _picture_failed(item: tuple[Path, int], exc: Exception) -> tuple[None, str]:
+    return None, f"cannot read {item[0].name}: {describe_failure(exc)}"
+
+
 class ThumbnailLoader(QObject):
     """Makes strip pictures on one worker thread. ``ready(path, StripPreview | None, error | None)``
     arrives on the GUI thread for every path taken from the queue."""
@@ -99,70 +112,22 @@ class ThumbnailLoader(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._lock = threading.Lock()
-        self._queue: list[tuple[Path, int]] = []  # under the lock
-        self._busy: set[Path] = set()  # taken by the worker, answer not yet received
-        self._running = False
-        self._closing = False
-        self.ready.connect(self._received)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
+        self._maker = NewestWins(_make_picture, _picture_failed, threads=1, key=lambda item: item[0], parent=self)
+        self._maker.finished.connect(lambda item, made: self.ready.emit(item[0], *made))
 
     def want(self, paths: Iterable[Path], size: int) -> None:
         """Make pictures of ``paths`` (in this order), at most ``size`` device pixels a side,
         instead of whatever was asked for before."""
-        with self._lock:
-            if self._closing:
-                return
-            self._queue = [(path, size) for path in dict.fromkeys(paths) if path not in self._busy]
-            start = bool(self._queue) and not self._running
-            self._running = self._running or start
-        if start:
-            self._pool.start(self._drain)
+        self._maker.replace((path, size) for path in paths)
 
     def pending(self) -> list[Path]:
-        with self._lock:
-            return [path for path, _ in self._queue] + sorted(self._busy)
+        return self._maker.pending()
 
     def idle(self) -> bool:
-        with self._lock:
-            return not self._queue and not self._busy and not self._running
+        return self._maker.idle()
 
     def shutdown(self) -> None:
-        with self._lock:
-            self._closing, self._queue = True, []
-        self._pool.waitForDone()
-        with self._lock:
-            self._closing = False
-
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if self._closing or not self._queue:
-                    self._running = False
-                    return
-                path, size = self._queue.pop(0)
-                self._busy.add(path)
-            preview, error = None, None
-            try:
-                preview = codec_bridge.strip_preview(path, size)
-            except CodecError as exc:
-                error = str(exc)
-            except OSError as exc:
-                error = f"cannot read {path.name}: {exc.strerror or exc}"
-            except Exception as exc:  # noqa: BLE001 -- a thread boundary: a failure is a message, never a dead worker
-                error = f"cannot read {path.name}: {type(exc).__name__}: {exc}"
-            try:
-                self.ready.emit(path, preview, error)
-            except RuntimeError:  # the strip is gone (the application is ending): stop quietly
-                return
-
-    def _received(self, path: Path, preview, error) -> None:
-        with self._lock:
-            self._busy.discard(path)
+        self._maker.shutdown()
 
 
 class ThumbnailModel(QAbstractListModel):

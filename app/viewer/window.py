@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.viewer import settings as stored
 from app.viewer.batch_export import start_folder_export
 from app.viewer.codec_bridge import (
     CodecError,
@@ -62,9 +63,10 @@ from app.viewer.loader import DocumentLoader, LoadResult
 from app.viewer.metadata import describe_document, describe_error
 from app.viewer.metadata_panel import MetadataPanel
 from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
-from app.viewer.recent import RecentFiles, RecentMenu, open_settings
+from app.viewer.recent import RecentFiles, RecentMenu
 from app.viewer.reconstruction import Reconstruction
-from app.viewer.slideshow import DEFAULT_INTERVAL_S, Slideshow
+from app.viewer.settings import open_settings
+from app.viewer.slideshow import Slideshow
 from app.viewer.sorting import INLINE_DATE_SORT_LIMIT, SORT_ORDERS, merged_order, sorted_paths
 from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.thumbnails import ThumbnailStrip
@@ -133,16 +135,13 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else open_settings()
         self.ends_application = False  # True: closing this window ends the program (``main`` sets it)
         self.document = None  # the document shown (turned as the user rotated it), None for none or an error
-        self.sort_order = self.settings.value("view/sort", "name", str)
-        self.sort_order = self.sort_order if self.sort_order in SORT_ORDERS else "name"
+        self.sort_order = stored.read(self.settings, stored.SORT)
         self.background_sort = BackgroundSort(self)
         self.background_sort.done.connect(self._sorted_in_background)
         self._sort_token = None  # what the latest background sort was started for
         self._sort_playlist()
         self.tools = ImageTools(self, self._say)
-        self.slideshow = Slideshow(
-            lambda: self.step(1), self.settings.value("view/slideshow_s", DEFAULT_INTERVAL_S, float), self
-        )
+        self.slideshow = Slideshow(lambda: self.step(1), stored.read(self.settings, stored.SLIDESHOW_S), self)
         self.recent = RecentFiles(self.settings, self)
         self.view = ImageView(self)
         self.setCentralWidget(self.view)
@@ -190,25 +189,25 @@ class MainWindow(QMainWindow):
         self.metadata_dock = QDockWidget("Metadata", self, objectName="metadata")
         self.metadata_dock.setWidget(self.metadata_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metadata_dock)
-        self.strip_dock.setVisible(self.settings.value("view/strip", True, bool))
-        self.metadata_dock.setVisible(self.settings.value("view/metadata", False, bool))
+        self.strip_dock.setVisible(stored.read(self.settings, stored.STRIP))
+        self.metadata_dock.setVisible(stored.read(self.settings, stored.METADATA))
 
     def restore_layout(self) -> None:
         """The window's size and place, and where its panels were docked, as the user left them
         (``main`` asks for it; a window made by a test starts at its default size)."""
-        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        geometry, state = stored.read(self.settings, stored.GEOMETRY), stored.read(self.settings, stored.STATE)
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
 
     def _save_layout(self) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
-        self.settings.setValue("view/strip", not self.strip_dock.isHidden())
-        self.settings.setValue("view/metadata", not self.metadata_dock.isHidden())
+        stored.write(self.settings, stored.GEOMETRY, self.saveGeometry())
+        stored.write(self.settings, stored.STATE, self.saveState())
+        stored.write(self.settings, stored.STRIP, not self.strip_dock.isHidden())
+        stored.write(self.settings, stored.METADATA, not self.metadata_dock.isHidden())
         if self.playlist.current is not None:
-            self.settings.setValue("session/last_folder", str(self.playlist.current.absolute().parent))
+            stored.write(self.settings, stored.LAST_FOLDER, str(self.playlist.current.absolute().parent))
         self.settings.sync()
 
     def _make_menus(self) -> None:
@@ -325,7 +324,7 @@ class MainWindow(QMainWindow):
         """View > Sort By: the same files in another order (remembered); the image shown stays."""
         self.sort_order = order
         self.sort_actions[order].setChecked(True)
-        self.settings.setValue("view/sort", order)
+        stored.write(self.settings, stored.SORT, order)
         self._sort_playlist()
         self.show_current()
 
@@ -364,7 +363,7 @@ class MainWindow(QMainWindow):
         )
         if ok:
             self.slideshow.set_interval(seconds)
-            self.settings.setValue("view/slideshow_s", self.slideshow.interval)
+            stored.write(self.settings, stored.SLIDESHOW_S, self.slideshow.interval)
 
     def refresh(self) -> None:
         """Show the current file again (a rotation changed how it is shown; a saved one changed the
@@ -559,7 +558,9 @@ class MainWindow(QMainWindow):
 
     def export_current(self) -> None:
         """File > Export as HyperThumbnail (and Save As): the export dialog for the image shown."""
-        self.export_dialog = open_export_dialog(self, self.playlist.current, self.weights_dir)
+        current, document = self.playlist.current, self.document
+        known = document.is_hyperthumbnail if document is not None and document.path == current else None
+        self.export_dialog = open_export_dialog(self, current, self.weights_dir, hyperthumbnail=known)
 
     def export_folder(self) -> None:
         """File > Export Folder as HyperThumbnails: every image in the shown image's folder."""

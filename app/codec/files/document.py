@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from app.codec.errors import FormatError
-from app.codec.files.imageio import load_image
+from app.codec.files.imageio import load_image, loaded_from, open_pil
 from app.codec.files.marker import Marker
-from app.codec.files.reader import Thumbnail, read_marker, read_thumbnail
+from app.codec.files.reader import Thumbnail, marker_of, thumbnail_from
+
+READ_WHOLE_BYTES = 64 * 2**20  # a JPEG up to this size is read into memory once (a 20K-wide thumbnail is less)
 
 
 @dataclass
@@ -49,26 +51,39 @@ class ImageDocument:
 
 
 def open_image(path: str | os.PathLike[str]) -> ImageDocument:
-    """Open any image Pillow reads; raises ImageLoadError (etc.) with a one-line message."""
+    """Open any image Pillow reads; raises ImageLoadError (etc.) with a one-line message.
+
+    One parse per open: a JPEG of thumbnail size is read into memory once, its header parsed
+    once (marker, tables, payload) and its pixels decoded once (YCbCr, with the RGB made from
+    them); anything else is decoded once, straight from the file.
+    """
     path = Path(path)
+    name = str(path)
+    source = _jpeg_bytes(path) or path
     notes: list[str] = []
-    try:
-        if read_marker(path) is not None:
-            thumb = read_thumbnail(path)
-            return ImageDocument(
-                path=path,
-                preview=thumb.rgb,
-                full_size=(thumb.marker.width, thumb.marker.height),
-                orientation=thumb.orientation,
-                marker=thumb.marker,
-                exif=thumb.exif,
-                icc_profile=thumb.icc_profile,
-                file_size=path.stat().st_size,
-                thumbnail=thumb,
-            )
-    except FormatError as exc:
-        notes.append(f"shown as a plain image: {exc}")
-    loaded = load_image(path)
+    with open_pil(source, name) as im:
+        try:
+            marker = marker_of(im, name)
+            if marker is not None:
+                thumb = thumbnail_from(im, marker, name)
+                return ImageDocument(
+                    path=path,
+                    preview=thumb.rgb,
+                    full_size=(marker.width, marker.height),
+                    orientation=thumb.orientation,
+                    marker=marker,
+                    exif=thumb.exif,
+                    icc_profile=thumb.icc_profile,
+                    file_size=_file_size(path, source),
+                    thumbnail=thumb,
+                )
+        except FormatError as exc:
+            notes.append(f"shown as a plain image: {exc}")
+            marker = None
+        if not notes:  # a plain image, not yet touched: decode it from this parse
+            loaded = loaded_from(im, name)
+    if notes:  # a damaged HyperThumbnail may have been half decoded as one: start again as a plain image
+        loaded = load_image(source, name)
     return ImageDocument(
         path=path,
         preview=loaded.rgb,
@@ -77,6 +92,23 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
         marker=None,
         exif=loaded.exif,
         icc_profile=loaded.icc_profile,
-        file_size=path.stat().st_size,
+        file_size=_file_size(path, source),
         notes=notes + loaded.notes,
     )
+
+
+def _jpeg_bytes(path: Path) -> bytes | None:
+    """The whole file when it is a JPEG small enough to be a thumbnail (read once, parsed from
+    memory); None for anything else, which is then read from the file as it is decoded."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\xff\xd8" or os.fstat(f.fileno()).st_size > READ_WHOLE_BYTES:
+                return None
+            f.seek(0)
+            return f.read()
+    except OSError:
+        return None  # open_pil says what is wrong (missing, a folder, no permission)
+
+
+def _file_size(path: Path, source: bytes | Path) -> int:
+    return len(source) if isinstance(source, bytes) else path.stat().st_size

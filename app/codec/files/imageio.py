@@ -70,9 +70,10 @@ def source_name(source: Source) -> str:
 
 
 @contextmanager
-def open_pil(source: Source) -> Iterator[Image.Image]:
-    """Open lazily (header only) and close on exit; open failures become ImageLoadError."""
-    name = source_name(source)
+def open_pil(source: Source, name: str | None = None) -> Iterator[Image.Image]:
+    """Open lazily (header only) and close on exit; open failures become ImageLoadError.
+    ``name``: how messages call it (default: the path; bytes read from a file pass its path)."""
+    name = name or source_name(source)
     if isinstance(source, bytes):
         fp: io.BytesIO | Path = io.BytesIO(source)
         empty = not source
@@ -193,8 +194,9 @@ def _deep_grey_to_8bit(im: Image.Image) -> tuple[np.ndarray, str]:
     return np.round(scaled).astype(np.uint8), f"stretched {im.mode} greyscale range {lo:g}..{hi:g} to 8 bits"
 
 
-def _to_rgb(im: Image.Image, name: str) -> tuple[np.ndarray, list[str]]:
-    """Convert a decoded image of any mode to uint8 RGB, describing each conversion."""
+def to_rgb(im: Image.Image, name: str) -> tuple[np.ndarray, list[str]]:
+    """Convert a decoded image of any mode to uint8 RGB, describing each conversion (the one place
+    that knows the pixel modes: the codec's loading and the viewer's strip pictures both use it)."""
     mode = im.mode
     if mode == "RGB":
         return np.asarray(im), []
@@ -213,48 +215,59 @@ def _to_rgb(im: Image.Image, name: str) -> tuple[np.ndarray, list[str]]:
     return np.asarray(rgb), [f"converted {descriptions.get(mode, mode)} to RGB"]
 
 
+def image_orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1..8) of an open image: from its EXIF block, or from a TIFF's own tags."""
+    exif = im.info.get("exif") or None
+    if exif is not None:
+        return orientation_of(exif)
+    value = im.getexif().get(ORIENTATION_TAG, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def _exif_and_orientation(im: Image.Image) -> tuple[bytes | None, int]:
     """The raw EXIF block and orientation; formats without an EXIF block (TIFF) get a minimal
     one holding their orientation, so the orientation survives into a HyperThumbnail."""
     exif = im.info.get("exif") or None
-    if exif is not None:
-        return exif, orientation_of(exif)
-    value = im.getexif().get(ORIENTATION_TAG, 1)
-    orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
-    if orientation == 1:
-        return None, 1
+    orientation = image_orientation(im)
+    if exif is not None or orientation == 1:
+        return exif, orientation
     return piexif.dump({"0th": {piexif.ImageIFD.Orientation: orientation}}), orientation
 
 
-def load_image(path: Source) -> LoadedImage:
+def load_image(path: Source, name: str | None = None) -> LoadedImage:
     """Fully decode ``path`` (a file path, or bytes) to 8-bit RGB in stored orientation."""
-    name = source_name(path)
-    with open_pil(path) as im:
-        notes: list[str] = []
-        frames = getattr(im, "n_frames", 1)
-        if frames > 1:
-            notes.append(f"used the first of {frames} frames")
-        if im.mode in ("RGB", "RGBA") and _wide_tile(im):
-            notes.append("reduced 16 bits per channel to 8")
-        decode_pixels(im, name)
-        rgb, converted = _to_rgb(im, name)
-        notes += converted
-        icc = im.info.get("icc_profile") or None
-        if icc is not None and not _is_rgb_icc(icc):
-            space = icc[16:20].decode("ascii", "replace").strip()
-            notes.append(f"dropped the ICC profile ({space}): it does not describe the RGB pixels")
-            icc = None
-        exif, orientation = _exif_and_orientation(im)
-        return LoadedImage(
-            rgb=np.array(rgb, dtype=np.uint8),  # a writable copy, not a view of Pillow's buffer
-            exif=exif,
-            icc_profile=icc,
-            orientation=orientation,
-            source_format=im.format or "unknown",
-            notes=notes,
-            xmp=im.info.get("xmp") or None,
-            dpi=_dpi(im),
-        )
+    name = name or source_name(path)
+    with open_pil(path, name) as im:
+        return loaded_from(im, name)
+
+
+def loaded_from(im: Image.Image, name: str) -> LoadedImage:
+    """Decode an image opened with ``open_pil`` (header parsed, pixels not yet read)."""
+    notes: list[str] = []
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"used the first of {frames} frames")
+    if im.mode in ("RGB", "RGBA") and _wide_tile(im):
+        notes.append("reduced 16 bits per channel to 8")
+    decode_pixels(im, name)
+    rgb, converted = to_rgb(im, name)
+    notes += converted
+    icc = im.info.get("icc_profile") or None
+    if icc is not None and not _is_rgb_icc(icc):
+        space = icc[16:20].decode("ascii", "replace").strip()
+        notes.append(f"dropped the ICC profile ({space}): it does not describe the RGB pixels")
+        icc = None
+    exif, orientation = _exif_and_orientation(im)
+    return LoadedImage(
+        rgb=np.array(rgb, dtype=np.uint8),  # a writable copy, not a view of Pillow's buffer
+        exif=exif,
+        icc_profile=icc,
+        orientation=orientation,
+        source_format=im.format or "unknown",
+        notes=notes,
+        xmp=im.info.get("xmp") or None,
+        dpi=_dpi(im),
+    )
 
 
 def _dpi(im: Image.Image) -> tuple[float, float] | None:

@@ -47,10 +47,11 @@ class Thumbnail:
 def read_marker(source: Source) -> Marker | None:
     """The marker of any image, reading only its header; None if it has none."""
     with open_pil(source) as im:
-        return _image_marker(im, source_name(source))
+        return marker_of(im, source_name(source))
 
 
-def _image_marker(im: Image.Image, name: str) -> Marker | None:
+def marker_of(im: Image.Image, name: str) -> Marker | None:
+    """The marker of an image opened with ``open_pil`` (its header is parsed; no pixels decoded)."""
     try:
         marker = marker_from_metadata(im.info.get("exif"), im.info.get("xmp"))
         if marker is not None:
@@ -96,33 +97,36 @@ def decoded_ycbcr(jpeg: bytes) -> np.ndarray:
 
 
 def read_thumbnail(source: Source) -> Thumbnail:
-    """Decode a HyperThumbnail, both as raw YCbCr (for the decoder) and as RGB (to show).
-
-    The YCbCr pixels come from asking Pillow for libjpeg's output before colour conversion
-    (``draft('YCbCr')``), so block-DCT(ycbcr - 128) / table recovers the quantized
-    coefficients exactly up to IDCT rounding.
-    """
+    """Decode a HyperThumbnail, both as raw YCbCr (for the decoder) and as RGB (to show)."""
     name = source_name(source)
     with open_pil(source) as im:
-        marker = _image_marker(im, name)
+        marker = marker_of(im, name)
         if marker is None:
             raise NotHyperThumbnailError(f"not a HyperThumbnail: {name} is a plain {im.format}")
-        luma, chroma = _check_container(im, marker, name)
-        exif = im.info.get("exif") or None
-        icc = im.info.get("icc_profile") or None
-        packet = im.info.get("xmp") or None
-        payload, problem = _payload(im, marker)
-        im.draft("YCbCr", im.size)
-        decode_pixels(im, name)
-        if im.mode != "YCbCr":
-            raise FormatError(f"{name}: JPEG colour space is not YCbCr")
-        ycbcr = np.array(im, dtype=np.uint8)  # writable copies, not views of Pillow's buffer
-    with open_pil(source) as im:
-        decode_pixels(im, name)
-        rgb = np.array(im.convert("RGB"), dtype=np.uint8)
+        return thumbnail_from(im, marker, name)
+
+
+def thumbnail_from(im: Image.Image, marker: Marker, name: str) -> Thumbnail:
+    """The thumbnail of an image opened with ``open_pil`` whose ``marker`` was read: one decode.
+
+    The YCbCr pixels come from asking Pillow for libjpeg's output before colour conversion
+    (``draft('YCbCr')``), so block-DCT(ycbcr - 128) / table recovers the quantized coefficients
+    exactly up to IDCT rounding; the RGB any viewer shows is then made from them with libjpeg's
+    own arithmetic (``libjpeg_rgb``) instead of decoding the file a second time.
+    """
+    luma, chroma = _check_container(im, marker, name)
+    exif = im.info.get("exif") or None
+    icc = im.info.get("icc_profile") or None
+    packet = im.info.get("xmp") or None
+    payload, problem = _payload(im, marker)
+    im.draft("YCbCr", im.size)
+    decode_pixels(im, name)
+    if im.mode != "YCbCr":
+        raise FormatError(f"{name}: JPEG colour space is not YCbCr")
+    ycbcr = np.array(im, dtype=np.uint8)  # a writable copy, not a view of Pillow's buffer
     return Thumbnail(
         ycbcr=ycbcr,
-        rgb=rgb,
+        rgb=libjpeg_rgb(ycbcr),
         luma_table=luma,
         chroma_table=chroma,
         marker=marker,
@@ -133,6 +137,36 @@ def read_thumbnail(source: Source) -> Thumbnail:
         payload=payload,
         payload_problem=problem,
     )
+
+
+def _libjpeg_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """jdcolor.c's build_ycc_rgb_table: 16-bit fixed point, rounded as libjpeg(-turbo) rounds."""
+    bits, half = 16, 1 << 15
+    x = np.arange(256, dtype=np.int32) - 128
+
+    def fix(value: float) -> int:
+        return int(value * (1 << bits) + 0.5)
+
+    cr_r = (fix(1.40200) * x + half) >> bits
+    cb_b = (fix(1.77200) * x + half) >> bits
+    cr_g = -fix(0.71414) * x
+    cb_g = -fix(0.34414) * x + half
+    return cr_r, cb_b, cr_g, cb_g
+
+
+_CR_R, _CB_B, _CR_G, _CB_G = _libjpeg_tables()
+
+
+def libjpeg_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """The RGB libjpeg makes from these (4:4:4) YCbCr samples, bit for bit (tests compare it with
+    Pillow's own RGB decode): what every other application shows of the file."""
+    y = ycbcr[..., 0].astype(np.int32)
+    cb, cr = ycbcr[..., 1], ycbcr[..., 2]
+    rgb = np.empty(ycbcr.shape, np.uint8)
+    np.clip(y + _CR_R[cr], 0, 255, out=rgb[..., 0], casting="unsafe")
+    np.clip(y + ((_CB_G[cb] + _CR_G[cr]) >> 16), 0, 255, out=rgb[..., 1], casting="unsafe")
+    np.clip(y + _CB_B[cb], 0, 255, out=rgb[..., 2], casting="unsafe")
+    return rgb
 
 
 def _payload(im: Image.Image, marker: Marker) -> tuple[bytes | None, str | None]:

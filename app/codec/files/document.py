@@ -79,7 +79,6 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
                 )
         except FormatError as exc:
             notes.append(f"shown as a plain image: {exc}")
-            marker = None
         if not notes:  # a plain image, not yet touched: decode it from this parse
             loaded = loaded_from(im, name)
     if notes:  # a damaged HyperThumbnail may have been half decoded as one: start again as a plain image

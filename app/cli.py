@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.codec.errors import CodecError, shorten, user_message
+from app.codec.errors import CodecError, ReencodedError, printable, shorten, user_message
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 MESSAGE_LIMIT = 400  # characters of one error line; longer ones are cut in the middle
@@ -100,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",  # adaptation.EFFORT_STEPS
         help="fast: the networks only; default: also fit the decoder to this photo (seconds); best: fit it longer",
     )
-    enc.add_argument("--strip-gps", action="store_true", help="drop GPS position from the carried-over EXIF")
+    enc.add_argument(
+        "--strip-gps",
+        action="store_true",
+        help="drop the GPS position from the carried-over EXIF, and the location (city...) from its XMP and IPTC",
+    )
     enc.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     enc.add_argument("--runtime", default=None, metavar="NAME", help="auto (default) or torch-fp32 (float32 encoder)")
     enc.add_argument("--tile", type=_positive, default=None, help="encoder tile size in thumbnail pixels")
@@ -123,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-detail",
         action="store_true",
         help="ignore the file's detail layer: the base reconstruction from the thumbnail alone",
+    )
+    dec.add_argument(
+        "--allow-reencoded",
+        action="store_true",
+        help="decode a HyperThumbnail another program saved again (its tables are not the encoder's: "
+        "the result is worse than the thumbnail)",
     )
 
     check = sub.add_parser("selfcheck", help="measure that this Pillow/libjpeg behaves as the codec assumes")
@@ -191,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _warn_if_untrained(weights) -> None:
     if not weights.trained:
-        print(f"hyperthumb: warning: weights {weights.model_id!r} are untrained (for tests only)", file=sys.stderr)
+        print(
+            printable(f"hyperthumb: warning: weights {weights.model_id!r} are untrained (for tests only)"),
+            file=sys.stderr,
+        )
 
 
 def cmd_encode(args) -> int:
@@ -211,13 +224,15 @@ def cmd_encode(args) -> int:
         progress=ProgressBar("encoding"),
     )
     for note in result.notes:
-        print(f"hyperthumb: note: {note}", file=sys.stderr)
+        print(printable(f"hyperthumb: note: {note}"), file=sys.stderr)
     _warn_if_untrained(result.weights)
     w, h = result.full_size
     tw, th = result.thumbnail_size
     print(
-        f"{result.path}: {w}x{h} -> {tw}x{th} thumbnail, {result.file_size} bytes, "
-        f"{result.bits_per_pixel:.4f} bpp, {time.monotonic() - start:.1f}s on {codec.device.type}"
+        printable(
+            f"{result.path}: {w}x{h} -> {tw}x{th} thumbnail, {result.file_size} bytes, "
+            f"{result.bits_per_pixel:.4f} bpp, {time.monotonic() - start:.1f}s on {codec.device.type}"
+        )
     )
     return EXIT_OK
 
@@ -228,7 +243,7 @@ def cmd_decode(args) -> int:
     from app.codec.api import Codec
     from app.codec.files.atomic import atomic_output, check_target, refuse_source_as_output
     from app.codec.files.orientation import display_box_to_stored, display_size, to_display
-    from app.codec.files.outputs import check_output_size, output_format
+    from app.codec.files.outputs import check_output_size, metadata_options, output_format
     from app.codec.files.reader import read_thumbnail
     from app.codec.files.tiling import Box
     from app.progress import ProgressBar
@@ -238,7 +253,10 @@ def cmd_decode(args) -> int:
     check_target(out_path, args.force)
     out_format = output_format(out_path)
     codec = Codec(args.weights, args.device, args.tile, args.runtime)
-    thumbnail = read_thumbnail(args.input)
+    try:
+        thumbnail = read_thumbnail(args.input, reencoded_ok=args.allow_reencoded)
+    except ReencodedError as exc:
+        raise ReencodedError(f"{exc}; --allow-reencoded decodes it anyway") from None
     reconstructor = codec.reconstructor(thumbnail, detail=not args.no_detail)
     marker, orientation = thumbnail.marker, thumbnail.orientation
     region = None
@@ -255,16 +273,29 @@ def cmd_decode(args) -> int:
     pixels = reconstructor.decode(region, tile=codec.default_decode_tile, progress=ProgressBar("decoding"))
     seconds = time.monotonic() - start
     for note in reconstructor.notes:  # after decoding: a damaged detail tile is found when it is decoded
-        print(f"hyperthumb: note: {note}", file=sys.stderr)
+        print(printable(f"hyperthumb: note: {note}"), file=sys.stderr)
     image = Image.fromarray(np.ascontiguousarray(to_display(pixels, orientation)))
-    extra = {"icc_profile": thumbnail.icc_profile} if thumbnail.icc_profile else {}
+    extra, notes = metadata_options(
+        out_format,
+        image.size,
+        exif=thumbnail.exif,
+        xmp_packet=thumbnail.xmp,
+        iptc_segment=thumbnail.iptc,
+        icc_profile=thumbnail.icc_profile,
+    )
+    for note in notes:
+        print(printable(f"hyperthumb: note: {note}"), file=sys.stderr)
     with atomic_output(out_path, force=args.force) as tmp:
         try:
             image.save(tmp, format=out_format, **extra)
         except (ValueError, TypeError, KeyError) as exc:  # the encoder refused these pixels or options
             raise CodecError(f"cannot write {shorten(out_path.name)} as {out_format}: {shorten(exc, 120)}") from None
     _warn_if_untrained(codec.weights(marker.weights_sha256))
-    print(f"{out_path}: {image.width}x{image.height} reconstructed in {seconds:.1f}s on {reconstructor.runtime.name}")
+    print(
+        printable(
+            f"{out_path}: {image.width}x{image.height} reconstructed in {seconds:.1f}s on {reconstructor.runtime.name}"
+        )
+    )
     return EXIT_OK
 
 
@@ -294,24 +325,24 @@ def describe(path: str) -> dict:
             chroma_table=[int(v) for v in thumbnail.chroma_table],
             payload_bytes=m.payload_length,
             payload_problem=thumbnail.payload_problem,
-            layers=_layer_bytes(doc.file_size, thumbnail.payload),
+            layers=_layer_bytes(doc.file_size, thumbnail),
         )
     if doc.notes:
         report["notes"] = doc.notes
     return report
 
 
-def _layer_bytes(file_size: int, payload: bytes | None) -> dict[str, int]:
+def _layer_bytes(file_size: int, thumbnail) -> dict[str, int]:
     """Bytes per layer: the thumbnail (the JPEG without the payload's segments) and each record."""
-    from app.codec.files.payload import PayloadError, record_sizes, segments_size
+    from app.codec.files.payload import PayloadError, record_sizes
 
-    if payload is None:
+    if thumbnail.payload is None:
         return {"thumbnail": file_size}
     try:
-        records = record_sizes(payload)
+        records = record_sizes(thumbnail.payload)
     except PayloadError:
-        records = {"unreadable payload": len(payload)}
-    return {"thumbnail": file_size - segments_size(len(payload)), **records}
+        records = {"unreadable payload": len(thumbnail.payload)}
+    return {"thumbnail": file_size - thumbnail.payload_file_bytes, **records}
 
 
 def _table_lines(values: list[int]) -> list[str]:
@@ -325,9 +356,11 @@ def cmd_info(args) -> int:
         return EXIT_OK
     w, h = report["full_size"]
     if not report["hyperthumbnail"]:
-        print(f"{report['file']}: not a HyperThumbnail (a plain image, {w}x{h}, {report['file_size']} bytes)")
+        print(
+            printable(f"{report['file']}: not a HyperThumbnail (a plain image, {w}x{h}, {report['file_size']} bytes)")
+        )
         for note in report.get("notes", []):  # e.g. why a marked file is shown as a plain image
-            print(f"  note: {note}")
+            print(printable(f"  note: {note}"))
         return EXIT_OK
     pw, ph = report["preview_size"]
     lines = [
@@ -345,7 +378,7 @@ def cmd_info(args) -> int:
         "  luma table (natural order)", *_table_lines(report["luma_table"]),
         "  chroma table (natural order)", *_table_lines(report["chroma_table"]),
     ]  # fmt: skip
-    print("\n".join(lines))
+    print("\n".join(printable(line) for line in lines))  # a ModelId with line breaks forges no lines
     return EXIT_OK
 
 
@@ -430,10 +463,13 @@ def cmd_compare(args) -> int:
     for panel in result.panels:
         print(describe(panel))
     for name, reason in result.skipped.items():
-        print(f"hyperthumb: note: no {name} panel: {reason}", file=sys.stderr)
+        print(printable(f"hyperthumb: note: no {name} panel: {reason}"), file=sys.stderr)
     print(f"wrote {out} ({image.width}x{image.height})")
     if not result.weights_trained:
-        print(f"hyperthumb: warning: weights {result.weights_id!r} are untrained (for tests only)", file=sys.stderr)
+        print(
+            printable(f"hyperthumb: warning: weights {result.weights_id!r} are untrained (for tests only)"),
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

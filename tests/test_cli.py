@@ -134,3 +134,68 @@ def test_selfcheck_reports_figures_within_limits(capsys):
     assert code == 0 and report["ok"]
     assert report["simulation_psnr_db_min"] >= 45 and report["rate_correlation"] >= 0.95
     assert report["tiled_decode_max_diff"] <= 1 and report["table_order_ok"]
+
+
+def _tagged_photo(path):
+    """A camera JPEG: EXIF (orientation 6, GPS, a MakerNote), XMP (rating, location), IPTC (caption, city)."""
+    exif = piexif.dump(
+        {
+            "0th": {piexif.ImageIFD.Make: b"TestCam", piexif.ImageIFD.Orientation: 6},
+            "Exif": {piexif.ExifIFD.MakerNote: b"MKNT" * 8, piexif.ExifIFD.PixelXDimension: 120},
+            "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((52, 1), (30, 1), (0, 1))},
+        }
+    )
+    packet = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" xmp:Rating="4" photoshop:City="Berlin"/>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
+    iim = b"\x1c\x02\x78\x00\x05Boats\x1c\x02\x5a\x00\x06Berlin"
+    app13 = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00" + len(iim).to_bytes(4, "big") + iim
+    extra = b"\xff\xed" + (len(app13) + 2).to_bytes(2, "big") + app13
+    Image.fromarray(photo_like(120, 80, seed=5)).save(path, quality=95, exif=exif, xmp=packet, extra=extra)
+    return app13
+
+
+def _xmp_of(im) -> bytes:
+    return im.info.get("xmp") or im.info.get("XML:com.adobe.xmp", "").encode()
+
+
+def test_metadata_survives_encode_and_decode(tmp_path, weights, capsys):
+    src, thumb = tmp_path / "tagged.jpg", tmp_path / "t.jpg"
+    app13 = _tagged_photo(src)
+    assert run(capsys, "--weights", weights, "encode", src, thumb)[0] == 0
+    with Image.open(thumb) as im:
+        assert [d for kind, d in im.applist if kind == "APP13"] == [app13]  # IPTC byte for byte
+        assert b'xmp:Rating="4"' in _xmp_of(im) and im.getexif()[0x0112] == 6
+    for suffix in (".png", ".jpg", ".tif", ".webp"):
+        out = tmp_path / f"full{suffix}"
+        code, _, err = run(capsys, "--weights", weights, "decode", thumb, out)
+        assert code == 0, err
+        with Image.open(out) as im:
+            assert im.size == (80, 120)  # turned upright, so the EXIF says 1
+            exif = im.getexif()
+            assert exif[0x010F] == "TestCam" and exif.get(0x0112, 1) == 1 and 0x8825 in exif
+            if suffix != ".tif":
+                assert exif.get_ifd(0x8769)[0xA002] == 80 and exif.get_ifd(0x8769)[0x927C] == b"MKNT" * 8
+            packet = _xmp_of(im)
+            assert b'xmp:Rating="4"' in packet and b"hyperthumb" not in packet.lower()  # not a HyperThumbnail
+            if suffix == ".jpg":
+                assert [d for kind, d in im.applist if kind == "APP13"] == [app13]
+            if suffix == ".tif":
+                assert bytes(im.tag_v2[33723]) == app13[26:]
+        assert describe(str(out))["hyperthumbnail"] is False
+
+
+def test_strip_gps_removes_the_location_everywhere(tmp_path, weights, capsys):
+    src, thumb = tmp_path / "tagged.jpg", tmp_path / "t.jpg"
+    _tagged_photo(src)
+    assert run(capsys, "--weights", weights, "encode", src, thumb, "--strip-gps")[0] == 0
+    with Image.open(thumb) as im:
+        packet, app13 = _xmp_of(im), b"".join(d for kind, d in im.applist if kind == "APP13")
+        assert 0x8825 not in im.getexif() and im.getexif()[0x010F] == "TestCam"
+    assert b'xmp:Rating="4"' in packet and b"Berlin" not in packet  # the rating kept, the city gone
+    assert b"Boats" in app13 and b"Berlin" not in app13
+    latitude = b"\x00\x00\x00\x34\x00\x00\x00\x01\x00\x00\x00\x1e"  # 52/1, 30/... as piexif wrote them
+    assert b"Berlin" not in thumb.read_bytes() and latitude in src.read_bytes() and latitude not in thumb.read_bytes()

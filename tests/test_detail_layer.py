@@ -207,6 +207,28 @@ def test_the_layer_decodes_identically_on_every_runtime(coded, detail_weights):
         assert np.array_equal(latent, reference), name
 
 
+def test_prefetching_the_layer_gives_the_same_latent_and_leaves_regions_only_the_decoder(coded, detail_weights):
+    """The viewer decodes a shown photo's whole latent in the background; a later region then finds
+    every tile ready (no prior, no range decoding) and the same numbers as decoding by region."""
+    from app.codec.files.tiling import Box, Cancelled
+
+    _, path, _ = coded
+    codec = Codec(detail_weights)
+    by_region = codec.reconstructor(path)
+    reference = by_region.decode()
+    prefetched = codec.reconstructor(path)
+    assert not prefetched.detail.complete
+    prefetched.prefetch_detail()
+    assert prefetched.detail.complete
+    assert np.array_equal(prefetched.detail.latent.numpy(), by_region.detail.latent.numpy())
+    prefetched.detail._decode = lambda tiles: pytest.fail(f"tiles {tiles} decoded again")
+    assert np.array_equal(prefetched.decode(Box(0, 64, 0, 64)), reference[:64, :64])
+    stopped = codec.reconstructor(path)
+    with pytest.raises(Cancelled):  # closed before it started: nothing decoded
+        stopped.prefetch_detail(cancelled=lambda: True)
+    assert not stopped.detail._done and np.array_equal(stopped.decode(), reference)
+
+
 def _rewrite_payload(path, out, mutate):
     """Copy a HyperThumbnail with its detail record changed by ``mutate``: the same JPEG data,
     a new payload and a marker whose checksum matches it, so only the layer itself is wrong."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +16,10 @@ from PIL import Image, ImageCms
 
 from app import __version__
 from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError, OutputExistsError
-from app.codec.files import xmp
+from app.codec.files import exif_edit, iptc, outputs, xmp
 from app.codec.files.atomic import atomic_output, atomic_write_bytes
 from app.codec.files.header import build_metadata, carry_exif
-from app.codec.files.marker import FORMAT_VERSION, Marker, thumbnail_size
+from app.codec.files.marker import FORMAT_VERSION, Marker, tables_digest, thumbnail_size
 from app.codec.files.reader import read_marker, read_thumbnail
 from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
 
@@ -100,6 +103,11 @@ def _photo(w: int, h: int, seed: int = 0) -> np.ndarray:
 
 def _marker(w: int = 1001, h: int = 667, **kw) -> Marker:
     return Marker(width=w, height=h, scale=4, model_id="ht-test", weights_sha256=SHA, rate=0.5, **kw)
+
+
+def _written(marker: Marker) -> Marker:
+    """``marker`` as ``write_hyperthumbnail`` writes it: with the fingerprint of LUMA and CHROMA."""
+    return dataclasses.replace(marker, tables_sha256=tables_digest(LUMA, CHROMA))
 
 
 def _source_exif() -> bytes:
@@ -254,9 +262,9 @@ def test_round_trip(tmp_path: Path) -> None:
     n = write_hyperthumbnail(path, thumb, LUMA, CHROMA, _marker(), source_exif=_source_exif(), icc_profile=icc)
     assert n == path.stat().st_size
 
-    assert read_marker(path) == _marker()
+    assert read_marker(path) == _written(_marker())
     t = read_thumbnail(path)
-    assert t.marker == _marker()
+    assert t.marker == _written(_marker())
     assert t.rgb.shape == t.ycbcr.shape == (167, 251, 3)
     assert t.luma_table.tolist() == LUMA and t.chroma_table.tolist() == CHROMA
     assert t.icc_profile == icc
@@ -366,7 +374,7 @@ def test_payload_round_trip_and_damage(tmp_path: Path) -> None:
     assert t.payload == payload and t.payload_problem is None
     assert t.marker.payload_length == len(payload)
     data = bytearray(path.read_bytes())
-    data[data.index(b"HyperThumbnail-payload") + 40] ^= 1
+    data[data.index(b"org.hyperthumbnail.payload\0") + 40] ^= 1  # a byte of the payload in its JUMBF box
     damaged = tmp_path / "damaged.jpg"
     damaged.write_bytes(bytes(data))
     t = read_thumbnail(damaged)
@@ -516,7 +524,7 @@ def test_force_overwrites_hyperthumbnail(tmp_path: Path) -> None:
     path = tmp_path / "out.jpg"
     path.write_bytes(b"old")
     _write(tmp_path, "out.jpg", force=True)
-    assert read_marker(path) == _marker()
+    assert read_marker(path) == _written(_marker())
 
 
 def test_failure_inside_atomic_output_leaves_nothing(tmp_path: Path) -> None:
@@ -533,3 +541,288 @@ def test_missing_output_folder(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="does not exist") as info:
         atomic_write_bytes(tmp_path / "no" / "out.jpg", b"x")
     assert not isinstance(info.value, OutputExistsError)
+
+
+# ----------------------------------------------------------------------------- hostile EXIF (issue 20, item 5)
+
+
+def _camera_exif() -> bytes:
+    """A camera-like block: orientation 6, a MakerNote, Interop, GPS and an embedded preview."""
+    return piexif.dump(
+        {
+            "0th": {piexif.ImageIFD.Make: b"Acme", piexif.ImageIFD.Orientation: 6},
+            "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:05:06 07:08:09", piexif.ExifIFD.MakerNote: b"MKNT" * 20},
+            "Interop": {piexif.InteropIFD.InteroperabilityIndex: b"R98"},
+            "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((52, 1), (30, 1), (0, 1))},
+            "1st": {piexif.ImageIFD.Compression: 6},
+            "thumbnail": _jpeg_bytes(_photo(16, 16)),
+        }
+    )
+
+
+def _patched(block: bytes, where: str, tag: int | None, value: int) -> bytes:
+    """``block`` with one LONG value (an entry's, or IFD0's next-IFD link when ``tag`` is None) set."""
+    tiff = exif_edit.TiffData(block)
+    link = tiff.ifd0 + 2 + 12 * len(tiff.entries(tiff.ifd0))
+    ifd = {"0th": tiff.ifd0, "Exif": tiff.sub_ifd(0x8769), "1st": tiff._u32(link)}[where]
+    at = link if tag is None else tiff.find(ifd, tag).at + 8
+    struct.pack_into(tiff.endian + "I", tiff.data, at, value)
+    return tiff.block()
+
+
+def _hostile(kind: str) -> bytes:
+    block = _camera_exif()
+    tiff = exif_edit.TiffData(block)
+    makernote = tiff.find(tiff.sub_ifd(0x8769), 0x927C)
+    return {
+        "interop far outside": lambda: _patched(block, "Exif", 0xA005, 0x7FFFFFF0),
+        "preview covers the TIFF header": lambda: _patched(block, "1st", 0x0201, 0),
+        "preview covers IFD0": lambda: _patched(_patched(block, "1st", 0x0201, 8), "1st", 0x0202, 40),
+        "preview covers the MakerNote": lambda: _patched(block, "1st", 0x0201, makernote.value_at),
+        "IFD1 is IFD0": lambda: _patched(block, "0th", None, tiff.ifd0),
+        "GPS IFD is the Exif IFD": lambda: _patched(block, "0th", 0x8825, tiff.sub_ifd(0x8769)),
+    }[kind]()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "interop far outside",
+        "preview covers the TIFF header",
+        "preview covers IFD0",
+        "preview covers the MakerNote",
+        "IFD1 is IFD0",
+        "GPS IFD is the Exif IFD",
+    ],
+)
+@pytest.mark.parametrize("strip_gps", [False, True])
+def test_hostile_exif_is_carried_untouched_or_minimal_never_a_crash(tmp_path: Path, kind: str, strip_gps: bool) -> None:
+    source = _hostile(kind)
+    exif, notes = carry_exif(source, (251, 167), strip_gps=strip_gps, orientation=6)
+    carried = Image.Exif()
+    carried.load(exif)
+    assert carried[0x0112] == 6  # the orientation is never lost
+    if notes:  # not carried safely: the minimal EXIF, and a note that says so
+        assert "could not be carried over safely" in notes[0] and 0x010F not in carried
+    else:  # carried: every tag as it was (the MakerNote's bytes included), GPS gone on request
+        assert carried[0x010F] == "Acme"
+        exif_ifd = carried.get_ifd(0x8769)
+        assert exif_ifd[0x9003] == "2024:05:06 07:08:09" and exif_ifd[0x927C] == b"MKNT" * 20
+        assert (0x8825 in carried) != strip_gps
+    path = _write(tmp_path, source_exif=source, strip_gps=strip_gps, orientation=6)  # the encoder's own path
+    assert read_thumbnail(path).orientation == 6
+
+
+def test_drop_thumbnail_cuts_only_bytes_no_other_structure_uses() -> None:
+    block = _camera_exif()
+    cut = exif_edit.drop_thumbnail(block)
+    assert len(cut) < len(block) - 500  # a preview at the tail still costs nothing
+    assert exif_edit.tag_values(cut) == exif_edit.tag_values(block)
+    hostile = _hostile("preview covers IFD0")
+    unlinked = exif_edit.drop_thumbnail(hostile)
+    assert len(unlinked) == len(hostile) and exif_edit.tag_values(unlinked) == exif_edit.tag_values(hostile)
+    tiff = exif_edit.TiffData(unlinked)
+    assert tiff._u32(tiff.ifd0 + 2 + 12 * len(tiff.entries(tiff.ifd0))) == 0  # no preview any more
+
+
+# ----------------------------------------------------------------------------- stale size tags (item 15)
+
+
+def test_ifd0_size_and_subsampling_tags_follow_the_thumbnail() -> None:
+    source = piexif.dump(
+        {
+            "0th": {
+                piexif.ImageIFD.ImageWidth: 4000,
+                piexif.ImageIFD.ImageLength: 3000,
+                piexif.ImageIFD.YCbCrSubSampling: (2, 1),
+                piexif.ImageIFD.Orientation: 6,
+            },
+            "Exif": {piexif.ExifIFD.PixelXDimension: 4000, piexif.ExifIFD.PixelYDimension: 3000},
+        }
+    )
+    exif, notes = carry_exif(source, (251, 167), strip_gps=False)
+    ifd0 = piexif.load(exif)["0th"]
+    assert notes == [] and len(exif) == len(source)  # patched in place
+    assert (ifd0[piexif.ImageIFD.ImageWidth], ifd0[piexif.ImageIFD.ImageLength]) == (251, 167)
+    assert ifd0[piexif.ImageIFD.YCbCrSubSampling] == (1, 1) and ifd0[piexif.ImageIFD.Orientation] == 6
+    assert piexif.load(exif)["Exif"][piexif.ExifIFD.PixelXDimension] == 251
+    short = piexif.dump({"0th": {piexif.ImageIFD.ImageWidth: 70000}})  # LONG: patched; a SHORT that cannot hold
+    assert piexif.load(carry_exif(short, (251, 167), strip_gps=False)[0])["0th"][256] == 251
+
+
+def test_xmp_size_properties_follow_the_thumbnail() -> None:
+    source = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:PixelXDimension="4000">'
+        b"<exif:PixelYDimension>3000</exif:PixelYDimension></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    packet = build_metadata(_marker(), (251, 167), source_xmp=source).xmp
+    assert b'exif:PixelXDimension="251"' in packet and b"<exif:PixelYDimension>167</" in packet
+
+
+def test_jfif_aspect_ratio_is_carried_as_an_aspect_ratio(tmp_path: Path) -> None:
+    path = _write(tmp_path, aspect=(3, 2))
+    with Image.open(path) as im:
+        assert im.info["jfif_unit"] == 0 and im.info["jfif_density"] == (3, 2) and "dpi" not in im.info
+    with Image.open(_write(tmp_path, "dpi.jpg", dpi=(300, 300))) as im:
+        assert im.info["jfif_unit"] == 1 and im.info["jfif_density"] == (300, 300)
+
+
+# ----------------------------------------------------------------------------- XMP: no DTD in any encoding (item 6)
+
+_BOMB = (
+    '<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE x [<!ENTITY a "{a}">'
+    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:hyperthumb="https://hyperthumbnail.org/ns/1.0/" hyperthumb:Version="2"><dc:title>&c;</dc:title>'
+    "</rdf:Description></rdf:RDF></x:xmpmeta>"
+)
+
+
+@pytest.mark.parametrize(
+    "encoding, bom",
+    [
+        ("UTF-8", b""),
+        ("UTF-8", b"\xef\xbb\xbf"),
+        ("UTF-16LE", b"\xff\xfe"),
+        ("UTF-16BE", b"\xfe\xff"),
+        ("UTF-16LE", b""),
+        ("UTF-32LE", b"\xff\xfe\x00\x00"),
+    ],
+)
+def test_xmp_dtd_and_entities_are_refused_in_every_encoding(encoding: str, bom: bytes) -> None:
+    declared = encoding[:6] if encoding.startswith("UTF-16") and bom else encoding
+    packet = bom + _BOMB.replace("{encoding}", declared).replace("{a}", "x" * 100).encode(encoding.lower())
+    meta = build_metadata(_marker(), (251, 167), source_xmp=packet)
+    assert b"xxxxxxxxxx" not in meta.xmp and len(meta.xmp) < 2000  # never the expanded packet
+    assert xmp.read_properties(meta.xmp)["Width"] == "1001"  # the marker is still written
+    assert meta.notes and "the source's XMP was dropped" in meta.notes[0]
+    with pytest.raises(xmp.XmpError):
+        xmp.read_properties(packet + b" https://hyperthumbnail.org/ns/1.0/")  # nor read as a marker
+
+
+# ----------------------------------------------------------------------------- IPTC carried, location stripped (11, 12)
+
+
+def _iim(*datasets: tuple[int, int, bytes]) -> bytes:
+    return b"".join(b"\x1c" + bytes([r, n]) + struct.pack(">H", len(v)) + v for r, n, v in datasets)
+
+
+_CAPTION, _KEYWORD, _CITY = (2, 120, b"Boats in the harbour"), (2, 25, b"harbour"), (2, 90, b"Berlin")
+_LOCATION = [_CITY, (2, 92, b"Museumsinsel"), (2, 95, b"Berlin"), (2, 100, b"DEU"), (2, 101, b"Germany"),
+             (2, 26, b"XX"), (2, 27, b"Mitte")]  # fmt: skip
+
+
+def _app13(iim: bytes, *, digest: bool = True) -> bytes:
+    """APP13 data as Photoshop writes it: resolution info, the IIM, its MD5 digest."""
+    items = [iptc.Resource(b"8BIM", 0x03ED, b"\x00\x00", bytes(16)), iptc.Resource(b"8BIM", 0x0404, b"\x00\x00", iim)]
+    if digest:
+        items.append(iptc.Resource(b"8BIM", 0x0425, b"\x00\x00", hashlib.md5(iim).digest()))
+    return iptc.build(items)
+
+
+def test_iptc_is_carried_byte_for_byte_before_the_payload(tmp_path: Path) -> None:
+    segment = _app13(_iim(_CAPTION, _KEYWORD, *_LOCATION)) + b"\x00\x00"  # trailing padding kept too
+    path = _write(tmp_path, source_iptc=segment, payload=b"HTA1" + bytes(100))
+    with Image.open(path) as im:
+        kinds = [kind for kind, _ in im.applist]
+        assert [data for kind, data in im.applist if kind == "APP13"] == [segment]
+        assert kinds.index("APP13") < kinds.index("APP11")
+    assert read_thumbnail(path).iptc == segment
+
+
+@pytest.mark.parametrize(
+    "segment, why",
+    [
+        (iptc.PHOTOSHOP + b"8BIM\x04\x04\x00\x00\xff\xff\xff\xff", "claims"),  # a resource larger than the segment
+        (_app13(b"\x1c\x02\x78\x7f\xff"), "claims"),  # a dataset larger than its resource
+        (iptc.PHOTOSHOP + b"8BIM\x04\x04\x00\x00\x00\x00\xff\xf0" + bytes(65520), "larger than one APP13"),
+    ],
+)
+@pytest.mark.parametrize("strip_gps", [False, True])
+def test_damaged_or_oversized_iptc_is_dropped_with_a_note(segment: bytes, why: str, strip_gps: bool) -> None:
+    meta = build_metadata(_marker(), (251, 167), source_iptc=segment, strip_gps=strip_gps)
+    assert meta.iptc is None and b"\xff\xed" not in meta.extra
+    assert any("IPTC was dropped" in note and why in note for note in meta.notes)
+
+
+def test_strip_gps_removes_location_from_xmp_and_iptc_and_keeps_the_rest() -> None:
+    source_xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+        b'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+        b'xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/" '
+        b'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" xmlns:drone="http://www.dji.com/drone-dji/1.0/" '
+        b'xmp:Rating="4" photoshop:City="Berlin" photoshop:State="Berlin" exif:GPSLatitude="52,30.0N" '
+        b'drone:GpsLongitude="13.4" Iptc4xmpCore:CountryCode="DEU">'
+        b"<dc:subject><rdf:Bag><rdf:li>harbour</rdf:li></rdf:Bag></dc:subject>"
+        b'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">Boats</rdf:li></rdf:Alt></dc:description>'
+        b"<photoshop:Country>Germany</photoshop:Country><Iptc4xmpCore:Location>Museumsinsel</Iptc4xmpCore:Location>"
+        b"<exif:GPSLongitude>13,24.0E</exif:GPSLongitude>"
+        b'<Iptc4xmpExt:LocationCreated><rdf:Bag><rdf:li rdf:parseType="Resource"><Iptc4xmpExt:City>Berlin'
+        b"</Iptc4xmpExt:City></rdf:li></rdf:Bag></Iptc4xmpExt:LocationCreated>"
+        b"</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    segment = _app13(_iim(_CAPTION, _KEYWORD, *_LOCATION))
+    meta = build_metadata(_marker(), (251, 167), source_xmp=source_xmp, source_iptc=segment, strip_gps=True)
+    assert b'xmp:Rating="4"' in meta.xmp and b">harbour<" in meta.xmp and b">Boats<" in meta.xmp
+    for gone in (b"Berlin", b"Germany", b"Museumsinsel", b"DEU", b"GPS", b"Gps", b"LocationCreated"):
+        assert gone not in meta.xmp
+    assert xmp.read_properties(meta.xmp)["Width"] == "1001" and meta.notes == []
+    kept = iptc.datasets(iptc.iim_data(meta.iptc))
+    assert [(r, n, raw[5:]) for r, n, raw in kept] == [_CAPTION, _KEYWORD]
+    resources = {r.id: r.data for r in iptc.resources(meta.iptc)}
+    assert resources[0x03ED] == bytes(16) and resources[0x0425] == hashlib.md5(resources[0x0404]).digest()
+    unstripped = build_metadata(_marker(), (251, 167), source_xmp=source_xmp, source_iptc=segment)
+    assert unstripped.iptc == segment and b"Museumsinsel" in unstripped.xmp
+
+
+# ----------------------------------------------------------------------------- a decoded photo's metadata (13)
+
+
+def _hyperthumbnail_metadata() -> tuple[bytes, bytes, bytes]:
+    """(EXIF, XMP, IPTC) as a HyperThumbnail of an orientation-6 camera photo carries them."""
+    source_xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmp:Rating="4" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    )
+    meta = build_metadata(
+        _marker(), (251, 167), source_exif=_camera_exif(), source_xmp=source_xmp, source_iptc=_app13(_iim(_CAPTION))
+    )
+    return meta.exif, meta.xmp, meta.iptc
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".webp"])
+def test_decoded_outputs_carry_exif_xmp_and_iptc_without_the_marker(tmp_path: Path, suffix: str) -> None:
+    exif, packet, segment = _hyperthumbnail_metadata()
+    fmt = outputs.output_format(f"x{suffix}")
+    options, notes = outputs.metadata_options(fmt, (667, 1001), exif=exif, xmp_packet=packet, iptc_segment=segment)
+    path = tmp_path / f"decoded{suffix}"
+    Image.fromarray(_photo(667, 1001)).save(path, format=fmt, **options)
+    with Image.open(path) as im:
+        read = im.getexif()
+        assert read[0x010F] == "Acme" and read.get(0x0112, 1) == 1  # the pixels are already upright
+        assert read.get_ifd(0x8769)[0x9003] == "2024:05:06 07:08:09"
+        assert 0x8825 in read  # GPS as the file had it
+        if fmt != "TIFF":  # a TIFF's EXIF is its own IFD0: Pillow writes ImageWidth itself
+            assert read.get_ifd(0x8769).get(0xA002, 667) == 667
+        got = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp", "").encode()
+        assert got and b'Rating="4"' in got and xmp.NAMESPACE.encode() not in got and b"HyperThumb" not in got
+        assert b'tiff:Orientation="1"' in got
+        if fmt == "JPEG":
+            assert [d for kind, d in im.applist if kind == "APP13"] == [segment]
+        if fmt == "TIFF":  # no stale Interop offset, no MakerNote moved away from what it points at
+            assert bytes(im.tag_v2[33723]) == iptc.iim_data(segment)
+            assert 0xA005 not in read.get_ifd(0x8769) and 0x927C not in read.get_ifd(0x8769)
+        else:
+            assert read.get_ifd(0x8769)[0x927C] == b"MKNT" * 20  # byte for byte
+    expected = {"PNG": ["IPTC"], "WEBP": ["IPTC"], "TIFF": ["MakerNote"], "JPEG": []}[fmt]
+    assert [word for word, note in zip(expected, notes) if word in note] == expected and len(notes) == len(expected)
+
+
+def test_a_decoded_photo_gets_no_damaged_exif() -> None:
+    options, notes = outputs.metadata_options("PNG", (10, 10), exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff")
+    assert "exif" not in options and "EXIF was not written" in notes[0]

@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import piexif
 import pytest
 from codec_fixtures import make_weights
@@ -136,12 +137,30 @@ def marker_span(data: bytes) -> tuple[int, int]:
 
 
 def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
-    """One seeded mutation of a JPEG: its frame size, a table, an EXIF count or offset, the scan,
-    a segment length, a truncation, or the marker's text."""
+    """One seeded mutation of a JPEG: its frame size or coding, a table, an EXIF count or offset,
+    the scan, a segment length or a flood of copies of one, a restart interval, a truncation, or
+    the marker's text (numbers, nesting, other scripts' digits, control characters)."""
     b = bytearray(data)
     segs = segments(data)
-    kind = rng.choice(["sof", "dqt", "exif", "scan", "length", "truncate", "marker", "marker", "header"])
-    if kind == "sof":
+    kinds = ["sof", "coding", "dqt", "exif", "scan", "length", "flood", "restart", "truncate", "marker", "marker"]
+    kind = rng.choice(kinds + ["header"])
+    if kind == "coding":  # another frame type: arithmetic, lossless, extended (issue 20, class 1 and 8)
+        at = next(a for m, a, _ in segs if m in (0xC0, 0xC1, 0xC2))
+        b[at - 1] = rng.choice([0xC1, 0xC3, 0xC9, 0xCA, 0xCB])
+        if rng.random() < 0.5:  # ... claiming a large frame too
+            b[at + 3 : at + 7] = struct.pack(">HH", 16000, 16000)
+    elif kind == "flood":  # one segment repeated: scans, EXIF, comments (class 2)
+        marker, at, length = rng.choice(segs)
+        copies = rng.choice([300, 3000]) if marker != 0xDA else 2000
+        end = len(data) - 2 if marker == 0xDA else at + length
+        piece = data[at - 2 : end]
+        if len(piece) * copies > 20 << 20:
+            copies = max(2, (20 << 20) // len(piece))
+        b[at - 2 : end] = piece * copies
+    elif kind == "restart":  # a restart interval with no restart markers (class 8)
+        scan = segs[-1][1] - 2
+        b[scan:scan] = b"\xff\xdd" + struct.pack(">HH", 4, rng.choice([1, 2, 7, 0xFFFF]))
+    elif kind == "sof":
         at = next(a for m, a, _ in segs if m in (0xC0, 0xC1, 0xC2))
         value = rng.choice([0, 1, 7, 8, 255, 4096, 16384, 28000, 65535, rng.randrange(65536)])
         field = at + 3 + 2 * rng.randrange(2)  # height, then width
@@ -179,7 +198,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
             return mutate(data, rng)
         text = bytes(b[start:end])
         digits = [i for i in range(len(text)) if text[i : i + 1].isdigit()]
-        choice = rng.randrange(5)
+        choice = rng.randrange(7)
         if choice == 0 and digits:  # a number made huge, zero or negative
             i = rng.choice(digits)
             j = i
@@ -193,6 +212,12 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
             text = text[: rng.randrange(len(text))]
         elif choice == 3:
             text = text.upper()
+        elif choice == 5 and digits:  # another script's digit or a superscript (class 4)
+            i = rng.choice(digits)
+            text = text[:i] + rng.choice(["²", "١", "６", "߃"]).encode() + text[i + 1 :]
+        elif choice == 6:  # control characters XML admits, for `info` to print (class 7)
+            i = rng.randrange(len(text))
+            text = text[:i] + rng.choice([b"&#10;", b"&#13;", b"&#x85;", b"&#x2028;", b"&#x202e;"]) + text[i:]
         else:
             i = rng.randrange(len(text))
             text = text[:i] + bytes([rng.randrange(256)]) + text[i + 1 :]
@@ -685,3 +710,233 @@ def test_no_traceback_even_for_a_bug(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setitem(app.cli.COMMANDS, "info", hungry)
     assert main(["info", "x.jpg"]) == 1 and "out of memory" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- issue 20: round two
+
+
+def with_xmp(data: bytes, packet: bytes) -> bytes:
+    """``data`` with its XMP segment's packet replaced by ``packet`` (the segment re-sized)."""
+    ident = b"http://ns.adobe.com/xap/1.0/\x00"
+    for marker, at, length in segments(data):
+        if marker == 0xE1 and data[at + 2 : at + 2 + len(ident)] == ident:
+            body = ident + packet
+            return data[: at - 2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[at + length :]
+    raise AssertionError("no XMP segment")
+
+
+def xmp_of(data: bytes) -> bytes:
+    with Image.open(__import__("io").BytesIO(data)) as im:
+        return im.info["xmp"]
+
+
+def jpeg_segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+def frame_claiming(sof: int, width: int, height: int) -> bytes:
+    """A grey JPEG of the coding ``sof`` names, claiming ``width`` x ``height``, 20 bytes of data."""
+    frame = jpeg_segment(sof, bytes([8]) + struct.pack(">HH", height, width) + bytes([1, 1, 0x11, 0]))
+    tables = jpeg_segment(0xDB, bytes([0]) + bytes([1] * 64))
+    scan = jpeg_segment(0xDA, bytes([1, 1, 0x00, 0, 63, 0]))
+    return b"\xff\xd8" + tables + frame + scan + b"\x00" * 20 + b"\xff\xd9"
+
+
+def repeated_scans(data: bytes, copies: int) -> bytes:
+    """A progressive JPEG with its last scan repeated ``copies`` times more."""
+    from app.codec.files.jpeg_segments import SOS, segments_of
+
+    parts = segments_of(data, scans=True)
+    last = [s for s in parts if s.marker == SOS][-1]
+    return data[: parts[-1].start] + data[last.start : parts[-1].start] * copies + b"\xff\xd9"
+
+
+def run_all(corpus, files: list[Path], tmp: Path, timeout: float = 240) -> tuple[list[dict], float]:
+    before = {p: digest(p) for p in files}
+    jobs = [job for p in files for job in all_commands(corpus, p, tmp)]
+    start = time.monotonic()
+    results = check_all(run_jobs(jobs, tmp, timeout=timeout), files, before)
+    return results, time.monotonic() - start
+
+
+def test_round2_class1_every_frame_type_is_bounded_before_allocation(corpus, tmp_path):
+    # A 116-byte arithmetic-coded (SOF9) file claiming 16000x16000 made `info` take 2.5 GB: the
+    # "one bit per block" check covered Huffman frames only. Arithmetic, lossless, extended,
+    # progressive: each coding is bounded by the file's length before Pillow allocates.
+    files = []
+    for sof in (0xC0, 0xC1, 0xC2, 0xC3, 0xC9, 0xCA, 0xCB):
+        path = tmp_path / f"sof{sof:02x}.jpg"
+        path.write_bytes(frame_claiming(sof, 16000, 16000))
+        files.append(path)
+    results, _ = run_all(corpus, files, tmp_path)
+    for result in results:
+        if result.get("open"):
+            assert result["outcome"] == "CodecError" and "too short" in result["message"], result
+        else:
+            assert result["code"] == 1 and "too short for" in result["stderr"], result
+
+
+def test_round2_class2_scan_and_segment_floods_open_in_time(corpus, tmp_path):
+    # 50,000 empty scans kept `info` busy a minute; 1,000 repeated 65 kB EXIF segments took 77 s
+    # (Pillow joins them quadratically). Each is refused by one linear walk of the file.
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (512, 512), (90, 120, 30)).save(buffer, "JPEG", progressive=True)
+    scans = tmp_path / "scans.jpg"
+    scans.write_bytes(repeated_scans(buffer.getvalue(), 50_000))
+    exif = tmp_path / "exif.jpg"
+    plain = corpus.photo.read_bytes()
+    app1 = jpeg_segment(0xE1, b"Exif\x00\x00MM\x00*\x00\x00\x00\x08" + bytes(65000))
+    exif.write_bytes(plain[:2] + app1 * 1000 + plain[2:])
+    results, seconds = run_all(corpus, [scans, exif], tmp_path)
+    assert seconds < 60, seconds  # 4 commands on each of a 0.7 MB and a 65 MB file
+    for result in results:
+        text = result.get("message", "") + result.get("stderr", "")
+        assert result.get("code") == 1 or result.get("outcome") == "CodecError", result
+        assert "scans" in text or "EXIF segments" in text, text
+
+
+def test_round2_class3_a_payload_with_absurd_values_is_ignored_with_a_note(corpus, tmp_path, capsys):
+    # A payload whose checksum is right but whose float32 scales times int8 values overflow (or
+    # are merely huge) decoded to an all-black image with exit 0.
+    from app.codec.engine import adaptation
+    from app.codec.engine.weights import find_weights, load_model
+    from app.codec.files.payload import ADAPTATION_KIND, pack_records
+    from app.codec.files.reader import read_thumbnail
+    from app.codec.files.writer import write_hyperthumbnail
+
+    model = load_model(find_weights(corpus.weights))
+    sizes = adaptation.layer_sizes(model)
+    thumb = read_thumbnail(corpus.ht)
+    base = tmp_path / "base.png"
+    assert main(decode_argv(corpus, corpus.ht, base)) == 0
+    capsys.readouterr()
+    reference = np.asarray(Image.open(base), np.float64)
+    for scale in (3.0e38, 1.0e6, 0.5):  # overflow, huge, and merely beyond what any fit writes
+        body = struct.pack(">H", len(sizes)) + b"".join(
+            struct.pack(">Hf", n, scale) + np.full(n, 127, np.int8).tobytes() for n in sizes
+        )
+        payload = pack_records({ADAPTATION_KIND: adaptation.MAGIC + zlib.compress(body)})
+        hostile = tmp_path / f"scale{scale:g}.jpg"
+        write_hyperthumbnail(hostile, thumb.rgb, thumb.luma_table, thumb.chroma_table, thumb.marker,
+                             source_exif=thumb.exif, payload=payload)  # fmt: skip
+        out = tmp_path / f"scale{scale:g}.png"
+        assert main(decode_argv(corpus, hostile, out)) == 0
+        err = capsys.readouterr().err
+        assert "adaptation is not used" in err and "beyond" in err, err
+        decoded = np.asarray(Image.open(out), np.float64)
+        assert np.abs(decoded - reference).max() <= 2, scale  # the base reconstruction, not black
+
+
+def test_round2_class4_only_ascii_digits_are_numbers_in_the_marker(corpus, tmp_path):
+    # str.isdigit() accepts superscripts and other scripts' digits that int() refuses or reads
+    # otherwise: info, decode and the viewer's loader ended in an internal error.
+    data = corpus.ht.read_bytes()
+    packet = xmp_of(data)
+    width = next(p for p in packet.split(b'"') if p.isdigit() and p != b"2" and p != b"4")  # the width value
+    files = []
+    for n, fake in enumerate(["²", "١٦٠", "１６０", "1_60", "160\u0660", "nan"]):
+        field = b"Width" if n < 5 else b"Rate"
+        old = b'hyperthumb:%s="%s"' % (field, width if n < 5 else packet.split(b'hyperthumb:Rate="')[1].split(b'"')[0])
+        assert old in packet
+        path = tmp_path / f"digits{n}.jpg"
+        path.write_bytes(with_xmp(data, packet.replace(old, b'hyperthumb:%s="%s"' % (field, fake.encode()))))
+        files.append(path)
+    results, _ = run_all(corpus, files, tmp_path)
+    for result in results:
+        if result.get("argv", [""])[0] == "info":
+            assert result["code"] == 0 and "damaged HyperThumbnail marker" in result["stdout"], result
+        elif result.get("open"):
+            assert result["outcome"] == "opened" and not result["hyperthumbnail"], result
+
+
+def test_round2_class6_no_output_line_can_be_forged_by_a_file(corpus, tmp_path, capsys):
+    # A ModelId with line breaks printed raw forged extra lines of `info`; escape sequences and
+    # bidi overrides steered the terminal. Everything printed from a file is escaped.
+    data = corpus.ht.read_bytes()
+    packet = xmp_of(data)
+    model_id = packet.split(b'hyperthumb:ModelId="')[1].split(b'"')[0]
+    forged = model_id + b"&#10;  rate           1.0&#13;&#x85;&#x2028;&#x202e;"  # what XML admits
+    path = tmp_path / "forged.jpg"
+    path.write_bytes(with_xmp(data, packet.replace(b'ModelId="' + model_id, b'ModelId="' + forged)))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert [line.startswith("  rate ") for line in out.splitlines()].count(True) == 1 and not {
+        "\r",
+        "\x85",
+        "\u2028",
+        "\u202e",
+    } & set(out), out
+    assert "\\x0a  rate           1.0\\x0d\\x85\\u2028\\u202e" in out, out
+    assert main(decode_argv(corpus, path, tmp_path / "forged.png")) == 0  # the weights are found by hash
+    both = "".join(capsys.readouterr())
+    assert not {"\r", "\x85", "\u2028", "\u202e"} & set(both), both
+
+
+def test_round2_class7_container_rules_are_enforced(corpus, tmp_path):
+    # An arithmetic-coded HyperThumbnail, or one with a restart interval and no restart markers,
+    # decoded to garbage or flat grey with exit 0. Both break FORMAT.md's container rules.
+    from app.codec.files.jpeg_segments import ANY_SOF, SOS, segments_of
+
+    data = corpus.ht.read_bytes()
+    parts = segments_of(data)
+    frame = next(s for s in parts if s.marker in ANY_SOF)
+    arithmetic = bytearray(data)
+    arithmetic[frame.start + 1] += 8  # SOF0 -> SOF8 is JPEG-LS's; SOF0/2 + 9 -> SOF9/11
+    arithmetic[frame.start + 1] = {0xC0: 0xC9, 0xC1: 0xC9, 0xC2: 0xCA}[data[frame.start + 1]]
+    sos = next(s for s in parts if s.marker == SOS)
+    restart = data[: sos.start] + jpeg_segment(0xDD, struct.pack(">H", 4)) + data[sos.start :]
+    files = [tmp_path / "arithmetic.jpg", tmp_path / "restart.jpg"]
+    files[0].write_bytes(bytes(arithmetic))
+    files[1].write_bytes(restart)
+    results, _ = run_all(corpus, files, tmp_path)
+    for result in results:
+        argv = result.get("argv", [""])
+        if argv[0] == "info":
+            assert result["code"] == 0 and ("arithmetic-coded" in result["stdout"] or "restart" in result["stdout"])
+        elif "decode" in argv:
+            assert result["code"] == 1 and ("arithmetic-coded" in result["stderr"] or "restart" in result["stderr"])
+        elif result.get("open"):
+            assert result["outcome"] in ("opened", "CodecError") and not result.get("hyperthumbnail"), result
+
+
+def test_round2_class9_a_re_encoded_thumbnail_is_named_and_not_decoded(corpus, tmp_path, capsys):
+    # After an editor re-saved a HyperThumbnail at quality 30 the marker survived and decode gave
+    # a result below a bicubic upscale, without a word. The marker fingerprints the tables.
+    from app.codec.files.reader import read_marker
+
+    assert read_marker(corpus.ht).tables_sha256 is not None
+    resaved = tmp_path / "resaved.jpg"
+    with Image.open(corpus.ht) as im:
+        xmp_packet, exif = im.info["xmp"], im.info.get("exif", b"")
+        im.convert("RGB").save(resaved, "JPEG", quality=30, subsampling=0, xmp=xmp_packet, exif=exif)
+    assert main(["info", str(resaved)]) == 0
+    out = capsys.readouterr().out
+    assert "saved again by another program" in out and "not a HyperThumbnail" in out, out
+    assert main(decode_argv(corpus, resaved, tmp_path / "r.png")) == 1
+    err = capsys.readouterr().err
+    assert "saved again" in err and "--allow-reencoded" in err and not (tmp_path / "r.png").exists()
+    assert main(decode_argv(corpus, resaved, tmp_path / "r.png", "--allow-reencoded")) == 0
+    assert Image.open(tmp_path / "r.png").size == (160, 120)
+    same = tmp_path / "same.jpg"  # a lossless edit (the viewer's rotation, jpegtran) keeps the tables
+    from app.codec.files.jpeg_orientation import with_orientation
+
+    same.write_bytes(with_orientation(corpus.ht.read_bytes(), 6))
+    assert main(decode_argv(corpus, same, tmp_path / "s.png")) == 0
+
+
+def test_round2_class8_the_viewers_exif_panel_reads_with_the_bounded_parser(corpus, monkeypatch):
+    # codec_bridge parsed EXIF with piexif, which builds gigabytes from one entry's count.
+    import piexif as piexif_module
+
+    from app.viewer import codec_bridge
+
+    block = Image.open(corpus.photo).info["exif"]
+    monkeypatch.setattr(piexif_module, "load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("piexif")))
+    tags = codec_bridge.exif_tags(block)
+    assert tags["0th"][piexif.ImageIFD.Make] == b"TestCam" and tags["Exif"][piexif.ExifIFD.FNumber] == (28, 10)
+    hostile = patch_count(corpus.photo.read_bytes(), 0x010F, 0x10000000)  # Make claims 256M values
+    with Image.open(__import__("io").BytesIO(hostile)) as im:
+        damaged = codec_bridge.exif_tags(im.info["exif"])
+    assert piexif.ImageIFD.Make not in damaged.get("0th", {})

@@ -200,3 +200,49 @@ def test_32bit_integer_greyscale(tmp_path: Path) -> None:
     Image.fromarray(np.array([[0, 7, 255]], np.int32), "I").save(narrow)
     assert load_image(wide).rgb[0, :, 0].tolist() == [0, 1, 255]
     assert load_image(narrow).rgb[0, :, 0].tolist() == [0, 7, 255]
+
+
+# ----------------------------------------------------------------------------- metadata to carry (issue 20)
+
+
+def _jfif(data: bytes, unit: int, x: int, y: int) -> bytes:
+    """A Pillow JPEG with its JFIF density set by hand (Pillow writes unit 0 as 1:1 only)."""
+    assert data[6:11] == b"JFIF\x00"
+    return data[:13] + bytes([unit]) + struct.pack(">HH", x, y) + data[18:]
+
+
+def _jpeg(**options) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(_gradient()).save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def test_density_is_what_the_file_states() -> None:
+    no_unit = piexif.dump({"0th": {piexif.ImageIFD.XResolution: (1, 1), piexif.ImageIFD.ResolutionUnit: 1}})
+    no_resolution = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Acme"}})
+    aspect = load_image(_jfif(_jpeg(exif=no_unit), 0, 3, 2))
+    assert (aspect.dpi, aspect.aspect) == (None, (3, 2))  # an aspect ratio, never "1 dpi"
+    assert load_image(_jfif(_jpeg(exif=no_resolution), 0, 1, 1)).dpi is None  # nor Pillow's invented 72
+    assert load_image(_jfif(_jpeg(), 1, 300, 300)).dpi == (300, 300)
+    no_jfif = _jpeg(
+        exif=piexif.dump({"0th": {piexif.ImageIFD.XResolution: (240, 1), piexif.ImageIFD.ResolutionUnit: 2}})
+    )
+    no_jfif = no_jfif[:2] + no_jfif[2 + 2 + int.from_bytes(no_jfif[4:6], "big") :]  # the APP0 segment cut out
+    assert no_jfif[2:4] == b"\xff\xe1" and load_image(no_jfif).dpi == (240, 240)
+
+
+def _app13(iim: bytes) -> bytes:
+    return b"Photoshop 3.0\x00" + b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(iim)) + iim + b"\x00" * (len(iim) % 2)
+
+
+def test_iptc_is_read_raw_from_a_jpeg_and_a_tiff(tmp_path: Path) -> None:
+    iim = b"\x1c\x02\x78\x00\x05Hello\x1c\x02\x5a\x00\x06Berlin"
+    segment = _app13(iim)
+    loaded = load_image(_jpeg(extra=b"\xff\xed" + struct.pack(">H", len(segment) + 2) + segment))
+    assert loaded.iptc == segment  # the segment's data as the file has it
+    assert load_image(_jpeg()).iptc is None
+    path = tmp_path / "iptc.tif"
+    tags = Image.Exif()
+    tags[33723] = iim
+    Image.fromarray(_gradient()).save(path, exif=tags)
+    assert load_image(path).iptc == segment  # a TIFF's IPTC-NAA datasets as a JPEG would hold them

@@ -11,7 +11,7 @@ from PIL import Image
 from app.codec.errors import CodecError
 from app.codec.files import exif_edit, jpeg_segments
 from app.codec.files.estimate import scans_length
-from app.codec.files.imageio import _huffman_coded
+from app.codec.files.imageio import jpeg_layout
 from app.codec.files.jpeg_orientation import with_orientation
 from app.codec.files.jpeg_segments import APP1, EOI, SCAN_DATA, SOS, JpegLayoutError, segments, segments_of
 
@@ -71,13 +71,92 @@ def test_a_truncated_or_foreign_file_is_a_layout_error(cut):
         segments_of(b"\x89PNG" + data)
 
 
-def test_the_frame_type_is_read_from_headers_only():
-    assert _huffman_coded(_jpeg()) and _huffman_coded(_jpeg(progressive=True))
+def _layout(data: bytes) -> jpeg_segments.Layout:
+    return jpeg_segments.layout(io.BytesIO(data))
+
+
+def test_the_layout_sums_up_frame_scans_restarts_and_exif_segments():
+    baseline = _layout(_jpeg((64, 48)))
+    assert (baseline.frame, baseline.width, baseline.height, baseline.complete) == (0xC0, 64, 48, True)
+    assert baseline.sampling == ((2, 2), (1, 1), (1, 1)) and baseline.blocks == 48 + 2 * 12
+    assert [s.components for s in baseline.scans] == [3] and baseline.exif_segments == 0
+    progressive = _layout(_jpeg((256, 256), progressive=True, quality=95))
+    assert progressive.frame == 0xC2 and len(progressive.scans) >= 5
+    restarts = _layout(_jpeg((128, 128), restart_marker_blocks=1, subsampling=0))
+    assert restarts.scans[0].restart_interval == 1 and restarts.scans[0].restarts == 16 * 16 - 1
     data = bytearray(_jpeg())
     sof = next(s for s in segments_of(bytes(data)) if s.marker == 0xC0)
     data[sof.start + 1] = 0xC9  # now it claims arithmetic coding
-    assert not _huffman_coded(bytes(data))
-    assert not _huffman_coded(bytes(data[:20]))  # cut before any frame header: libjpeg will say why
+    assert _layout(bytes(data)).frame == 0xC9
+    cut = _layout(bytes(data[:-40]))  # no end-of-image marker: summed up as far as it goes
+    assert not cut.complete and cut.problem and cut.frame == 0xC9
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def _frame_only(marker: int, width: int, height: int, data: bytes = b"\x00" * 20) -> bytes:
+    """A grey JPEG of ``marker``'s coding claiming ``width`` x ``height``, with ``data`` as its scan."""
+    sof = _segment(marker, bytes([8]) + height.to_bytes(2, "big") + width.to_bytes(2, "big") + bytes([1, 1, 0x11, 0]))
+    dqt = _segment(0xDB, bytes([0]) + bytes([1] * 64))
+    sos = _segment(0xDA, bytes([1, 1, 0x00, 0, 63, 0]))
+    return b"\xff\xd8" + dqt + sof + sos + data + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("marker", [0xC0, 0xC1, 0xC2, 0xC9, 0xCA, 0xC3, 0xCB])
+def test_every_frame_type_is_bounded_by_the_file_length_before_pillow_allocates(marker):
+    # A 116-byte arithmetic-coded file claiming 16000x16000 made `info` take 2.5 GB: the bound held
+    # only for Huffman frames. Every coding now has one (arithmetic: 4096 blocks per byte).
+    data = _frame_only(marker, 16000, 16000)
+    with pytest.raises(CodecError, match="too short for"):
+        jpeg_layout(data, "bomb.jpg")
+    small = _frame_only(marker, 64, 64)
+    assert jpeg_layout(small, "small.jpg").width == 64  # a frame its bytes can hold passes
+
+
+def test_a_flat_arithmetic_image_within_the_bound_is_not_refused():
+    # cjpeg -arithmetic codes a flat 4000x4000 grey image in 125 bytes (2,000 blocks per byte)
+    data = _frame_only(0xC9, 4000, 4000, b"\x00" * 60)
+    assert jpeg_layout(data, "flat.jpg").blocks == 500 * 500
+
+
+def _with_scans(data: bytes, copies: int) -> bytes:
+    """``data`` (a progressive JPEG) with its last scan repeated ``copies`` more times."""
+    parts = segments_of(data, scans=True)
+    last = [s for s in parts if s.marker == SOS][-1]
+    scan = data[last.start : parts[-1].start]
+    return data[: parts[-1].start] + scan * copies + b"\xff\xd9"
+
+
+def test_scan_floods_are_refused_in_time_proportional_to_the_size():
+    import time
+
+    data = _jpeg((256, 256), progressive=True, quality=95)
+    assert jpeg_layout(_with_scans(data, 20), "ok.jpg") is not None  # a few more scans than usual
+    flood = _with_scans(data, 2000)
+    start = time.perf_counter()
+    with pytest.raises(CodecError, match="scans"):
+        jpeg_layout(flood, "flood.jpg")
+    assert time.perf_counter() - start < 2.0  # the walk, not a decode
+    # the bound counts work, not only scans: 200 scans of a large frame in a small file (a flat
+    # 2048x2048 progressive JPEG: 10 scans of 98,304 blocks in 25 kB, 40 per byte, passes)
+    buffer = io.BytesIO()
+    Image.new("RGB", (2048, 2048), (90, 120, 30)).save(buffer, "JPEG", progressive=True, quality=90)
+    assert jpeg_layout(buffer.getvalue(), "flat.jpg") is not None
+    with pytest.raises(CodecError, match="scans"):
+        jpeg_layout(_with_scans(buffer.getvalue(), 200), "heavy.jpg")
+
+
+def test_repeated_exif_segments_are_refused_before_pillow_joins_them():
+    data = _jpeg()
+    app1 = _segment(0xE1, b"Exif\x00\x00MM\x00*\x00\x00\x00\x08" + bytes(2000))
+    assert jpeg_layout(data[:2] + app1 + data[2:], "one.jpg").exif_segments == 1
+    with pytest.raises(CodecError, match="EXIF segments"):
+        jpeg_layout(data[:2] + app1 * 100 + data[2:], "many.jpg")
+    many = data[:2] + _segment(0xFE, b"x") * 9000 + data[2:]  # 9,000 comments
+    with pytest.raises(CodecError, match="segments"):
+        jpeg_layout(many, "comments.jpg")
 
 
 def _exif_block(with_orientation_entry: bool, endian: str = "<") -> bytes:

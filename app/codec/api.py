@@ -35,12 +35,13 @@ from app.codec.engine.inference import Reconstructor, encode_thumbnail
 from app.codec.engine.runtime import AUTO, SPECS, DecoderRuntime, cpu_has_native_bf16, requested_runtime
 from app.codec.engine.weights import WeightsInfo, find_weights, installed_weights_status, load_model, weights_dir
 from app.codec.errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
+from app.codec.files import iptc
 from app.codec.files.atomic import same_file
 from app.codec.files.document import ImageDocument, open_image
 from app.codec.files.estimate import SAMPLE_PIXELS, SizeEstimate, estimate_from_sample, sample_strips
 from app.codec.files.header import build_metadata, minimal_exif
 from app.codec.files.imageio import LoadedImage, load_image, loaded_from, open_pil
-from app.codec.files.marker import Marker, thumbnail_size
+from app.codec.files.marker import Marker, tables_digest, thumbnail_size
 from app.codec.files.payload import (
     ADAPTATION_KIND,
     DETAIL_KIND,
@@ -262,6 +263,7 @@ class Codec:
             exif=thumbnail.exif,
             icc_profile=thumbnail.icc_profile,
             xmp=thumbnail.xmp,
+            iptc=thumbnail.iptc,
             orientation=thumbnail.orientation,
             source_format="HyperThumbnail",
             notes=["re-encoded the reconstruction of a HyperThumbnail"],
@@ -427,10 +429,11 @@ class Codec:
             thumb = mosaic.crop(thumb, scale)  # the strips' own pixels, without the context around them
         kept = _metadata_to_keep(photo, keep_exif)
         meta = build_metadata(
-            marker,
+            dataclasses.replace(marker, tables_sha256=tables_digest(luma, chroma)),  # as the writer records it
             thumbnail_size(width, height, scale),
             source_exif=kept["source_exif"],
             source_xmp=kept["source_xmp"],
+            source_iptc=kept["source_iptc"],
             strip_gps=strip_gps,
             orientation=photo.orientation,
         )
@@ -445,6 +448,7 @@ class Codec:
             icc_profile=photo.icc_profile,
             exact=mosaic is None,
             seam_bytes=seam_bytes,
+            extra=iptc.app13(meta.iptc) if meta.iptc else b"",
         )
         if detail_bytes:
             estimate = dataclasses.replace(estimate, bytes=estimate.bytes + detail_bytes, exact=False)
@@ -543,7 +547,12 @@ class Codec:
 def _metadata_to_keep(photo: LoadedImage, keep_exif: bool) -> dict:
     """The source metadata to carry over (``write_hyperthumbnail`` keywords): all of it, or only
     the orientation the pixels need."""
-    kept = {"icc_profile": photo.icc_profile, "orientation": photo.orientation, "dpi": photo.dpi}
+    kept = {
+        "icc_profile": photo.icc_profile,
+        "orientation": photo.orientation,
+        "dpi": photo.dpi,
+        "aspect": photo.aspect,
+    }
     if keep_exif:
-        return kept | {"source_exif": photo.exif, "source_xmp": photo.xmp}
-    return kept | {"source_exif": minimal_exif(photo.orientation), "source_xmp": None}
+        return kept | {"source_exif": photo.exif, "source_xmp": photo.xmp, "source_iptc": photo.iptc}
+    return kept | {"source_exif": minimal_exif(photo.orientation), "source_xmp": None, "source_iptc": None}

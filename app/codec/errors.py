@@ -7,13 +7,32 @@ from the user or the file are ``shorten``-ed first: a message is one readable li
 4000-digit number or a whole hostile string.
 """
 
+import unicodedata
+
 SHORT_VALUE = 40  # characters of a user's value a message quotes
+# Characters that change how a terminal shows what follows: line breaks of every kind, escape
+# sequences (C0/C1 controls, DEL) and the bidirectional overrides and isolates.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``\\x0a``, ``\\u202e``): what a file says
+    (a model name, an EXIF value, a file name) can neither forge extra lines of output nor steer
+    the terminal. Everything printed from a file goes through here."""
+    if text.isprintable():
+        return text
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI_CONTROLS
+        else c
+        for c in text
+    )
 
 
 def shorten(value: object, limit: int = SHORT_VALUE) -> str:
     """``str(value)``, cut in the middle to at most ``limit`` characters ("1234...7890 (4000 chars)")."""
     text = value if isinstance(value, str) else _str(value)
-    text = text.replace("\n", " ").replace("\r", " ")
+    text = printable(text.replace("\n", " ").replace("\r", " "))
     if len(text) <= limit:
         return text
     note = f" ({len(text)} chars)"
@@ -51,6 +70,14 @@ class FormatError(CodecError):
     """A HyperThumbnail whose marker or tables are damaged or of an unknown version."""
 
     kind = "format"
+
+
+class ReencodedError(FormatError):
+    """A HyperThumbnail another program saved again as a new JPEG: its marker survived but its
+    quantization tables are not the encoder's, so a reconstruction would be worse than the
+    thumbnail. Shown as a plain image; decoded only when the user insists."""
+
+    kind = "reencoded"
 
 
 class WeightsError(CodecError):

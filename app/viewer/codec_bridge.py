@@ -11,17 +11,16 @@ on a worker thread. Decoders and loaded photos live in the service; the viewer h
 from __future__ import annotations
 
 import dataclasses
-import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import piexif
 from PIL import Image
 
 from app.codec.errors import CodecError, FormatError
 from app.codec.files.document import ImageDocument, open_image
+from app.codec.files.exif_tags import exif_ifds
 from app.codec.files.imageio import decode_pixels, image_orientation, open_pil, to_rgb
 from app.codec.files.jpeg_orientation import write_orientation
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
@@ -182,17 +181,10 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
 
 
 def exif_tags(exif: bytes | None) -> dict[str, dict[int, object]]:
-    """An EXIF block (``ImageDocument.exif``) as piexif's IFD dicts ("0th", "Exif", "GPS"...);
-    empty when there is none or it cannot be parsed (metadata must never stop a photo showing)."""
-    if not exif:
-        return {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tags = piexif.load(exif)
-    except Exception:  # noqa: BLE001 -- piexif raises anything on a damaged block: no EXIF then
-        return {}
-    return {name: ifd for name, ifd in tags.items() if isinstance(ifd, dict)}
+    """An EXIF block (``ImageDocument.exif``) as IFD dicts ("0th", "Exif", "GPS"...) in piexif's
+    value shapes; empty when there is none or it cannot be read. The bounded reader
+    (``exif_tags.exif_ifds``): piexif trusts counts and can build gigabytes from a kilobyte."""
+    return exif_ifds(exif)
 
 
 def quantization_tables(document: ImageDocument) -> tuple[list[list[int]], list[list[int]]] | None:

@@ -232,6 +232,22 @@ class Service:
                 "notes": list(reconstructor.notes),
             },
         )
+        if reconstructor.detail is not None:
+            threading.Thread(
+                target=self._prefetch_detail, args=(number, reconstructor), daemon=True, name=f"detail-{number}"
+            ).start()
+
+    def _prefetch_detail(self, number: int, reconstructor) -> None:
+        """Decode the photo's whole detail latent while it is shown fitted, so the first zoom pays
+        only for the decoder; stops when the decoder is closed (another photo) or the service quits."""
+        from app.codec.files.tiling import Cancelled
+
+        try:
+            reconstructor.prefetch_detail(cancelled=lambda: self._decoders.get(number) is not reconstructor)
+        except Cancelled:
+            pass
+        except Exception:  # noqa: BLE001 -- a damaged tile is noted when a region needs it; nothing to say here
+            pass
 
     def _op_decode(self, rid, args, cancelled, **_):
         from app.codec.files.tiling import Box

@@ -133,6 +133,8 @@ class Reconstruction(QObject):
         area = self._visible_stored_box()
         if area is None or self.view.screen_scale() * preview_scale(self.document) <= 1.0 + 1e-6:
             self.worker.cancel(self.token)
+            if self._layered:  # its detail layer is decoded in the background, ready for a zoom
+                self.worker.prepare(self.token, self.document)
             self._visible, self._started = [], None
             self._publish(state="preview")
             return

@@ -95,6 +95,14 @@ class ReconstructionWorker(QObject):
         self._pool.clear()  # queued jobs are superseded; the running one notices at its next piece
         self._pool.start(lambda: self._run(job))
 
+    def prepare(self, token: int, document: ImageDocument) -> None:
+        """Open ``document``'s decoder before any piece is asked for (the photo is shown fitted):
+        the codec service then decodes its detail layer in the background, so the first zoom
+        finds it ready. Nothing is decoded here, and any later ``submit`` goes first."""
+        self._token = token
+        job = DecodeJob(token, self._generation, document, (), 0, ())
+        self._pool.start(lambda: self._run(job))
+
     def cancel(self, token: int) -> None:
         """Stop all work; ``token`` is the document now shown (a different one also stops the
         piece being decoded and releases the old document's decoder)."""

@@ -38,6 +38,10 @@ LEVELS = 15  # int values -15..15 per layer: the same held-out gain as -127..127
 TYPICAL_PAYLOAD_BYTES = 400  # with its APP11 segment header: what a size estimate adds
 MIN_PAYLOAD_BYTES, MAX_GAIN_DB = 300, 1.5  # bounds seen on the validation photos (see worth_trying)
 EFFORT_STEPS = {"fast": 0, "default": 80, "best": 240}  # adaptation steps per export effort
+# The largest bias offset a file may carry. A fit moves each offset by at most ~lr per Adam step
+# (2e-3 x 240 steps at the best effort: 0.48); larger values only come from a hostile or broken
+# writer, and finite float32 scales times int8 values can overflow into an all-black image.
+MAX_OFFSET = 1.0
 
 
 @dataclass
@@ -61,6 +65,7 @@ def quantize(offsets: np.ndarray, sizes: list[int], levels: int = LEVELS) -> byt
     for size in sizes:
         values = offsets[at : at + size]
         at += size
+        values = np.clip(values, -MAX_OFFSET, MAX_OFFSET)
         scale = float(np.abs(values).max()) / levels or 1.0
         body += (
             struct.pack(">Hf", size, scale) + np.round(values / scale).clip(-levels, levels).astype(np.int8).tobytes()
@@ -83,7 +88,12 @@ def dequantize(payload: bytes, sizes: list[int]) -> np.ndarray:
             at += 6
             if stored != size or at + size > len(body) or not np.isfinite(scale):
                 raise ValueError("the adaptation does not fit this decoder's layers")
-            out.append(np.frombuffer(body, np.int8, size, at).astype(np.float32) * scale)
+            values = np.frombuffer(body, np.int8, size, at).astype(np.float64) * scale
+            if size and np.abs(values).max() > MAX_OFFSET:
+                raise ValueError(
+                    f"its offsets reach {np.abs(values).max():.3g}, beyond the +-{MAX_OFFSET:g} any encoder writes"
+                )
+            out.append(values.astype(np.float32))
             at += size
     except (zlib.error, struct.error) as exc:
         raise ValueError(f"damaged adaptation payload ({exc})") from None

@@ -183,6 +183,24 @@ class DetailSource:
             self.latent[:, ty0:ty1, tx0:tx1] = values * self.inverse
             self._done.add(i)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every tile is decoded (a damaged one counts: it holds the prior's mean)."""
+        return len(self._done) == len(self.tiles)
+
+    def prefetch(self, cancelled: CancelFn = None) -> None:
+        """Decode every tile not yet decoded, one row of tiles at a time, so that a later region
+        finds its latent ready: the viewer runs this in the background from the moment a photo
+        is shown (the prior and the range decoding are most of a zoomed-in view's detail cost).
+        ``region`` calls get in between rows; ``cancelled`` is checked between them too."""
+        rows = sorted({y0 for y0, _, _, _ in self.tiles})
+        for row in rows:
+            check_cancel(cancelled)
+            with self._lock:
+                wanted = [i for i, tile in enumerate(self.tiles) if tile[0] == row and i not in self._done]
+                if wanted:
+                    self._decode(wanted)
+
     def region(self, box: Box) -> torch.Tensor:
         """The de-gained latent [1, C, h/4, w/4] for a thumbnail-pixel box (multiples of 4)."""
         lat = box.shrunk(LATENT_STRIDE)

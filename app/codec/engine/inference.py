@@ -161,6 +161,14 @@ class Reconstructor:
         return Box(0, self.full_height, 0, self.full_width)
 
     @torch.inference_mode()
+    def prefetch_detail(self, cancelled: CancelFn = None) -> None:
+        """Decode the file's whole detail latent now (nothing without a layer): what a viewer
+        calls in the background while the photo is shown fitted, so that zooming in costs only
+        the decoder (``DetailSource.prefetch``)."""
+        if self.detail is not None:
+            self.detail.prefetch(cancelled)
+
+    @torch.inference_mode()
     def decode_on_device(
         self,
         region: Box | None = None,

@@ -189,12 +189,13 @@ def estimate_from_sample(
     exact: bool,
     xmp_packet: bytes | None = None,
     seam_bytes: float = 0.0,
+    extra: bytes = b"",
 ) -> SizeEstimate:
-    """Encode the (sample's) thumbnail with the file's EXIF, XMP and ICC profile and re-code it as
-    the file will be (mozjpeg's progressive scans: on a smooth photo they cost half what baseline
-    coding does), then scale it up."""
+    """Encode the (sample's) thumbnail with the file's EXIF, XMP, ICC profile and ``extra``
+    segments (its IPTC) and re-code it as the file will be (mozjpeg's progressive scans: on a
+    smooth photo they cost half what baseline coding does), then scale it up."""
     data = optimize_entropy_coding(
-        encode_jpeg(thumb, luma, chroma, exif=exif, icc_profile=icc_profile, xmp_packet=xmp_packet)
+        encode_jpeg(thumb, luma, chroma, exif=exif, icc_profile=icc_profile, xmp_packet=xmp_packet, extra=extra)
     )
     full_thumb = thumbnail_size(*full_size, scale)
     sample_thumb = (thumb.shape[1], thumb.shape[0])

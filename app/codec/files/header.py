@@ -6,12 +6,13 @@ segments. Carrying metadata is its own concern: a photographer's EXIF matters mo
 from __future__ import annotations
 
 import dataclasses
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 import piexif
 
-from app.codec.files import exif_edit, xmp
+from app.codec.files import exif_edit, iptc, xmp
 from app.codec.files.marker import _MAX_EXIF_BYTES, Marker
 from app.codec.files.payload import digest as payload_digest
 from app.codec.files.payload import segments as payload_segments
@@ -92,9 +93,12 @@ def carry_exif(
     source_exif: bytes | None, thumb_size: tuple[int, int], *, strip_gps: bool, orientation: int = 1
 ) -> tuple[bytes | None, list[str]]:
     """(EXIF for the HyperThumbnail, notes): the source's block byte for byte (MakerNotes keep
-    their offsets), with GPS removed in place on request, the embedded preview dropped and
-    PixelX/YDimension set to the thumbnail where they exist. A malformed block is dropped (the orientation kept); one too big
-    for a JPEG segment is re-written without its MakerNote and thumbnail."""
+    their offsets), with GPS removed in place on request, the embedded preview dropped, and
+    PixelX/YDimension, IFD0's ImageWidth/Length (set to the thumbnail's size) and
+    YCbCrSubSampling (1, 1: the thumbnail is 4:4:4) patched where they exist. A malformed block,
+    or one whose edits would touch bytes another of its structures uses, is not carried (a
+    minimal EXIF keeps the orientation, and a note says so); one too big for a JPEG segment is
+    re-written without its MakerNote and thumbnail."""
     if not source_exif:
         return None, []
     block = source_exif if source_exif.startswith(exif_edit.EXIF_HEADER) else exif_edit.EXIF_HEADER + source_exif
@@ -107,10 +111,37 @@ def carry_exif(
         notes.append("the source's EXIF is larger than a JPEG segment: re-written without its MakerNote")
         if block is None:
             return minimal_exif(orientation), ["the source's EXIF could not be carried over"]
+    try:
+        return _edited_exif(block, thumb_size, strip_gps), notes
+    except (exif_edit.ExifError, struct.error) as exc:
+        why = f"the source's EXIF could not be carried over safely ({exc})"
+        return minimal_exif(orientation), [why + (": only its orientation was kept" if orientation != 1 else "")]
+
+
+# What ``_edited_exif`` may change: every other tag must read the same afterwards.
+_SET_TAGS = {
+    ("0th", exif_edit.TAG_IMAGE_WIDTH),
+    ("0th", exif_edit.TAG_IMAGE_LENGTH),
+    ("0th", exif_edit.TAG_YCBCR_SUBSAMPLING),
+    ("Exif", exif_edit.TAG_PIXEL_X),
+    ("Exif", exif_edit.TAG_PIXEL_Y),
+}
+
+
+def _edited_exif(block: bytes, thumb_size: tuple[int, int], strip_gps: bool) -> bytes:
+    """The in-place edits of ``carry_exif``, then a check that they changed nothing else (no tag
+    of IFD0, Exif, GPS or Interop lost or altered, the orientation and MakerNote included):
+    ``ExifError`` when they did, whatever way a hostile layout found."""
+    before = exif_edit.tag_values(block)
     if strip_gps:
         block = exif_edit.strip_gps(block)
     block = exif_edit.drop_thumbnail(block)
-    return exif_edit.set_pixel_dimensions(block, *thumb_size), notes
+    block = exif_edit.set_pixel_dimensions(block, *thumb_size)
+    block = exif_edit.set_image_size(block, *thumb_size)
+    block = exif_edit.set_ycbcr_subsampling(block, 1, 1)
+    dropped = {("0th", exif_edit.TAG_GPS_IFD), ("GPS", -1)} if strip_gps else set()
+    exif_edit.check_unchanged(before, block, _SET_TAGS | dropped)
+    return block
 
 
 @dataclass
@@ -119,8 +150,9 @@ class HeaderMetadata:
 
     exif: bytes | None
     xmp: bytes
-    extra: bytes  # the payload's APP11 segments
+    extra: bytes  # raw segments: the source's IPTC (APP13), then the payload's APP11 segments
     notes: list[str]
+    iptc: bytes | None = None  # the APP13 segment's data, as carried (also at the start of ``extra``)
 
 
 def build_metadata(
@@ -129,16 +161,22 @@ def build_metadata(
     *,
     source_exif: bytes | None = None,
     source_xmp: bytes | None = None,
+    source_iptc: bytes | None = None,
     strip_gps: bool = False,
     orientation: int = 1,
     payload: bytes | None = None,
 ) -> HeaderMetadata:
-    """The header of a HyperThumbnail for ``marker``: carried EXIF, XMP marker, payload segments."""
+    """The header of a HyperThumbnail for ``marker``: carried EXIF, XMP (the source's, with our
+    marker), the source's IPTC and the payload segments. ``strip_gps`` removes the position from
+    the EXIF and the location properties from the XMP and IPTC (``xmp.LOCATION_PROPERTIES``,
+    ``iptc.LOCATION_DATASETS``)."""
     if payload is not None:
         marker = dataclasses.replace(marker, payload_length=len(payload), payload_sha256=payload_digest(payload))
     exif, notes = carry_exif(source_exif, thumb_size, strip_gps=strip_gps, orientation=orientation)
-    packet, note = xmp.build_packet(marker.to_xmp(), source_xmp)
-    if strip_gps and b"GPS" in packet:
-        packet, note = xmp.build_packet(marker.to_xmp()), "the source's XMP was dropped: it may hold a GPS position"
-    notes += [note] if note else []
-    return HeaderMetadata(exif, packet, payload_segments(payload) if payload is not None else b"", notes)
+    packet, note = xmp.build_packet(marker.to_xmp(), source_xmp, strip_location=strip_gps, image_size=thumb_size)
+    carried_iptc, iptc_note = iptc.carry(source_iptc, strip_location_data=strip_gps)
+    notes += [n for n in (note, iptc_note) if n]
+    extra = (iptc.app13(carried_iptc) if carried_iptc else b"") + (
+        payload_segments(payload) if payload is not None else b""
+    )
+    return HeaderMetadata(exif, packet, extra, notes, carried_iptc)

@@ -26,8 +26,8 @@ import piexif
 from PIL import Image, UnidentifiedImageError
 
 from app.codec.errors import ImageLoadError
-from app.codec.files import jpeg_segments
-from app.codec.files.limits import check_jpeg_length, check_pixel_budget, max_pixels
+from app.codec.files import iptc, jpeg_segments
+from app.codec.files.limits import MAX_SEGMENTS, check_jpeg_layout, check_pixel_budget, max_pixels
 
 # Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
 # two, its DecompressionBombWarning would print raw, but ``open_pil`` refuses those sizes with a
@@ -62,6 +62,8 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)  # conversions done, for the user
     xmp: bytes | None = None  # the source's XMP packet (ratings, keywords...), carried into a HyperThumbnail
     dpi: tuple[float, float] | None = None  # the source's pixel density (JFIF), carried too
+    aspect: tuple[int, int] | None = None  # or only its pixel aspect ratio (JFIF unit 0, PNG pHYs unit 0)
+    iptc: bytes | None = None  # the source's IPTC as APP13 segment data ("Photoshop 3.0\0" + resources)
 
 
 def source_name(source: Source) -> str:
@@ -86,6 +88,7 @@ def open_pil(source: Source, name: str | None = None) -> Iterator[Image.Image]:
         empty = fp.stat().st_size == 0
     if empty:
         raise ImageLoadError(f"empty file (zero bytes): {name}")
+    layout = jpeg_layout(source, name)  # a JPEG's structure is bounded before Pillow parses it
     try:
         Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())  # the budget may have grown
         im = Image.open(fp)
@@ -105,27 +108,29 @@ def open_pil(source: Source, name: str | None = None) -> Iterator[Image.Image]:
         if im.width == 0 or im.height == 0:
             raise ImageLoadError(f"image has zero size: {name}")
         check_pixel_budget(im.width, im.height, name)
-        if im.format in ("JPEG", "MPO") and _huffman_coded(source):
-            check_jpeg_length(im.width, im.height, _byte_length(source), name)
+        im.jpeg_layout = layout  # for the HyperThumbnail reader's container rules (``layout_of``)
         yield im
 
 
-def _byte_length(source: Source) -> int:
-    return len(source) if isinstance(source, bytes) else Path(source).stat().st_size
-
-
-def _huffman_coded(source: Source) -> bool:
-    """Whether a JPEG's frame is Huffman-coded, read by walking its segment headers to the SOF
-    (a few reads and seeks: the length of each segment is skipped, not read). Damage before the
-    frame header is left for libjpeg to report."""
+def jpeg_layout(source: Source, name: str) -> jpeg_segments.Layout | None:
+    """A JPEG's structure (``jpeg_segments.layout``), checked against ``limits``' bounds; None for
+    any other file. One linear pass: segment headers, and the scans' data searched for markers."""
     try:
         with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as f:
-            for segment in jpeg_segments.segments(f):
-                if segment.marker in jpeg_segments.ANY_SOF:
-                    return segment.marker in jpeg_segments.HUFFMAN_SOF
-    except jpeg_segments.JpegLayoutError:
-        pass
-    return False  # a scan or the end before any frame header
+            if f.read(3) != b"\xff\xd8\xff":
+                return None
+            f.seek(0)
+            layout = jpeg_segments.layout(f, max_segments=MAX_SEGMENTS)
+            size = f.seek(0, io.SEEK_END)
+    except OSError:
+        return None  # Pillow's open says what is wrong with the file
+    check_jpeg_layout(layout, size, name)
+    return layout
+
+
+def layout_of(im: Image.Image) -> jpeg_segments.Layout | None:
+    """The structure ``open_pil`` found for a JPEG it opened; None for other images."""
+    return getattr(im, "jpeg_layout", None)
 
 
 def decode_pixels(im: Image.Image, name: str) -> None:
@@ -267,14 +272,79 @@ def loaded_from(im: Image.Image, name: str) -> LoadedImage:
         notes=notes,
         xmp=im.info.get("xmp") or None,
         dpi=_dpi(im),
+        aspect=_aspect(im),
+        iptc=_iptc(im),
     )
 
 
 def _dpi(im: Image.Image) -> tuple[float, float] | None:
-    """The source's density when it states one in dots per inch (JFIF units 1 or 2, PNG pHYs)."""
+    """The source's density when it states one in dots per inch (JFIF units 1 or 2, PNG pHYs).
+
+    For a JPEG only what the file says: its JFIF density, or without JFIF its EXIF resolution in
+    inches or centimetres. Pillow also reads a JFIF unit 0 (an aspect ratio only) or an EXIF
+    ResolutionUnit 1 (no unit) as dots per inch, and invents 72 when the EXIF has no resolution."""
+    if im.format in ("JPEG", "MPO"):
+        if "jfif_unit" in im.info and im.info["jfif_unit"] not in (1, 2):
+            return None
+        if "jfif_unit" not in im.info and not _exif_states_dpi(im):
+            return None
     dpi = im.info.get("dpi")
     try:
         x, y = float(dpi[0]), float(dpi[1])
     except (TypeError, ValueError, IndexError):
         return None
     return (x, y) if 1 <= x <= 65535 and 1 <= y <= 65535 else None
+
+
+def _exif_states_dpi(im: Image.Image) -> bool:
+    try:
+        exif = im.getexif()
+        return exif.get(0x0128) in (2, 3) and 0x011A in exif
+    except _DECODE_ERRORS:
+        return False
+
+
+def _aspect(im: Image.Image) -> tuple[int, int] | None:
+    """The pixel aspect ratio of a source that states only that: a JFIF density of unit 0 (other
+    than the 1:1 every encoder writes by default), or a PNG pHYs of unit 0."""
+    if im.format in ("JPEG", "MPO") and im.info.get("jfif_unit") == 0:
+        value = im.info.get("jfif_density")
+    elif im.format == "PNG":
+        value = im.info.get("aspect")
+    else:
+        return None
+    try:
+        x, y = int(value[0]), int(value[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (x, y) if 1 <= x <= 65535 and 1 <= y <= 65535 and x != y else None
+
+
+def _iptc(im: Image.Image) -> bytes | None:
+    """The source's IPTC as one APP13 segment's data: a JPEG's Photoshop APP13 segment(s), or a
+    TIFF's Photoshop resources (tag 34377) or IPTC-NAA datasets (tag 33723). Whether it can be
+    carried (size, damage) is for the header to decide, with a note."""
+    if im.format in ("JPEG", "MPO"):
+        return iptc.joined([data for name, data in getattr(im, "applist", []) if name == "APP13"])
+    tags = getattr(im, "tag_v2", None)
+    if im.format != "TIFF" or tags is None:
+        return None
+    try:
+        for tag, wrap in ((34377, lambda raw: iptc.PHOTOSHOP + raw), (33723, iptc.from_iim)):
+            raw = _tag_bytes(tags, tag)
+            if raw:
+                return wrap(raw)
+    except _DECODE_ERRORS:
+        pass
+    return None
+
+
+def _tag_bytes(tags, tag: int) -> bytes | None:
+    """A TIFF tag's value as the bytes the file stores (Photoshop writes IPTC-NAA as LONGs)."""
+    value = tags.get(tag)
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+        size = {1: "B", 7: "B", 3: "H", 4: "I"}.get(tags.tagtype.get(tag))
+        return struct.pack(f"{tags._endian}{len(value)}{size}", *value) if size else None
+    return None

@@ -12,8 +12,10 @@ is 4x the thumbnail, cropped to W x H at the top-left. The full specification is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ _COMMENT_PREFIX = b"ASCII\x00\x00\x00" + FORMAT_NAME.encode("ascii") + b" "
 _MAX_EXIF_BYTES = 65533  # what one JPEG APP1 segment can hold (Pillow refuses more)
 _MAX_MARKER_JSON = 4096  # a v1 marker is ~250 bytes; anything far larger is hostile
 _MAX_JSON_NESTING = 4
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")  # no "nan", "1_0", "١"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Marker:
     version: int = FORMAT_VERSION
     payload_length: int | None = None  # v2: the APP11 payload's size and SHA-256, when there is one
     payload_sha256: str | None = None
+    tables_sha256: str | None = None  # v2: SHA-256 of the encoder's quantization tables (``tables_digest``)
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "scale", "version"):
@@ -63,9 +67,9 @@ class Marker:
             raise ValueError("marker model_id is longer than 200 characters")
         if self.scale not in SUPPORTED_SCALES:
             raise ValueError(f"marker scale {_short(self.scale)} is not supported (only {SCALE})")
-        for name in ("weights_sha256", "payload_sha256"):
+        for name in ("weights_sha256", "payload_sha256", "tables_sha256"):
             sha = getattr(self, name)
-            if sha is None and name == "payload_sha256":
+            if sha is None and name != "weights_sha256":
                 continue
             if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= set(string.hexdigits):
                 raise ValueError(f"marker {name} must be 64 hex digits, got {_short(sha)}")
@@ -139,6 +143,7 @@ class Marker:
                 version=version,
                 payload_length=fields.get("payload_length"),
                 payload_sha256=fields.get("payload_sha256"),
+                tables_sha256=fields.get("tables_sha256"),
             )
         except ValueError as exc:
             raise FormatError(f"damaged HyperThumbnail marker: {exc}") from exc
@@ -152,6 +157,8 @@ class Marker:
         }  # fmt: skip
         if self.payload_length is not None:
             props |= {"PayloadLength": str(self.payload_length), "PayloadSha256": self.payload_sha256}
+        if self.tables_sha256 is not None:
+            props["QuantTablesSha256"] = self.tables_sha256
         return props
 
     @classmethod
@@ -167,10 +174,9 @@ class Marker:
         if missing:
             raise FormatError(f"damaged HyperThumbnail marker: missing {', '.join(missing)}")
         rate = props.get("Rate", "")
-        try:
-            rate_value = float(rate) if rate else None
-        except ValueError:
-            raise FormatError(f"damaged HyperThumbnail marker: rate {_short(rate)} is not a number") from None
+        if rate and not _ASCII_NUMBER.fullmatch(rate.strip(" \t\r\n")):
+            raise FormatError(f"damaged HyperThumbnail marker: rate {_short(rate)} is not a number")
+        rate_value = float(rate) if rate else None
         fields = {
             "width": _xmp_int(props["Width"], "width"), "height": _xmp_int(props["Height"], "height"),
             "scale": _xmp_int(props["Scale"], "scale"), "model_id": props["ModelId"],
@@ -179,6 +185,8 @@ class Marker:
         if "PayloadLength" in props or "PayloadSha256" in props:
             fields["payload_length"] = _xmp_int(props.get("PayloadLength"), "payload length", minimum=0)
             fields["payload_sha256"] = props.get("PayloadSha256")
+        if "QuantTablesSha256" in props:
+            fields["tables_sha256"] = props["QuantTablesSha256"]
         return cls._checked(fields, version)
 
     @property
@@ -206,9 +214,12 @@ def _nesting(raw: bytes) -> int:
 
 
 def _xmp_int(text: str | None, what: str, minimum: int = 1) -> int:
-    if text is None or len(text) > 12 or not text.strip().isdigit():
+    """A whole number written in ASCII digits (``str.isdigit`` also takes superscripts and other
+    scripts' digits, which ``int`` refuses or reads as other values)."""
+    digits = text.strip(" \t\r\n") if isinstance(text, str) else ""
+    if not digits or len(digits) > 12 or not (digits.isascii() and digits.isdigit()):
         raise FormatError(f"damaged HyperThumbnail marker: {what} {_short(text)} is not a positive integer")
-    value = int(text)
+    value = int(digits)
     if value < minimum:
         raise FormatError(f"damaged HyperThumbnail marker: {what} {value} is out of range")
     return value
@@ -222,6 +233,16 @@ def _as_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"marker rate must be a number or null, got {value!r}")
     return float(value)
+
+
+def tables_digest(luma: Any, chroma: Any) -> str:
+    """SHA-256 of the two quantization tables as 128 bytes (luma then chroma, natural row-major
+    order, one byte per value): the fingerprint ``hyperthumb:QuantTablesSha256`` records, so a
+    reader knows when another program re-encoded the thumbnail (FORMAT.md)."""
+    values = [int(v) for v in list(luma) + list(chroma)]
+    if len(values) != 128 or min(values) < 1 or max(values) > 255:
+        raise ValueError("tables must be two lists of 64 values in 1..255")
+    return hashlib.sha256(bytes(values)).hexdigest()
 
 
 def thumbnail_size(width: int, height: int, scale: int = SCALE) -> tuple[int, int]:

@@ -13,18 +13,21 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError
+from app.codec.errors import FormatError, ImageLoadError, NotHyperThumbnailError, ReencodedError
+from app.codec.files import iptc, jpeg_segments
 from app.codec.files.imageio import (
     Source,
     decode_pixels,
+    layout_of,
     open_pil,
     orientation_of,
     source_name,
 )
 from app.codec.files.limits import check_pixel_budget
-from app.codec.files.marker import Marker, marker_from_metadata
+from app.codec.files.marker import Marker, marker_from_metadata, tables_digest
 from app.codec.files.payload import PayloadError
 from app.codec.files.payload import assemble as assemble_payload
+from app.codec.files.payload import file_bytes as payload_file_bytes
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Thumbnail:
     xmp: bytes | None = None
     payload: bytes | None = None  # v2: the checked APP11 payload, when the marker declares one
     payload_problem: str | None = None  # why a declared payload could not be used
+    payload_file_bytes: int = 0  # what the payload's segments take in the file, headers included
+    iptc: bytes | None = None  # the IPTC APP13 segment's data, carried from the source
 
 
 def read_marker(source: Source) -> Marker | None:
@@ -63,10 +68,13 @@ def marker_of(im: Image.Image, name: str) -> Marker | None:
         raise FormatError(f"{name}: {exc}") from exc
 
 
-def _check_container(im: Image.Image, marker: Marker, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_container(
+    im: Image.Image, marker: Marker, name: str, reencoded_ok: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Check the JPEG is what the format requires; return its (luma, chroma) tables."""
     if im.format != "JPEG":
         raise FormatError(f"{name}: has a HyperThumbnail marker but is a {im.format}, not a JPEG")
+    _check_coding(layout_of(im), name)
     layers = getattr(im, "layer", [])
     if (im.info.get("progressive") and marker.version < 2) or len(layers) != 3:
         raise FormatError(
@@ -80,6 +88,11 @@ def _check_container(im: Image.Image, marker: Marker, name: str) -> tuple[np.nda
     luma, chroma = (np.asarray(tables[i], dtype=np.int32) for i in (0, 1))
     if min(luma.min(), chroma.min()) < 1 or max(luma.max(), chroma.max()) > 255:
         raise FormatError(f"{name}: quantization tables are not 8-bit")
+    if marker.tables_sha256 is not None and tables_digest(luma, chroma) != marker.tables_sha256 and not reencoded_ok:
+        raise ReencodedError(
+            f"{name} was saved again by another program: its quantization tables are not the ones the "
+            "HyperThumbnail encoder chose, so a reconstruction would be worse than the thumbnail itself"
+        )
     if im.size != marker.thumbnail_size:
         raise FormatError(
             f"{name}: thumbnail is {im.width}x{im.height} but the marker's "
@@ -89,6 +102,26 @@ def _check_container(im: Image.Image, marker: Marker, name: str) -> tuple[np.nda
     return luma, chroma
 
 
+def _check_coding(layout: jpeg_segments.Layout | None, name: str) -> None:
+    """The container's coding rules (FORMAT.md): Huffman coding, and restart markers where a
+    restart interval says they are. libjpeg decodes either breach without an error (arithmetic
+    coding as another JPEG; missing restarts by resynchronising into flat grey), and the decoder
+    would rebuild a photo from garbage."""
+    if layout is None or layout.frame is None:
+        return
+    if layout.frame not in jpeg_segments.BASELINE_OR_PROGRESSIVE:
+        coding = "arithmetic-coded" if layout.frame in jpeg_segments.ARITHMETIC_SOF else "not baseline or progressive"
+        raise FormatError(f"{name}: the JPEG is {coding} (SOF 0x{layout.frame:02X}); a HyperThumbnail is Huffman-coded")
+    for number, scan in enumerate(layout.scans, 1):
+        if scan.restart_interval:
+            expected = -(-layout.blocks_per_component // scan.restart_interval) - 1
+            if scan.restarts != expected and (layout.complete or scan.restarts > expected):
+                raise FormatError(
+                    f"{name}: scan {number} has {scan.restarts} restart markers where its restart interval of "
+                    f"{scan.restart_interval} needs {expected}: the image data is damaged"
+                )
+
+
 def decoded_ycbcr(jpeg: bytes) -> np.ndarray:
     """A JPEG's YCbCr samples as libjpeg decodes them (no colour conversion): the decoder's input."""
     with Image.open(io.BytesIO(jpeg)) as im:
@@ -96,17 +129,18 @@ def decoded_ycbcr(jpeg: bytes) -> np.ndarray:
         return np.array(im, dtype=np.uint8)
 
 
-def read_thumbnail(source: Source) -> Thumbnail:
-    """Decode a HyperThumbnail, both as raw YCbCr (for the decoder) and as RGB (to show)."""
+def read_thumbnail(source: Source, *, reencoded_ok: bool = False) -> Thumbnail:
+    """Decode a HyperThumbnail, both as raw YCbCr (for the decoder) and as RGB (to show);
+    ``reencoded_ok``: also one another program saved again (``ReencodedError`` otherwise)."""
     name = source_name(source)
     with open_pil(source) as im:
         marker = marker_of(im, name)
         if marker is None:
             raise NotHyperThumbnailError(f"not a HyperThumbnail: {name} is a plain {im.format}")
-        return thumbnail_from(im, marker, name)
+        return thumbnail_from(im, marker, name, reencoded_ok=reencoded_ok)
 
 
-def thumbnail_from(im: Image.Image, marker: Marker, name: str) -> Thumbnail:
+def thumbnail_from(im: Image.Image, marker: Marker, name: str, *, reencoded_ok: bool = False) -> Thumbnail:
     """The thumbnail of an image opened with ``open_pil`` whose ``marker`` was read: one decode.
 
     The YCbCr pixels come from asking Pillow for libjpeg's output before colour conversion
@@ -114,7 +148,7 @@ def thumbnail_from(im: Image.Image, marker: Marker, name: str) -> Thumbnail:
     exactly up to IDCT rounding; the RGB any viewer shows is then made from them with libjpeg's
     own arithmetic (``libjpeg_rgb``) instead of decoding the file a second time.
     """
-    luma, chroma = _check_container(im, marker, name)
+    luma, chroma = _check_container(im, marker, name, reencoded_ok)
     exif = im.info.get("exif") or None
     icc = im.info.get("icc_profile") or None
     packet = im.info.get("xmp") or None
@@ -134,8 +168,10 @@ def thumbnail_from(im: Image.Image, marker: Marker, name: str) -> Thumbnail:
         icc_profile=icc,
         orientation=orientation_of(exif),
         xmp=packet,
+        iptc=iptc.joined([data for kind, data in getattr(im, "applist", []) if kind == "APP13"]),
         payload=payload,
         payload_problem=problem,
+        payload_file_bytes=payload_file_bytes(getattr(im, "applist", [])),
     )
 
 

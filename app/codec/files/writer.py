@@ -7,6 +7,7 @@ file stores tables in zig-zag order. Files are written through ``atomic`` (tempo
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ from app.codec.files.header import build_metadata
 from app.codec.files.imageio import (
     orientation_of,
 )
-from app.codec.files.marker import Marker
+from app.codec.files.marker import Marker, tables_digest
 
 
 def _table(values: Any, what: str) -> list[int]:
@@ -46,9 +47,12 @@ def encode_jpeg(
     xmp_packet: bytes | None = None,
     extra: bytes = b"",
     dpi: tuple[float, float] | None = None,
+    aspect: tuple[int, int] | None = None,
 ) -> bytes:
     """Encode uint8 HxWx3 RGB as a baseline 4:4:4 JPEG with the given tables (natural order);
-    ``extra``: raw marker segments (the payload's APP11) for the header."""
+    ``extra``: raw marker segments (the IPTC APP13, the payload's APP11) for the header;
+    ``dpi``: the JFIF density in dots per inch, else ``aspect``: a pixel aspect ratio only (JFIF
+    density unit 0), else 1:1."""
     if (
         not isinstance(thumbnail, np.ndarray)
         or thumbnail.dtype != np.uint8
@@ -75,7 +79,16 @@ def encode_jpeg(
         options["dpi"] = dpi
     out = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(thumbnail), "RGB").save(out, "JPEG", **options)
-    return out.getvalue()
+    data = out.getvalue()
+    return _jfif_aspect(data, aspect) if aspect and not dpi else data
+
+
+def _jfif_aspect(jpeg: bytes, aspect: tuple[int, int]) -> bytes:
+    """The JPEG with its JFIF density set to the aspect ratio ``aspect`` (unit 0), in place:
+    Pillow writes a unit-0 density only as 1:1."""
+    if jpeg[2:4] != b"\xff\xe0" or jpeg[6:11] != b"JFIF\x00" or jpeg[13] != 0:
+        return jpeg
+    return jpeg[:14] + int(aspect[0]).to_bytes(2, "big") + int(aspect[1]).to_bytes(2, "big") + jpeg[18:]
 
 
 def write_hyperthumbnail(
@@ -92,6 +105,8 @@ def write_hyperthumbnail(
     source_xmp: bytes | None = None,
     orientation: int = 1,
     dpi: tuple[float, float] | None = None,
+    aspect: tuple[int, int] | None = None,
+    source_iptc: bytes | None = None,
     payload: bytes | None = None,
     notes: list[str] | None = None,
     optimize_entropy: bool = True,
@@ -105,11 +120,15 @@ def write_hyperthumbnail(
             f"thumbnail is {size[0]}x{size[1]} but a {marker.width}x{marker.height} original "
             f"needs {marker.thumbnail_size[0]}x{marker.thumbnail_size[1]}"
         )
+    marker = dataclasses.replace(
+        marker, tables_sha256=tables_digest(_table(luma_table, "luma"), _table(chroma_table, "chroma"))
+    )
     meta = build_metadata(
         marker,
         size,
         source_exif=source_exif,
         source_xmp=source_xmp,
+        source_iptc=source_iptc,
         strip_gps=strip_gps,
         orientation=orientation or orientation_of(source_exif),
         payload=payload,
@@ -123,6 +142,7 @@ def write_hyperthumbnail(
         xmp_packet=meta.xmp,
         extra=meta.extra,
         dpi=dpi,
+        aspect=aspect,
     )
     if notes is not None:
         notes.extend(meta.notes)
@@ -130,6 +150,9 @@ def write_hyperthumbnail(
         data = optimize_entropy_coding(data)
     atomic_write_bytes(Path(path), data, force=force)
     return len(data)
+
+
+_KEPT = ("APP0", "APP11", "APP13")  # segments the re-coding must keep as they are (besides EXIF and XMP)
 
 
 def optimize_entropy_coding(jpeg: bytes) -> bytes:
@@ -150,7 +173,7 @@ def optimize_entropy_coding(jpeg: bytes) -> bytes:
         same = (
             a.info.get("xmp") == b.info.get("xmp")
             and a.info.get("exif") == b.info.get("exif")
-            and [x for x in a.applist if x[0] == "APP11"] == [x for x in b.applist if x[0] == "APP11"]
+            and [x for x in a.applist if x[0] in _KEPT] == [x for x in b.applist if x[0] in _KEPT]
             and np.array_equal(np.asarray(a), np.asarray(b))
         )
     return optimized if same else jpeg

@@ -452,3 +452,25 @@ def test_a_detail_layer_file_shows_its_base_first_then_the_detail(viewer, spy, q
     assert difference(shown_photo(window), with_layer)[1] <= 2
     assert difference(with_layer, base)[0] > 0.5  # the layer changed the picture (the test's decoder is random)
     assert all(not window.reconstruction._is_base(key) for key in window.view.tile_keys())  # base tiles replaced
+
+
+def test_a_detail_layer_file_shown_fitted_has_its_decoder_opened_ahead_of_a_zoom(viewer, spy, qtbot, tmp_path_factory):
+    """Shown fitted, a file with a detail layer gets its decoder opened on the worker with nothing
+    decoded (the codec service then decodes its latent in the background); a zoom reuses it."""
+    from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+
+    from app.codec.engine.weights import save_weights
+
+    weights = tmp_path_factory.mktemp("prepare-weights")
+    save_weights(random_model(SMALL_DETAIL_CONFIG, seed=2), weights, "test-detail", trained=False)
+    source = tmp_path_factory.mktemp("prepare-sources") / "p.png"
+    Image.fromarray(photo_like(WIDTH, HEIGHT, seed=5)).save(source)
+    path = Codec(weights_dir=weights).encode_file(source, source.with_suffix(".jpg"), rate=1.0).path
+    window = viewer(path, weights_dir=weights)
+    window.view.set_zoom(0.25)  # the thumbnail's own scale: the preview is all there is to show
+    qtbot.waitUntil(lambda: spy.opened == ["p"], timeout=60_000)
+    qtbot.wait(300)
+    assert spy.decoded == [] and window.reconstruction.status.state == "preview"
+    window.view.set_zoom(1.0)
+    wait_for(qtbot, window, "full")
+    assert spy.opened == ["p"] and spy.decoded  # the prepared decoder did the zoom's work

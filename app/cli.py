@@ -270,7 +270,8 @@ def cmd_decode(args) -> int:
         dw, dh = w, h
     check_output_size(out_format, dw, dh, out_path)
     start = time.monotonic()
-    pixels = reconstructor.decode(region, tile=codec.default_decode_tile, progress=ProgressBar("decoding"))
+    tile = codec.decode_tile_for(dw * dh)
+    pixels = reconstructor.decode(region, tile=tile, progress=ProgressBar("decoding"))
     seconds = time.monotonic() - start
     for note in reconstructor.notes:  # after decoding: a damaged detail tile is found when it is decoded
         print(printable(f"hyperthumb: note: {note}"), file=sys.stderr)

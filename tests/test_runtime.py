@@ -266,3 +266,22 @@ def test_cli_decode_names_its_runtime_and_matches_the_reference(weights, tmp_pat
         == 1
     )
     assert "unknown runtime 'warp'" in capsys.readouterr().err
+
+
+def test_decoder_inputs_in_bands_are_the_whole_images():
+    """``decoder_inputs`` works in bands of rows (bounded temporaries): the same numbers as the
+    DCT and colour conversion of the whole thumbnail at once."""
+    from app.codec.engine.inference import INPUT_BAND, decoder_inputs
+    from app.codec.nets.color import ycbcr_to_rgb
+    from app.codec.nets.jpeg_sim import coefficients_from_ycbcr, table_tensor
+
+    rng = np.random.default_rng(4)
+    ycbcr = rng.integers(0, 256, (INPUT_BAND * 2 + 37, 203, 3), dtype=np.uint8)
+    luma, chroma = rng.integers(1, 100, 64), rng.integers(1, 100, 64)
+    lr, dequantized, tables = decoder_inputs(ycbcr, luma, chroma, torch.device("cpu"))
+    padded = torch.from_numpy(np.pad(ycbcr, ((0, 3), (0, 5), (0, 0)), mode="edge")).permute(2, 0, 1)[None].float()
+    lt, ct = torch.tensor(luma, dtype=torch.float32), torch.tensor(chroma, dtype=torch.float32)
+    whole = coefficients_from_ycbcr(padded, lt, ct) * table_tensor(lt, ct)
+    assert torch.equal(dequantized, whole)
+    assert torch.equal(lr, ycbcr_to_rgb(padded).round().clamp(0, 255) / 255.0)
+    assert tables.tolist() == [list(luma) + list(chroma)]

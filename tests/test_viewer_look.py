@@ -272,7 +272,15 @@ def test_indicator_words():
     assert indicator_text(status) == "Reconstructing 42% of the visible area"
     assert reconstruction_text(status)[0].startswith("Reconstructing 42% of the visible area")
     assert indicator_text(ReconstructionStatus(state="preview")) == "Preview"
-    assert indicator_text(ReconstructionStatus(state="full")) == "Full resolution"
+    assert indicator_text(ReconstructionStatus(state="full")) == "Reconstructed, full size"
+    assert (
+        reconstruction_text(ReconstructionStatus(state="full", device="cpu"))[0]
+        == "Reconstructed, full size \u00b7 cpu"
+    )
+    # the decoder's pixels are never called the original's: no state claims "full resolution"
+    states = ("preview", "reconstructing", "detailing", "full", "unavailable")
+    words = [indicator_text(ReconstructionStatus(state=s, shown=shown)) for s in states for shown in (True, False)]
+    assert not [w for w in words if "resolution" in w.lower() or "original" in w.lower()]
     assert indicator_text(ReconstructionStatus(state="full", shown=False)) == "Upscaled preview (C)"
     assert indicator_text(ReconstructionStatus(state="plain")) == ""
 

@@ -189,8 +189,10 @@ def test_zooming_past_native_scale_decodes_in_a_worker_and_shows_the_decoder_out
     assert difference(shown, decoded["a"])[1] <= 2
     assert difference(shown, upscaled_preview(photos["a"], (WIDTH, HEIGHT)))[0] > 4
     text = window.reconstruction_label.text()
-    assert text.startswith("Full resolution") and "cpu" in text and "last decode" in text
+    assert text.startswith("Reconstructed, full size") and "cpu" in text and "last decode" in text
     assert only_current_tiles(window)
+    first, whole = window.reconstruction.first_piece_seconds, window.reconstruction.status.seconds
+    assert first is not None and 0 < first <= whole  # `measure`'s first-piece time: the first visible tile
 
 
 def test_tiles_are_drawn_in_display_orientation(viewer, spy, photos, decoded, qtbot):
@@ -224,7 +226,7 @@ def test_key_c_flips_between_the_preview_and_the_reconstruction(viewer, spy, pho
     assert difference(shown_photo(window), upscaled_preview(photos["a"], (WIDTH, HEIGHT)))[0] < 3
     qtbot.keyClick(window.view, Qt.Key.Key_C)
     assert window.view.tiles_visible()
-    assert window.reconstruction_label.text().startswith("Full resolution")
+    assert window.reconstruction_label.text().startswith("Reconstructed, full size")
     assert difference(shown_photo(window), decoded["a"])[1] <= 2
 
 

@@ -37,8 +37,9 @@ def test_missing_values_read_as_defaults(ini):
 def test_garbled_values_read_as_defaults(ini):
     settings = ini(
         "[view]\nslideshow_s=abc\nstrip=maybe\nmetadata=2\nsort=by-colour\n"
-        "[session]\nlast_folder=@Invalid()\n[window]\ngeometry=not bytes\n"
+        "[session]\nlast_folder=@Invalid()\nlast_image=relative/photo.jpg\n[window]\ngeometry=not bytes\n"
     )
+    assert stored.read(settings, stored.LAST_IMAGE) == ""
     assert stored.read(settings, stored.SLIDESHOW_S) == stored.SLIDESHOW_S.default  # Qt alone answers 0.0
     assert stored.read(settings, stored.STRIP) is True
     assert stored.read(settings, stored.METADATA) is False
@@ -55,6 +56,7 @@ def test_values_round_trip(ini):
     settings = ini()
     values = {
         stored.LAST_FOLDER: "/photos/2026",
+        stored.LAST_IMAGE: "/photos/2026/IMG_0042.jpg",
         stored.SORT: "date",
         stored.SLIDESHOW_S: 7.5,
         stored.STRIP: False,

@@ -295,6 +295,33 @@ def test_with_no_argument_the_last_folder_opens(settings, tmp_path):
     assert start_folder(settings) == SAMPLES
 
 
+def test_the_last_image_viewed_reopens_when_its_folder_does(open_window, qtbot, tmp_path, settings):
+    from app.viewer.main import start_arguments
+
+    folder, other = tmp_path / "photos", tmp_path / "other"
+    folder.mkdir(), other.mkdir()
+    a, b, c = (save_jpeg(folder / f"{name}.jpg", quadrants()) for name in "abc")
+    save_jpeg(other / "z.jpg", quadrants())
+    window = open_window(folder)
+    qtbot.keyClick(window.view, Qt.Key.Key_PageDown)
+    assert window.playlist.current == b
+    window.close()
+    assert settings.value("session/last_image") == str(b.absolute())
+    assert start_arguments(settings, []) == [b.absolute()]  # a bare start: the last folder, at b
+    assert start_arguments(settings, [str(folder)]) == [b.absolute()]  # the same folder named
+    assert start_arguments(settings, [str(other)]) == [str(other)]  # another folder: its first image
+    again = open_window(*start_arguments(settings, []))
+    assert again.playlist.current == b.absolute() and [p.name for p in again.playlist.paths] == [
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+    ]
+    assert again.windowTitle().startswith("b.jpg")
+    b.unlink()  # gone since: the folder opens at its first image
+    assert start_arguments(settings, []) == [folder]
+    assert start_arguments(settings, [str(folder)]) == [str(folder)]
+
+
 def test_the_tests_never_touch_the_users_settings(settings, tmp_path):
     assert Path(settings.fileName()).is_relative_to(tmp_path)
     assert "XDG_CONFIG_HOME" in os.environ and not Path(os.environ["XDG_CONFIG_HOME"]).is_relative_to(
@@ -348,6 +375,43 @@ def test_a_big_folder_by_date_opens_at_once_and_is_sorted_on_a_thread(open_windo
     assert window.strip.currentIndex().row() == count - 6
 
 
+def dated_folder(folder: Path, count: int, size: int = 16) -> list[Path]:
+    """``count`` JPEGs 000.jpg... taken in the reverse of name order (the last name first)."""
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i in range(count):
+        when = f"2020:01:01 {(count - i) // 60:02d}:{(count - i) % 60:02d}:00".encode()
+        exif = piexif.dump({"Exif": {piexif.ExifIFD.DateTimeOriginal: when}})
+        paths.append(save_jpeg(folder / f"{i:03d}.jpg", quadrants(size, size), exif=exif))
+    return paths
+
+
+def test_a_folder_opens_at_the_first_image_of_the_sort_order(open_window, qtbot, tmp_path, settings):
+    paths = dated_folder(tmp_path / "photos", 4)
+    settings.setValue("view/sort", "date")
+    window = open_window(tmp_path / "photos")
+    assert [p.name for p in window.playlist.paths] == ["003.jpg", "002.jpg", "001.jpg", "000.jpg"]
+    assert window.playlist.current == paths[3] and window.position_label.text() == "1/4"
+    assert window.windowTitle().startswith("003.jpg")
+    qtbot.keyClick(window.view, Qt.Key.Key_PageDown)
+    window.open_paths([tmp_path / "photos"])  # File > Open Folder, a drop: the first by date again
+    assert window.playlist.current == paths[3]
+    window.open_paths([paths[1]])  # a file named: it, within its folder
+    assert window.playlist.current == paths[1] and window.position_label.text() == "3/4"
+
+
+def test_a_big_folder_by_date_opens_at_its_first_image_once_sorted(open_window, qtbot, tmp_path, settings):
+    from app.viewer.sorting import INLINE_DATE_SORT_LIMIT
+
+    count = INLINE_DATE_SORT_LIMIT + 20
+    paths = dated_folder(tmp_path / "photos", count)
+    settings.setValue("view/sort", "date")
+    window = open_window(tmp_path / "photos")
+    qtbot.waitUntil(lambda: window.playlist.paths[0] == paths[-1], timeout=5000)
+    assert window.playlist.current == paths[-1] and window.position_label.text() == f"1/{count}"
+    qtbot.waitUntil(lambda: window.windowTitle().startswith(paths[-1].name), timeout=5000)
+
+
 def test_an_order_found_earlier_fits_the_playlist_as_it_is_now():
     from app.viewer.sorting import merged_order
 
@@ -368,6 +432,52 @@ def test_the_slideshow_steps_at_its_interval_until_stopped(open_window, qtbot, t
     assert not window.slideshow.running()
     qtbot.wait(800)
     assert window.playlist.index == 2
+
+
+def test_the_slideshow_is_full_screen_without_panels_and_escape_puts_the_window_back(
+    open_window, qtbot, tmp_path, settings
+):
+    from app.viewer.slideshow import BADGE_TEXT
+
+    for name in "abc":
+        save_jpeg(tmp_path / f"{name}.jpg", quadrants())
+    window = open_window(tmp_path / "a.jpg")
+    window.metadata_dock.show()
+    assert window.strip_dock.isVisible() and not window.isFullScreen()
+    qtbot.keyClick(window.view, Qt.Key.Key_F5)
+    qtbot.waitUntil(window.isFullScreen)
+    assert window.slideshow.running() and window.slideshow_action.isChecked()
+    assert window.strip_dock.isHidden() and window.metadata_dock.isHidden()
+    assert window.menuBar().isHidden() and window.statusBar().isHidden()
+    badge = window.slideshow_badge
+    assert badge.isVisible() and badge.text() == BADGE_TEXT == "Slideshow \u2014 Esc to stop"
+    assert window.view.viewport().geometry().contains(badge.geometry())
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.isFullScreen())
+    assert not window.slideshow.running() and not window.slideshow_action.isChecked() and badge.isHidden()
+    assert window.strip_dock.isVisible() and window.metadata_dock.isVisible()
+    assert window.menuBar().isVisible() and window.statusBar().isVisible()
+    shown = window.playlist.index
+    qtbot.wait(300)
+    assert window.playlist.index == shown
+
+    window.strip_dock.hide()  # full screen already, no strip: Escape stops the show and stays full screen
+    window.toggle_fullscreen()
+    qtbot.waitUntil(window.isFullScreen)
+    qtbot.keyClick(window.view, Qt.Key.Key_F5)
+    assert window.slideshow.running() and window.metadata_dock.isHidden()
+    qtbot.keyClick(window.view, Qt.Key.Key_Escape)
+    assert not window.slideshow.running()
+    qtbot.wait(100)
+    assert window.isFullScreen() and window.strip_dock.isHidden() and window.metadata_dock.isVisible()
+
+    window.toggle_fullscreen()
+    qtbot.waitUntil(lambda: not window.isFullScreen())
+    window.strip_dock.show()
+    qtbot.keyClick(window.view, Qt.Key.Key_F5)
+    qtbot.waitUntil(window.isFullScreen)
+    window.close()  # closed during a show: the panels are remembered as the user had them
+    assert settings.value("view/strip") in (True, "true") and settings.value("view/metadata") in (True, "true")
 
 
 def test_saving_a_rotation_refreshes_the_strip_picture(open_window, qtbot, tmp_path):

@@ -50,7 +50,13 @@ from app.codec.files.payload import (
     segments_size,
     unpack_records,
 )
-from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE, RATE_PRESETS
+from app.codec.files.presets import (
+    DEFAULT_DECODE_TILE,
+    DEFAULT_ENCODE_TILE,
+    LARGE_DECODE_PIXELS,
+    LARGE_DECODE_TILE,
+    RATE_PRESETS,
+)
 from app.codec.files.reader import Thumbnail, decoded_ycbcr, marker_of, read_thumbnail, thumbnail_from
 from app.codec.files.tiling import CancelFn, ProgressFn, check_cancel
 from app.codec.files.writer import encode_jpeg, write_hyperthumbnail
@@ -256,7 +262,7 @@ class Codec:
                 return loaded_from(im, name)
             thumbnail = thumbnail_from(im, marker, name)
         pixels = self.reconstructor(thumbnail).decode(
-            tile=self.default_decode_tile, progress=progress, cancelled=cancelled
+            tile=self.decode_tile_for(marker.width * marker.height), progress=progress, cancelled=cancelled
         )
         return LoadedImage(
             rgb=pixels,
@@ -386,7 +392,9 @@ class Codec:
         height, width = rgb.shape[:2]
         base_progress, layer_progress = _halves(progress)
         base = Reconstructor(self.model(info), ycbcr, luma, chroma, (width, height), self.decoder_runtime(info))
-        base_pixels = base.decode(tile=self.default_decode_tile, progress=base_progress, cancelled=cancelled)
+        base_pixels = base.decode(
+            tile=self.decode_tile_for(width * height), progress=base_progress, cancelled=cancelled
+        )
         return coder.encode(
             rgb,
             base_pixels,
@@ -542,6 +550,13 @@ class Codec:
     @property
     def default_decode_tile(self) -> int:
         return self.tile or DEFAULT_DECODE_TILE
+
+    def decode_tile_for(self, pixels: int) -> int:
+        """The tile to decode ``pixels`` output pixels with: the user's, else the default, or for a
+        large photo the smaller ``LARGE_DECODE_TILE`` that keeps peak memory under ~800 MB."""
+        if self.tile:
+            return self.tile
+        return LARGE_DECODE_TILE if pixels > LARGE_DECODE_PIXELS else DEFAULT_DECODE_TILE
 
 
 def _metadata_to_keep(photo: LoadedImage, keep_exif: bool) -> dict:

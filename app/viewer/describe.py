@@ -10,6 +10,7 @@ from app.viewer.units import bpp_text
 
 APP_NAME = "HyperThumbnail Viewer"
 NO_WEIGHTS_SHORT = "Reconstruction unavailable: no trained weights installed"
+RECONSTRUCTED = "Reconstructed, full size"  # every visible pixel is the decoder's, at the original's size
 
 _FORMAT_NAMES = {"JPG": "JPEG", "JPE": "JPEG", "TIF": "TIFF"}
 
@@ -63,8 +64,8 @@ class ReconstructionStatus:
 
     ``state``: "none" (no image), "plain" (not a HyperThumbnail), "preview" (the preview is sharp
     enough at this zoom), "reconstructing", "detailing" (the base reconstruction is shown
-    everywhere; the detail layer's pass is running), "full" (every visible tile decoded) or
-    "unavailable".
+    everywhere; the detail layer's pass is running), "full" (every visible tile decoded: the
+    decoder's reconstruction at the original's size, not the original photo) or "unavailable".
     """
 
     state: str = "none"
@@ -98,7 +99,8 @@ def reconstruction_text(status: ReconstructionStatus) -> tuple[str, str]:
 
 def indicator_text(status: ReconstructionStatus) -> str:
     """The few words drawn on the canvas (also in full screen): which pixels the user is looking at.
-    "Full resolution" only once every visible pixel is reconstructed; '' for plain images."""
+    "Reconstructed, full size" once every visible pixel is reconstructed: pixels the decoder made
+    at the original's size, never called the original ("full resolution"); '' for plain images."""
     if status.state in ("none", "plain"):
         return ""
     if status.state == "unavailable":
@@ -109,5 +111,5 @@ def indicator_text(status: ReconstructionStatus) -> str:
         "preview": "Preview",
         "reconstructing": f"Reconstructing {status.percent}% of the visible area",
         "detailing": f"Adding detail: {status.percent}% of the visible area",
-        "full": "Full resolution",
+        "full": RECONSTRUCTED,
     }[status.state]

@@ -8,9 +8,9 @@ of that frame, at their stored positions, in a tile layer above the preview that
 
 The view only draws: which tiles to decode, and when, is ``reconstruction``'s job; it listens
 to ``areaChanged`` and hands finished tiles back through ``add_tile``. Over the image it draws a
-message, a notice and the small indicator of what is shown (Preview / Reconstructing / Full
-resolution), in viewport coordinates; the whole viewport is repainted on every change, so none
-of them can be left behind half-drawn where only part of the view was updated.
+message, a notice and the small indicator of what is shown (Preview / Reconstructing /
+Reconstructed, full size), in viewport coordinates; the whole viewport is repainted on every
+change, so none of them can be left behind half-drawn where only part of the view was updated.
 
 Comparison (``set_split``): the tile layer clips its tiles to the part of the photo right of a
 vertical line on screen, so the upscaled preview shows on the left and the reconstruction on the

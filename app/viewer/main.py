@@ -12,7 +12,7 @@ from app.viewer import codec_bridge
 from app.viewer.describe import APP_NAME
 from app.viewer.paths import ICON_PNG, ICON_SVG, SAMPLES
 from app.viewer.playlist import Playlist
-from app.viewer.settings import LAST_FOLDER, open_settings, read
+from app.viewer.settings import LAST_FOLDER, LAST_IMAGE, open_settings, read
 from app.viewer.startup_timing import trace_if_asked
 from app.viewer.theme import apply_theme
 from app.viewer.window import MainWindow
@@ -32,6 +32,26 @@ def start_folder(settings) -> Path:
     return Path(last) if last and Path(last).is_dir() else SAMPLES
 
 
+def start_arguments(settings, arguments: list[str]) -> list[str | Path]:
+    """What opens at start-up: the arguments given, else ``start_folder``. When that folder (or
+    the one folder given) is the last folder and the image shown at the last close is still in
+    it, it opens at that image; any other folder opens at the first image of the sort order."""
+    if len(arguments) > 1:
+        return list(arguments)
+    folder = Path(arguments[0]) if arguments else start_folder(settings)
+    last_folder, last_image = read(settings, LAST_FOLDER), read(settings, LAST_IMAGE)
+    if not (last_folder and last_image and folder.is_dir()):
+        return list(arguments) or [folder]
+    image = Path(last_image)
+    if (
+        folder.resolve() == Path(last_folder).resolve()
+        and image.parent.resolve() == folder.resolve()
+        and image.is_file()
+    ):
+        return [image]
+    return list(arguments) or [folder]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the viewer until its window closes; returns the exit status. The codec service
     ends with the application (Ctrl+Q, or the last window closed)."""
@@ -48,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(codec_bridge.stop_service)  # first, so that workers waiting on it return at once
     try:
         settings = open_settings()
-        window = MainWindow(Playlist.from_arguments(argv[1:] or [start_folder(settings)]), settings=settings)
+        window = MainWindow(Playlist.from_arguments(start_arguments(settings, argv[1:])), settings=settings)
         trace_if_asked(window.view)
         window.ends_application = True  # its close stops the codec service first: a prompt exit
         window.restore_layout()

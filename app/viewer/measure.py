@@ -78,13 +78,14 @@ def measure(path: Path, size: tuple[int, int], zoom: float, repeat: int, weights
     if recon.status.state == "unavailable":
         raise RuntimeError(recon.status.reason)
     first = recon.status.seconds
-    viewer = []
+    viewer, pieces = [], []
     for _ in range(repeat):
         for key in recon.cache.clear():
             window.view.remove_tile(key)
         recon.update()
         _wait(app, lambda: recon.status.state == "full" and recon.status.seconds is not None, "the reconstruction")
         viewer.append(recon.status.seconds)
+        pieces.append(recon.first_piece_seconds)
     gap, _ = monitor.stop()
     visible = recon._visible_stored_box()
     tiles = bounding_box(recon._grid.box(key.row, key.col) for key in recon._visible)
@@ -101,6 +102,7 @@ def measure(path: Path, size: tuple[int, int], zoom: float, repeat: int, weights
             inside, wall = _api_times(decoder, Box(0, h, 0, w), repeat)
             moves[name] = round(statistics.median(b - a for a, b in zip(inside, wall)) * 1000, 2)
     info = codec_bridge.service().call("info")
+    service_peak = _peak_rss_mb(info["pid"])
     decoder.close()
     codec_bridge.stop_service()
     viewer_ms = _median_ms(viewer)
@@ -110,12 +112,24 @@ def measure(path: Path, size: tuple[int, int], zoom: float, repeat: int, weights
         "tiles_box": [tiles.x0, tiles.y0, tiles.width, tiles.height], "tiles": len(recon._visible),
         "decoder": recon.status.device, "service_torch_threads": info["torch_threads"],
         "viewer_first_ms": round(first * 1000, 1), "viewer_ms": viewer_ms, "viewer_runs_ms": [round(v * 1000, 1) for v in viewer],
+        "first_piece_ms": _median_ms(pieces), "service_peak_rss_mb": service_peak, "viewer_peak_rss_mb": _peak_rss_mb(os.getpid()),
         "api_visible_ms": _median_ms(exact), "api_tiles_ms": _median_ms(rounded),
         "ratio_vs_visible": round(viewer_ms / _median_ms(exact), 2), "ratio_vs_tiles": round(viewer_ms / _median_ms(rounded), 2),
         "round_trip_overhead_ms": round(statistics.median(b - a for a, b in zip(exact, exact_wall)) * 1000, 2),
         "pixel_round_trip_overhead_ms": moves, "longest_gui_gap_ms": round(gap * 1000, 1),
         "torch_in_viewer_process": "torch" in sys.modules,
     }  # fmt: skip
+
+
+def _peak_rss_mb(pid: int) -> int | None:
+    """A process's peak resident set (Linux: VmHWM), None where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def report(result: dict) -> str:
@@ -126,7 +140,8 @@ def report(result: dict) -> str:
         f"visible region {r['visible_box'][2]}x{r['visible_box'][3]} at ({r['visible_box'][0]}, {r['visible_box'][1]}); "
         f"{r['tiles']} tiles = {r['tiles_box'][2]}x{r['tiles_box'][3]}",
         f"viewer, request to last visible tile: {r['viewer_ms']} ms median of {r['repeat']} {r['viewer_runs_ms']} "
-        f"(first, decoder made: {r['viewer_first_ms']} ms)",
+        f"(first, decoder made: {r['viewer_first_ms']} ms); to the first visible piece: {r['first_piece_ms']} ms",
+        f"peak RSS: codec service {r['service_peak_rss_mb']} MB, viewer {r['viewer_peak_rss_mb']} MB",
         f"Reconstructor.decode, visible region: {r['api_visible_ms']} ms -> ratio {r['ratio_vs_visible']}",
         f"Reconstructor.decode, visible tiles:  {r['api_tiles_ms']} ms -> ratio {r['ratio_vs_tiles']}",
         f"a decode's round trip beyond the decode itself: {r['round_trip_overhead_ms']} ms (visible region); "

@@ -25,15 +25,21 @@ def folder_images(folder: Path) -> list[Path]:
 class Playlist:
     """An ordered list of files with a current position; stepping wraps around at the ends."""
 
-    def __init__(self, paths: Iterable[Path] = (), current: int = 0, folders: Iterable[Path] = ()):
-        """``folders``: the folders asked for, so that an empty list can say where it looked."""
+    def __init__(
+        self, paths: Iterable[Path] = (), current: int = 0, folders: Iterable[Path] = (), *, named: bool = True
+    ):
+        """``folders``: the folders asked for, so that an empty list can say where it looked;
+        ``named``: False when no particular file was asked for (a folder, several files), so the
+        window shows the first file of its sort order rather than ``current``."""
         self.paths = list(paths)
         self.index = min(max(current, 0), max(len(self.paths) - 1, 0))
         self.folders = list(folders)
+        self.named = named
 
     @classmethod
     def from_arguments(cls, arguments: Iterable[str | Path]) -> Playlist:
-        """One file: its folder, starting at it. Folders: their images. Several files: those files."""
+        """One file: its folder, starting at it. Folders: their images. Several files: those files.
+        Only the first names a file to start at; the others start at the first in sort order."""
         items = [Path(a) for a in arguments]
         if len(items) == 1 and not items[0].is_dir():
             only = items[0]
@@ -44,7 +50,7 @@ class Playlist:
         paths: list[Path] = []
         for item in items:
             paths.extend(folder_images(item) if item.is_dir() else [item])
-        return cls(paths, folders=[item for item in items if item.is_dir()])
+        return cls(paths, folders=[item for item in items if item.is_dir()], named=False)
 
     @property
     def current(self) -> Path | None:

@@ -89,6 +89,7 @@ class Reconstruction(QObject):
         self._visible: list[TileKey] = []
         self._received = 0  # tiles received for this token (the worker skips later ones it already sent)
         self._started: float | None = None  # when the visible region was first asked for
+        self.first_piece_seconds: float | None = None  # request to the first visible tile drawn, last view
         self._retry = False  # the last failure was the codec service stopping: the next look asks again
         self.status = ReconstructionStatus()
 
@@ -162,7 +163,7 @@ class Reconstruction(QObject):
                 detail.append(with_detail)
         if pieces:
             if self._started is None and any(key not in self.cache for key in self._visible):
-                self._started = time.perf_counter()
+                self._started, self.first_piece_seconds = time.perf_counter(), None
             self.worker.submit(self.token, self.document, pieces, self._received, detail)
         else:
             self.worker.cancel(self.token)
@@ -224,6 +225,10 @@ class Reconstruction(QObject):
             if not self._is_base(key):
                 self.view.remove_tile(self._base_key(key))
                 self.cache.discard(self._base_key(key))
+        if self._started is not None and self.first_piece_seconds is None:
+            shown = {k for v in self._visible for k in (v, self._base_key(v))}  # a visible tile, either pass
+            if any(key in shown for key, _ in tiles):
+                self.first_piece_seconds = time.perf_counter() - self._started  # the view's first piece
         self._publish_progress()
 
     def _noted(self, token: int, note: str) -> None:

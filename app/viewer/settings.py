@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -40,6 +41,13 @@ def _in_range(low: float, high: float) -> Callable[[Any], bool]:
 LAST_FOLDER = Setting(
     "session/last_folder", str, "", "the folder of the photo shown at the last close; opened when started bare"
 )
+LAST_IMAGE = Setting(
+    "session/last_image",
+    str,
+    "",
+    "the photo shown at the last close; shown again when its folder reopens at start-up",
+    lambda value: value == "" or Path(value).is_absolute(),
+)
 SORT = Setting("view/sort", str, "name", "the folder's order: " + ", ".join(SORT_ORDERS), SORT_ORDERS.__contains__)
 SLIDESHOW_S = Setting(
     "view/slideshow_s",
@@ -54,7 +62,7 @@ GEOMETRY = Setting("window/geometry", QByteArray, None, "the window's size and p
 STATE = Setting("window/state", QByteArray, None, "where the panels are docked (Qt's saveState)")
 RECENT = Setting("recent/paths", list, (), "File > Open Recent, most recent first")
 
-TABLE = (LAST_FOLDER, SORT, SLIDESHOW_S, STRIP, METADATA, GEOMETRY, STATE, RECENT)
+TABLE = (LAST_FOLDER, LAST_IMAGE, SORT, SLIDESHOW_S, STRIP, METADATA, GEOMETRY, STATE, RECENT)
 
 
 def open_settings() -> QSettings:

@@ -7,8 +7,10 @@ installed, on a thread of its own: the answer arrives as a signal. Browsing: the
 loader opens files on a worker and preloads the neighbours, the thumbnail strip (key T) and the
 metadata panel (key I) are docks, drops and File > Open Recent go through ``open_paths``.
 The Edit menu is ``tools``'s; View adds the split comparison (X), the slideshow (F5) and the sort
-order; Help lists every key (``help_overlay``). Closing saves the layout, the sort order and the
-last folder; Ctrl+Q ends the program at once (the codec service is stopped before the workers).
+order; Help lists every key (``help_overlay``). A slideshow runs full screen with the panels hidden;
+Escape stops it and puts the window back as it was. Opening a folder shows the first image of the
+sort order. Closing saves the layout, the sort order, the last folder and the image shown;
+Ctrl+Q ends the program at once (the codec service is stopped before the workers).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
 from app.viewer.recent import RecentFiles, RecentMenu
 from app.viewer.reconstruction import Reconstruction
 from app.viewer.settings import open_settings
-from app.viewer.slideshow import Slideshow
+from app.viewer.slideshow import Slideshow, SlideshowBadge
 from app.viewer.sorting import INLINE_DATE_SORT_LIMIT, SORT_ORDERS, merged_order, sorted_paths
 from app.viewer.startup_timing import call_after_first_paint
 from app.viewer.thumbnails import ThumbnailStrip
@@ -139,7 +141,7 @@ class MainWindow(QMainWindow):
         self.background_sort = BackgroundSort(self)
         self.background_sort.done.connect(self._sorted_in_background)
         self._sort_token = None  # what the latest background sort was started for
-        self._sort_playlist()
+        self._sort_playlist(opening=True)
         self.tools = ImageTools(self, self._say)
         self.slideshow = Slideshow(lambda: self.step(1), stored.read(self.settings, stored.SLIDESHOW_S), self)
         self.recent = RecentFiles(self.settings, self)
@@ -169,6 +171,8 @@ class MainWindow(QMainWindow):
         self.view.stepRequested.connect(self.step)
         self._make_menus()
         self.help = ShortcutHelp(self.view, self.menuBar())
+        self.slideshow_badge = SlideshowBadge(self.view)
+        self._before_slideshow = None  # (window state, strip shown, metadata panel shown) to put back
         self.resize(1100, 760)
         self.setWindowTitle(window_title(None, None))
         self._weights_check = WeightsCheck(self)
@@ -208,6 +212,7 @@ class MainWindow(QMainWindow):
         stored.write(self.settings, stored.METADATA, not self.metadata_dock.isHidden())
         if self.playlist.current is not None:
             stored.write(self.settings, stored.LAST_FOLDER, str(self.playlist.current.absolute().parent))
+            stored.write(self.settings, stored.LAST_IMAGE, str(self.playlist.current.absolute()))
         self.settings.sync()
 
     def _make_menus(self) -> None:
@@ -260,8 +265,8 @@ class MainWindow(QMainWindow):
         self.fullscreen_action = self._action(view_menu, "F&ull Screen", ["F11"], self.toggle_fullscreen)
         self.fullscreen_action.setCheckable(True)
         self.leave_fullscreen_action = QAction("Leave Full Screen", self, enabled=False)
-        self.leave_fullscreen_action.setShortcut(QKeySequence("Escape"))  # enabled only in full screen
-        self.leave_fullscreen_action.triggered.connect(self.toggle_fullscreen)
+        self.leave_fullscreen_action.setShortcut(QKeySequence("Escape"))  # only in full screen or a slideshow
+        self.leave_fullscreen_action.triggered.connect(self.escape)
         self.addAction(self.leave_fullscreen_action)
         view_menu.addSeparator()
         self.slideshow_action = self._action(view_menu, "Sli&deshow", ["F5"], self.toggle_slideshow)
@@ -303,7 +308,7 @@ class MainWindow(QMainWindow):
         """Replace the playlist (files, folders, or one file and its folder) and show it, in the
         chosen sort order; ``remember``: put the arguments on File > Open Recent."""
         self.playlist = Playlist.from_arguments(arguments)
-        self._sort_playlist()
+        self._sort_playlist(opening=True)
         if remember:
             self.recent.add_all([Path(a) for a in arguments])
         self.show_current()
@@ -328,10 +333,14 @@ class MainWindow(QMainWindow):
         self._sort_playlist()
         self.show_current()
 
-    def _sort_playlist(self) -> None:
+    def _sort_playlist(self, *, opening: bool = False) -> None:
         """Put the playlist in the chosen order; a big folder by date is re-sorted on a thread
-        (shown in name order until then) so its first image does not wait for every EXIF header."""
+        (shown in name order until then) so its first image does not wait for every EXIF header.
+        ``opening``: a playlist just opened with no file named (a folder) starts at the first file
+        of this order; one sorted on a thread moves there when its order arrives, unless the
+        user has stepped meanwhile. Otherwise the current file stays current."""
         paths = self.playlist.paths
+        self._to_first = opening and not self.playlist.named
         if self.sort_order == "date" and len(paths) > INLINE_DATE_SORT_LIMIT:
             self.playlist.reorder(sorted_paths(paths, "name"))
             self._sort_token = (self.playlist, object())
@@ -339,23 +348,67 @@ class MainWindow(QMainWindow):
         else:
             self._sort_token = None
             self.playlist.reorder(sorted_paths(paths, self.sort_order))
+        if self._to_first:
+            self.playlist.go_to(0)
 
     def _sorted_in_background(self, token, paths: list[Path]) -> None:
         if token is not self._sort_token or token[0] is not self.playlist:
             return  # another folder or another order since
         self._sort_token = None
         self.playlist.reorder(merged_order(paths, self.playlist.paths))
-        self._show_position()
+        if self._to_first:  # opened as a folder, not stepped since: its first image by date
+            self._to_first = False
+            self.playlist.go_to(0)
+            self.show_current()
+        else:
+            self._show_position()
 
     def toggle_slideshow(self) -> None:
-        """View > Slideshow (F5): the next image every few seconds, until F5 again."""
+        """View > Slideshow (F5): starts or stops it."""
         if self.slideshow.running():
-            self.slideshow.stop()
-            self._say("Slideshow stopped.")
+            self.stop_slideshow()
         else:
-            self.slideshow.start()
-            self._say(f"Slideshow: the next image every {self.slideshow.interval:g} s (F5 stops).")
-        self.slideshow_action.setChecked(self.slideshow.running())
+            self.start_slideshow()
+
+    def start_slideshow(self) -> None:
+        """The next image every few seconds, full screen with the panels hidden and a small
+        "Slideshow — Esc to stop" over the image, until Escape or F5."""
+        if self.slideshow.running():
+            return
+        self._before_slideshow = (self.windowState(), not self.strip_dock.isHidden(), not self.metadata_dock.isHidden())
+        self.strip_dock.hide()
+        self.metadata_dock.hide()
+        self.slideshow.start()
+        self.slideshow_badge.show()
+        self.slideshow_badge.raise_()
+        self.slideshow_action.setChecked(True)
+        self.leave_fullscreen_action.setEnabled(True)
+        if not self.isFullScreen():
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowFullScreen)
+        self._say(f"Slideshow: the next image every {self.slideshow.interval:g} s (Esc or F5 stops).")
+
+    def stop_slideshow(self) -> None:
+        """Stop the slideshow and put back the window state and the panels it changed."""
+        if not self.slideshow.running():
+            return
+        self.slideshow.stop()
+        self.slideshow_badge.hide()
+        self.slideshow_action.setChecked(False)
+        state, strip, metadata = self._before_slideshow
+        self._before_slideshow = None
+        if self.windowState() != state:
+            self.setWindowState(state)
+        self.strip_dock.setVisible(strip)
+        self.metadata_dock.setVisible(metadata)
+        self.leave_fullscreen_action.setEnabled(self.isFullScreen())
+        self._say("Slideshow stopped.")
+
+    def escape(self) -> None:
+        """Escape: stops a slideshow (the window returns as it was), else leaves full screen."""
+        if self.slideshow.running():
+            self.stop_slideshow()
+        elif self.isFullScreen():
+            self.toggle_fullscreen()
 
     def choose_slideshow_interval(self) -> None:
         seconds, ok = QInputDialog.getDouble(
@@ -381,12 +434,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def step(self, offset: int) -> None:
+        self._to_first = False  # the user has moved: a late sort keeps this image
         if len(self.playlist.paths) > 1:
             self.playlist.step(offset)
             self.show_current()
 
     def go_to(self, index: int) -> None:
         """Show the playlist's ``index``-th file (Home, End, a click in the strip)."""
+        self._to_first = False
         if self.playlist.paths and index != self.playlist.index:
             self.playlist.go_to(index)
             self.show_current()
@@ -477,9 +532,9 @@ class MainWindow(QMainWindow):
         service is stopped first: a worker waiting on it (a decoder still being made, which cannot
         be abandoned) then returns at once instead of holding the exit for seconds."""
         self.hide()
+        self.stop_slideshow()  # before the layout is saved: the panels and window state as they were
         if self.ends_application:
             stop_service()
-        self.slideshow.stop()
         self.reconstruction.shutdown()
         self.loader.shutdown()
         self.strip.shutdown()
@@ -515,7 +570,7 @@ class MainWindow(QMainWindow):
                         if action.menu() is not None:
                             menus.append(action.menu())
             self.fullscreen_action.setChecked(full)
-            self.leave_fullscreen_action.setEnabled(full)
+            self.leave_fullscreen_action.setEnabled(full or self.slideshow.running())
             self.menuBar().setVisible(not full)
             self.statusBar().setVisible(not full)
 

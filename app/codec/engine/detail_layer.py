@@ -130,6 +130,9 @@ def _tensor(pixels: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return (torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float() / 255.0).to(dtype)
 
 
+PRIOR_CHUNK_TILES = 4  # tiles per integer-prior call: 32 x 128 latent positions, ~40 MB of float64 temporaries
+
+
 class DetailSource:
     """One file's detail layer, decoded lazily by region for the decoder (see module docstring)."""
 
@@ -160,9 +163,25 @@ class DetailSource:
                 "those areas show less detail"]  # fmt: skip
 
     def _decode(self, tiles: list[int]) -> None:
-        """Decode ``tiles``: one integer-prior call over their bounding box (exact, so the same
-        numbers as tile by tile, without computing each tile's context margin again), then each
-        tile's stream."""
+        """Decode ``tiles`` in chunks of at most ``PRIOR_CHUNK_TILES`` neighbours of one row
+        (``_decode_chunk``): one prior call per chunk saves recomputing each tile's context margin,
+        and the chunk bounds the prior's float64 temporaries (a whole 6K row at once held 200 MB)."""
+        chunk: list[int] = []
+        for i in sorted(tiles, key=lambda i: (self.tiles[i][0], self.tiles[i][2])):
+            if chunk and (
+                len(chunk) == PRIOR_CHUNK_TILES
+                or self.tiles[i][0] != self.tiles[chunk[-1]][0]
+                or self.tiles[i][2] != self.tiles[chunk[-1]][3]
+            ):
+                self._decode_chunk(chunk)
+                chunk = []
+            chunk.append(i)
+        if chunk:
+            self._decode_chunk(chunk)
+
+    def _decode_chunk(self, tiles: list[int]) -> None:
+        """Decode neighbouring ``tiles``: one integer-prior call over their bounding box (exact, so
+        the same numbers as tile by tile), then each tile's stream."""
         y0 = min(self.tiles[i][0] for i in tiles)
         y1 = max(self.tiles[i][1] for i in tiles)
         x0 = min(self.tiles[i][2] for i in tiles)

@@ -90,6 +90,9 @@ def encode_thumbnail(
     return _to_uint8(lr), as_int(luma), as_int(chroma)
 
 
+INPUT_BAND = 256  # thumbnail rows per band of ``decoder_inputs`` (a multiple of 8)
+
+
 @torch.inference_mode()
 def decoder_inputs(
     ycbcr: np.ndarray, luma_table: np.ndarray, chroma_table: np.ndarray, device: torch.device
@@ -99,10 +102,15 @@ def decoder_inputs(
     ycc = pad_to_multiple(_to_tensor(ycbcr, device, torch.float32), 8)
     luma = torch.as_tensor(np.asarray(luma_table), device=device, dtype=torch.float32)
     chroma = torch.as_tensor(np.asarray(chroma_table), device=device, dtype=torch.float32)
-    quantized = coefficients_from_ycbcr(ycc, luma, chroma)
-    dequantized = quantized * table_tensor(luma, chroma)
+    step = table_tensor(luma, chroma)
+    _, _, height, width = ycc.shape
+    dequantized = torch.empty(1, 3, 64, height // 8, width // 8, device=device, dtype=torch.float32)
+    lr = torch.empty_like(ycc)
+    for y0 in range(0, height, INPUT_BAND):  # in bands: the DCT's temporaries stay a band's size
+        band = ycc[..., y0 : y0 + INPUT_BAND, :]
+        dequantized[..., y0 // 8 : (y0 + band.shape[-2]) // 8, :] = coefficients_from_ycbcr(band, luma, chroma) * step
+        lr[..., y0 : y0 + band.shape[-2], :] = ycbcr_to_rgb(band).round_().clamp_(0, 255).div_(255.0)
     tables = torch.cat([luma, chroma]).view(1, 128)
-    lr = ycbcr_to_rgb(ycc).round().clamp(0, 255) / 255.0
     return lr, dequantized, tables
 
 

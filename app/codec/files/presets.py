@@ -12,3 +12,8 @@ DEFAULT_RATE = "MEDIUM"
 
 DEFAULT_ENCODE_TILE = 256  # thumbnail pixels per tile side (1024 photo pixels)
 DEFAULT_DECODE_TILE = 512  # with margins ~580x580: big enough that margins cost little
+# A whole large photo is decoded in smaller tiles: each tile's activations are ~300 MB at 512 and
+# ~4x less at 256, which kept a 24 MP decode (v4, FINE, 2-core Xeon) at 765 MB peak RSS instead of
+# 1,104 MB, for ~10% more network time (the margins). Regions of a view stay at 512.
+LARGE_DECODE_PIXELS = 12_000_000
+LARGE_DECODE_TILE = 256

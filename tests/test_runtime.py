@@ -285,3 +285,34 @@ def test_decoder_inputs_in_bands_are_the_whole_images():
     assert torch.equal(dequantized, whole)
     assert torch.equal(lr, ycbcr_to_rgb(padded).round().clamp(0, 255) / 255.0)
     assert tables.tolist() == [list(luma) + list(chroma)]
+
+
+def test_a_first_ever_decode_does_not_wait_for_the_calibration(weights, monkeypatch, tmp_path):
+    """The viewer's Codec (``calibrate_in_background``): with no measurement cached, the first decoder
+    gets the provisional runtime at once while the calibration runs in a thread; later decoders get
+    the measured choice, which is cached. A CLI Codec still calibrates before its first decode."""
+    import threading
+
+    from app.codec.engine.runtime import cpu_has_native_bf16
+
+    monkeypatch.setenv("HYPERTHUMB_CACHE", str(tmp_path / "cache"))
+    release, started = threading.Event(), threading.Event()
+    real_calibrate = calibration.calibrate
+
+    def slow(*args, **kwargs):
+        started.set()
+        assert release.wait(60)
+        return dataclasses.replace(real_calibrate(*args, **kwargs), choice="onnx-fp32")
+
+    monkeypatch.setattr(calibration, "calibrate", slow)
+    codec = Codec(weights.path.parent, calibrate_in_background=True)
+    first = codec.decoder_runtime(weights)  # returns while the calibration is held
+    assert started.wait(30) and codec.calibrating
+    assert first.name == ("torch-bf16" if cpu_has_native_bf16() else "torch-fp32")
+    release.set()
+    for thread in [t for t in threading.enumerate() if t.name == "calibration"]:
+        thread.join(60)
+    assert codec.decoder_runtime(weights).name == "onnx-fp32" and not codec.calibrating
+    assert calibration.cached_calibration(weights, "cpu").choice == "onnx-fp32"
+    cli = Codec(weights.path.parent)  # cached now: no thread, the measured choice
+    assert cli.decoder_runtime(weights).name == "onnx-fp32"

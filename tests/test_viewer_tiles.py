@@ -39,3 +39,24 @@ def test_cache_drops_the_least_recently_used_tiles_beyond_its_cap():
     cache.touch([keys[2]])
     assert cache.put(TileKey("other", 0, 0), tile) == [keys[0]]
     assert cache.keys_of("doc") == [keys[3], keys[2]]
+
+
+def test_a_views_first_piece_is_small_and_central_and_every_cell_is_asked_for_once():
+    """Issue 19's first piece: the visible area's first piece is at most FIRST_PIECE_CELLS a side
+    around the centre (a fraction of the view, decoded quickly); the rest follows in full pieces."""
+    from types import SimpleNamespace
+
+    from app.viewer.reconstruction import FIRST_PIECE_CELLS, Reconstruction
+
+    grid = TileGrid(4096, 4096)
+    cells = [(r, c) for r in range(4, 13) for c in range(2, 17)]  # a 1920x1152 view at 100%
+    centre = (8.5 * 128, 9.5 * 128)
+    fake = SimpleNamespace(_grid=grid)
+    pieces = Reconstruction._rectangles(fake, cells, 16, centre, first=True)
+    r0, r1, c0, c1 = pieces[0]
+    assert r1 - r0 <= FIRST_PIECE_CELLS and c1 - c0 <= FIRST_PIECE_CELLS
+    assert r0 <= 8 < r1 and c0 <= 9 < c1  # it holds the centre
+    covered = [(r, c) for a, b, x, y in pieces for r in range(a, b) for c in range(x, y)]
+    assert sorted(covered) == sorted(cells)  # each cell once
+    assert len(pieces) <= 5  # the rest in a few large pieces around it, not in small ones
+    assert Reconstruction._rectangles(fake, cells, 16, centre, first=False) == grid.pieces(cells, 16, centre)

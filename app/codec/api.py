@@ -24,9 +24,11 @@ from app.codec.engine import adaptation
 from app.codec.engine.adaptation import EFFORT_STEPS
 from app.codec.engine.calibration import (
     Calibration,
+    cached_calibration,
     choose_runtime,
     encoder_autocast_context,
     encoder_precision_choice,
+    provisional_runtime,
 )
 from app.codec.engine.detail_coding import DetailLayerError
 from app.codec.engine.detail_layer import DetailCoder, DetailSource
@@ -139,13 +141,23 @@ class Codec:
 
     ``runtime``: ``auto`` (default; ``HYPERTHUMB_RUNTIME`` overrides) calibrates the fastest decoder
     runtime on the device once per machine and weights; a name (``runtime.RUNTIME_NAMES``) forces
-    one, and also picks its device when ``device`` is not given.
+    one, and also picks its device when ``device`` is not given. ``calibrate_in_background``: an
+    ``auto`` choice not yet measured on this machine does not hold the first decode (the viewer's
+    first-ever zoom waited ~50 s): it decodes on ``calibration.provisional_runtime`` while the
+    calibration runs in a thread, and decoders made after it use the measured choice.
     """
 
     def __init__(
-        self, weights_dir=None, device: str | None = None, tile: int | None = None, runtime: str | None = None
+        self,
+        weights_dir=None,
+        device: str | None = None,
+        tile: int | None = None,
+        runtime: str | None = None,
+        *,
+        calibrate_in_background: bool = False,
     ):
         self.weights_dir = weights_dir
+        self.calibrate_in_background = calibrate_in_background
         self.runtime_name = requested_runtime(runtime)
         if self.runtime_name != AUTO:
             wanted = SPECS[self.runtime_name].device_type
@@ -187,8 +199,32 @@ class Codec:
         model = self.model(info)
         with self._runtimes_lock:
             if info.sha256 not in self._runtimes:
-                self._runtimes[info.sha256] = choose_runtime(model, info, self.runtime_name, self.device.type, log)
+                if (
+                    self.calibrate_in_background
+                    and self.runtime_name == AUTO
+                    and cached_calibration(info, self.device.type) is None
+                ):
+                    self._runtimes[info.sha256] = (provisional_runtime(model, info, self.device.type), None)
+                    threading.Thread(
+                        target=self._calibrate_later, args=(model, info), daemon=True, name="calibration"
+                    ).start()
+                else:
+                    self._runtimes[info.sha256] = choose_runtime(model, info, self.runtime_name, self.device.type, log)
             return self._runtimes[info.sha256]
+
+    def _calibrate_later(self, model: HyperThumbnailModel, info: WeightsInfo) -> None:
+        """The one-time calibration, off the decoding path; its choice replaces the provisional one."""
+        try:
+            entry = choose_runtime(model, info, AUTO, self.device.type)
+        except CodecError:
+            return  # the provisional runtime (checked against the reference) stays
+        with self._runtimes_lock:
+            self._runtimes[info.sha256] = entry
+
+    @property
+    def calibrating(self) -> bool:
+        """Whether a background calibration is still measuring this machine's runtimes."""
+        return any(t.name == "calibration" and t.is_alive() for t in threading.enumerate())
 
     def detail_coder(self, info: WeightsInfo) -> DetailCoder | None:
         """The integer prior and coder tables of a detail-layer model (None for thumbnail-only ones)."""

@@ -179,7 +179,7 @@ class Service:
         key = (resolve(weights_dir).resolve(), os.environ.get("HYPERTHUMB_DEVICE", ""))
         with self._codecs_lock:
             if key not in self._codecs:
-                self._codecs[key] = Codec(weights_dir=key[0])
+                self._codecs[key] = Codec(weights_dir=key[0], calibrate_in_background=True)  # never hold a view
             return self._codecs[key]
 
     # ------------------------------------------------------------------ operations

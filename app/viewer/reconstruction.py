@@ -37,6 +37,7 @@ from app.viewer.tile_cache import TileCache
 from app.viewer.tile_grid import PIECE_LR, TILE_SIZE, TileGrid, TileKey
 
 SETTLE_MS = 40  # wait for a burst of wheel or key events to settle before asking for tiles
+FIRST_PIECE_CELLS = 4  # tiles per side of a view's first piece: 512 photo pixels, ~1/8 of a 1920x1080 view
 PREFETCH_RING = 2  # tiles (256 photo pixels) around the visible ones decoded afterwards, so small pans are instant
 
 
@@ -156,8 +157,8 @@ class Reconstruction(QObject):
         )
         passes += [(missing, True), ([c for c in near if c not in shown and self._key(c) not in self.cache], True)]
         pieces, detail = [], []
-        for cells, with_detail in passes:
-            for r0, r1, c0, c1 in self._grid.pieces(cells, most, centre):
+        for number, (cells, with_detail) in enumerate(passes):
+            for r0, r1, c0, c1 in self._rectangles(cells, most, centre, first=number == 0):
                 key = self._key if with_detail else (lambda cell: self._base_key(self._key(cell)))
                 pieces.append([(key((r, c)), self._grid.box(r, c)) for r in range(r0, r1) for c in range(c0, c1)])
                 detail.append(with_detail)
@@ -168,6 +169,25 @@ class Reconstruction(QObject):
         else:
             self.worker.cancel(self.token)
         self._publish_progress()
+
+    def _rectangles(self, cells, most: int, centre, first: bool) -> list[tuple[int, int, int, int]]:
+        """``TileGrid.pieces`` of ``cells``; for the first pass, a small piece at the centre comes
+        first (``FIRST_PIECE_CELLS`` a side), so the first reconstructed pixels show well before a
+        whole viewport's piece is decoded, and the rest of its piece follows at full size."""
+        rectangles = self._grid.pieces(cells, most, centre)
+        if not first or not rectangles:
+            return rectangles
+        r0, r1, c0, c1 = rectangles[0]
+        if (r1 - r0) <= FIRST_PIECE_CELLS and (c1 - c0) <= FIRST_PIECE_CELLS:
+            return rectangles
+        block = [(r, c) for r in range(r0, r1) for c in range(c0, c1)]
+        small = self._grid.pieces(block, FIRST_PIECE_CELLS, centre)[0]
+        inside = {(r, c) for r in range(small[0], small[1]) for c in range(small[2], small[3])}
+        return [
+            small,
+            *self._grid.pieces([cell for cell in block if cell not in inside], most, centre),
+            *rectangles[1:],
+        ]
 
     def _key(self, cell: tuple[int, int]) -> TileKey:
         return TileKey(self.key, *cell)

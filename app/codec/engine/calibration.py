@@ -34,6 +34,7 @@ from app.codec.engine.runtime import (
     DecoderRuntime,
     available_runtimes,
     build_runtime,
+    cpu_has_native_bf16,
     onnxruntime_module,
 )
 from app.codec.engine.weights import WeightsInfo
@@ -257,6 +258,23 @@ def encoder_precision_choice(model: HyperThumbnailModel, info: WeightsInfo, log=
     log(f"encoder calibration: {rows} -> {choice}")
     _store_entry(key, {"choice": choice, "ms": rows, "probe": [ENCODER_PROBE, ENCODER_PROBE]})
     return choice
+
+
+def provisional_runtime(model: HyperThumbnailModel, info: WeightsInfo, device_type: str) -> DecoderRuntime:
+    """A safe, usually fast runtime to decode with while ``calibrate`` has not measured this machine:
+    bf16 on a CPU with native bf16, the GPU's own path, else the reference; checked against the
+    reference like any choice (the reference itself when the check fails)."""
+    available = available_runtimes(info, device_type)
+    preferred = ["torch-bf16"] if device_type == "cpu" and cpu_has_native_bf16() else []
+    preferred += ["torch-cuda-fp16", "torch-mps", REFERENCE]
+    name = next((n for n in preferred if n in available), REFERENCE)
+    runtime = build_runtime(name, model, info)
+    if name != REFERENCE:
+        try:
+            check_runtime(runtime, model)
+        except CodecError:
+            runtime = build_runtime(REFERENCE, model, info)
+    return runtime
 
 
 def choose_runtime(

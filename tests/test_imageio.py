@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from app.codec.errors import ImageLoadError
-from app.codec.files.imageio import load_image, orientation_of
+from app.codec.files.imageio import TRUNCATED_NOTE, load_image, orientation_of
 
 
 def _gradient(w: int = 24, h: int = 16) -> np.ndarray:
@@ -192,6 +192,32 @@ def test_truncated(tmp_path: Path, fmt: str) -> None:
     with pytest.raises(ImageLoadError, match="truncated or corrupt") as info:
         load_image(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_for_display_a_truncated_file_shows_its_readable_part_with_a_note(tmp_path: Path, fmt: str) -> None:
+    """Only with ``partial_ok`` (the viewer's open): the rows the file still holds, as they were,
+    and a note; the same file is still refused without it (an encoding never takes half a photo)."""
+    y, x = np.mgrid[0:96, 0:128]
+    ramp = np.stack([x * 2, y * 2, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    loaded = load_image(path, partial_ok=True)
+    assert loaded.notes == [TRUNCATED_NOTE] == ["the file is truncated: only the first part of the image could be read"]
+    assert loaded.rgb.shape == (96, 128, 3)
+    error = np.abs(loaded.rgb.astype(int) - ramp).max(axis=(1, 2))
+    read = int(np.argmax(error > 12))  # the first row that is not the photo's
+    assert 16 <= read < 96 and error[:read].max() <= 12  # the top part, as it was
+    with pytest.raises(ImageLoadError, match="truncated or corrupt"):
+        load_image(path)
+    if fmt == "PNG":  # damaged data, not a short file: still an error
+        damaged = bytearray(buf.getvalue())
+        start = damaged.find(b"IDAT") + 8
+        damaged[start : start + 200] = b"\x55" * 200
+        with pytest.raises(ImageLoadError, match="truncated or corrupt"):
+            load_image(bytes(damaged), partial_ok=True)
 
 
 def test_32bit_integer_greyscale(tmp_path: Path) -> None:

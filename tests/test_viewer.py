@@ -208,6 +208,31 @@ def test_zoom_keys(big_window, qtbot):
     assert view.zoom() == pytest.approx(fit)
 
 
+def test_fixed_zoom_levels_have_keys_listed_in_the_help(big_window, qtbot):
+    from app.viewer.help_overlay import shortcut_rows
+
+    view = big_window.view
+    for key, zoom, label in ((Qt.Key.Key_5, 0.5, "50%"), (Qt.Key.Key_2, 2.0, "200%"), (Qt.Key.Key_4, 4.0, "400%")):
+        qtbot.keyClick(view, key)
+        assert view.zoom() == pytest.approx(zoom) and not view.is_fitted()
+        assert big_window.zoom_label.text() == label
+    qtbot.keyClick(view, Qt.Key.Key_0)
+    assert view.is_fitted()
+    rows = [(menu, keys, what) for menu, keys, what in shortcut_rows(big_window.menuBar()) if menu == "View"]
+    levels = [(keys, what) for _, keys, what in rows if "%" in what or what == "Fit to Window"]
+    assert levels == [
+        ("0 / Ctrl+0", "Fit to Window"),
+        ("5", "Zoom 50%"),
+        ("1", "Actual Size (100%)"),
+        ("2", "Zoom 200%"),
+        ("4", "Zoom 400%"),
+    ]
+    every_key = [k for _, keys, _ in shortcut_rows(big_window.menuBar()) for k in keys.split(" / ")]
+    assert len(every_key) == len(set(every_key))  # no key does two things
+    qtbot.keyClick(view, Qt.Key.Key_F1)
+    assert "Zoom 400%" in big_window.help.text()
+
+
 def test_double_click_toggles_fit_and_actual_size(big_window, qtbot):
     view = big_window.view
     centre = view.viewport().rect().center()

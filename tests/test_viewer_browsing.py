@@ -7,6 +7,7 @@ HyperThumbnail is made with tiny untrained test weights, so the module runs in s
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 from pathlib import Path
@@ -29,7 +30,7 @@ from app.viewer.playlist import Playlist
 from app.viewer.recent import RecentFiles
 from app.viewer.thumbnails import BADGE_COLOUR, ErrorRole, HyperRole
 from app.viewer.units import exact_size_text
-from app.viewer.window import MainWindow
+from app.viewer.window import RELIST_MS, MainWindow
 
 TIMEOUT_MS = 10000
 COLOURS = [(230, 30, 30), (30, 200, 40), (40, 60, 230), (240, 220, 20), (200, 40, 200), (20, 210, 210),
@@ -386,6 +387,22 @@ def test_a_bad_file_in_the_folder_shows_an_error_in_the_window(browse, qtbot, fo
 # --------------------------------------------------------------------------- drag and drop, recent files
 
 
+def test_a_truncated_jpeg_shows_its_readable_part_with_a_note(browse, qtbot, tmp_path):
+    whole = io.BytesIO()
+    Image.new("RGB", (240, 160), (200, 40, 40)).save(whole, "JPEG", quality=95)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.getvalue()[: len(whole.getvalue()) * 2 // 3])
+    window = browse(cut)
+    qtbot.waitUntil(lambda: window.document is not None, timeout=TIMEOUT_MS)
+    assert window.view.has_image() and window.view.message() == ""
+    assert window.document.preview.shape == (160, 240, 3)
+    assert near(window.document.preview[10, 120], (200, 40, 40))  # the top, as it was
+    note = "The file is truncated: only the first part of the image could be read."
+    assert window.view.notice() == note
+    assert window.info_label.text().endswith("; the file is truncated: only the first part of the image could be read")
+    assert "the file is truncated" in window.metadata_panel.text()
+
+
 def test_dropping_a_folder_opens_its_first_image(browse, qtbot, folder, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
@@ -416,6 +433,32 @@ def test_dropping_a_non_image_shows_an_error_and_an_empty_folder_says_so(browse,
     drop(window, QUrl.fromLocalFile(str(empty)))
     assert window.view.message().startswith(f"No images in {empty}.")
     assert window.strip.thumbnails.paths == []
+
+
+def test_the_folder_follows_the_disk_and_the_image_shown_stays(browse, qtbot, folder, tmp_path):
+    """Files added, exported or removed by another program appear and go without reopening; the
+    image shown stays by path; when it goes, its neighbour shows and the status bar says so."""
+    window = browse(folder[5])
+    directory = folder[0].parent
+    added = solid(directory / "img00b.png", (1, 2, 3))  # sorts right after img00: the index of img05 moves
+    qtbot.waitUntil(lambda: added in window.playlist.paths, timeout=TIMEOUT_MS)
+    assert window.playlist.paths == [folder[0], added, *folder[1:]]
+    assert window.playlist.current == folder[5] and window.playlist.index == 6
+    assert window.strip.thumbnails.paths == window.playlist.paths and window.strip.current_row() == 6
+    assert window.position_label.text() == f"7/{len(folder) + 1}"
+    folder[5].unlink()  # the image shown is deleted: the next one shows, with a word why
+    qtbot.waitUntil(lambda: window.playlist.current == folder[6], timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: near(shown_colour(window), COLOURS[6]), timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == "img05.png is no longer in the folder; showing img06.png."
+    assert window.strip.thumbnails.paths == [folder[0], added, *folder[1:5], *folder[6:]]
+    other = tmp_path / "other"
+    other.mkdir()
+    solid(other / "x.png", (0, 0, 0))
+    window.open_paths([other])  # another folder: the first one is no longer watched
+    assert window.folder_watch.watcher.directories() == [str(other)]
+    solid(directory / "img99.png", (9, 9, 9))
+    qtbot.wait(2 * RELIST_MS)
+    assert window.playlist.paths == [other / "x.png"]
 
 
 def test_only_local_files_can_be_dragged_in(browse, folder):

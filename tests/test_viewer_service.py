@@ -27,7 +27,7 @@ from app.viewer import codec_bridge
 from app.viewer.codec_bridge import Box, Cancelled, ServiceStopped
 from app.viewer.playlist import Playlist
 from app.viewer.reconstruction import SETTLE_MS
-from app.viewer.window import MainWindow
+from app.viewer.window import SERVICE_RESTARTED, MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 30000
@@ -159,6 +159,8 @@ def test_a_crash_while_reconstructing_is_a_message_in_the_window_and_the_next_lo
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
+    restarts = []
+    window.statusBar().messageChanged.connect(lambda text: text == SERVICE_RESTARTED and restarts.append(text))
     codec_bridge.service().start()
     pid = codec_bridge.service().pid()
     monkeypatch.setattr(codec_bridge.DocumentDecoder, "decode", _slow_then_real(codec_bridge.DocumentDecoder.decode))
@@ -173,6 +175,7 @@ def test_a_crash_while_reconstructing_is_a_message_in_the_window_and_the_next_lo
     qtbot.waitUntil(lambda: window.reconstruction.status.state == "full", timeout=TIMEOUT_MS)
     assert window.view.notice() == "" and "unavailable" not in window.info_label.text()
     assert codec_bridge.service().pid() not in (None, pid)
+    assert restarts == [SERVICE_RESTARTED] == ["The codec service had stopped unexpectedly; it has been restarted."]
 
 
 _decoding = threading.Event()

@@ -189,7 +189,7 @@ def test_copy_image_copy_path_and_open_the_folder(open_window, qtbot, tmp_path, 
     assert QGuiApplication.clipboard().text() == str(path)
     opened: list[QUrl] = []
     shown: list[Path] = []
-    monkeypatch.setattr(tools_module, "open_url", lambda url: opened.append(url) or True)
+    monkeypatch.setattr(tools_module, "open_url", lambda url, failed=None: opened.append(url) or True)
     monkeypatch.setattr(tools_module, "show_in_file_manager", lambda p: shown.append(p) or True)
     window.tools.open_folder()  # a file manager that can select the file: nothing else is opened
     assert shown == [path] and opened == []
@@ -197,6 +197,23 @@ def test_copy_image_copy_path_and_open_the_folder(open_window, qtbot, tmp_path, 
     window.tools.open_folder()  # none: the folder itself
     assert [url.toLocalFile() for url in opened] == [str(tmp_path)]
     QGuiApplication.clipboard().clear()  # no clipboard data left for the application's teardown
+
+
+def test_a_folder_the_desktop_cannot_open_is_a_message_in_the_window(open_window, qtbot, tmp_path, monkeypatch):
+    """xdg-open's complaint (it exits non-zero) reaches the status bar, not only the terminal."""
+    path = save_jpeg(tmp_path / "q.jpg", quadrants())
+    window = open_window(path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "xdg-open"
+    fake.write_text("#!/bin/sh\necho \"xdg-open: no method available for opening '$1'\" >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(tools_module, "show_in_file_manager", lambda p: False)
+    window.tools.open_folder()
+    url = QUrl.fromLocalFile(str(tmp_path)).toString()
+    expected = f"The folder could not be opened: xdg-open: no method available for opening '{url}'"
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == expected, timeout=10000)
 
 
 def test_without_a_session_bus_no_file_manager_is_asked_to_select(tmp_path):
@@ -296,8 +313,6 @@ def test_with_no_argument_the_last_folder_opens(settings, tmp_path):
 
 
 def test_the_last_image_viewed_reopens_when_its_folder_does(open_window, qtbot, tmp_path, settings):
-    from app.viewer.main import start_arguments
-
     folder, other = tmp_path / "photos", tmp_path / "other"
     folder.mkdir(), other.mkdir()
     a, b, c = (save_jpeg(folder / f"{name}.jpg", quadrants()) for name in "abc")
@@ -307,6 +322,8 @@ def test_the_last_image_viewed_reopens_when_its_folder_does(open_window, qtbot, 
     assert window.playlist.current == b
     window.close()
     assert settings.value("session/last_image") == str(b.absolute())
+    from app.viewer.main import start_arguments
+
     assert start_arguments(settings, []) == [b.absolute()]  # a bare start: the last folder, at b
     assert start_arguments(settings, [str(folder)]) == [b.absolute()]  # the same folder named
     assert start_arguments(settings, [str(other)]) == [str(other)]  # another folder: its first image
@@ -437,8 +454,6 @@ def test_the_slideshow_steps_at_its_interval_until_stopped(open_window, qtbot, t
 def test_the_slideshow_is_full_screen_without_panels_and_escape_puts_the_window_back(
     open_window, qtbot, tmp_path, settings
 ):
-    from app.viewer.slideshow import BADGE_TEXT
-
     for name in "abc":
         save_jpeg(tmp_path / f"{name}.jpg", quadrants())
     window = open_window(tmp_path / "a.jpg")
@@ -450,7 +465,7 @@ def test_the_slideshow_is_full_screen_without_panels_and_escape_puts_the_window_
     assert window.strip_dock.isHidden() and window.metadata_dock.isHidden()
     assert window.menuBar().isHidden() and window.statusBar().isHidden()
     badge = window.slideshow_badge
-    assert badge.isVisible() and badge.text() == BADGE_TEXT == "Slideshow \u2014 Esc to stop"
+    assert badge.isVisible() and badge.text() == "Slideshow \u2014 Esc to stop"
     assert window.view.viewport().geometry().contains(badge.geometry())
     qtbot.keyClick(window.view, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.isFullScreen())

@@ -13,7 +13,8 @@ Modules, each with one job:
   service_client -- starts the codec service (a child process: the viewer's never imports torch), routes its answers
   codec_service -- the child process's side: lanes of requests, decoders and loaded photos kept by number
   service_wire -- the socket's frames: a pickled message, then raw pixel bytes
-  playlist     -- which files next/previous steps through (sorting: by name, date taken or size)
+  playlist     -- which files next/previous steps through (sorting: by name, date taken or size); the
+                  folders it came from, which the window watches (files added or removed appear or go)
   sorting      -- the playlist's orders: name, EXIF date taken (else modification time), file size
   loader       -- opens documents on worker threads, preloads the neighbours, keeps a small LRU
   newest_wins  -- the worker queue where each request replaces what was not started (loader, strip)
@@ -39,7 +40,7 @@ Modules, each with one job:
   settings     -- every setting's key, type, default and range, in one table; garbled values read as defaults
   recent       -- File > Open Recent
   tools        -- the Edit menu: rotate, save the rotation, copy image/path, open folder, trash and undo
-  slideshow    -- View > Slideshow: the next image every few seconds
+  slideshow    -- View > Slideshow: the next image every few seconds, full screen without panels; Escape stops
   help_overlay -- F1 / ?: every key of every menu, over the image
   theme        -- Fusion and a dark palette for every part of the window
   drops        -- which local files and folders a drag carries

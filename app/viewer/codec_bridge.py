@@ -171,7 +171,7 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
         stored = (marker.width, marker.height) if marker is not None else im.size
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # keeps the image at least ``size`` on its longer side
-        decode_pixels(im, str(path))
+        decode_pixels(im, str(path), partial_ok=True)  # a truncated file: its readable part
         orientation = image_orientation(im)
         icc = im.info.get("icc_profile") or None
         picture = Image.fromarray(to_rgb(im, str(path))[0])

@@ -1,4 +1,7 @@
-"""Which files next/previous steps through: a folder's images in name order, or a list given."""
+"""Which files next/previous steps through: a folder's images in name order, or a list given.
+
+A playlist made of folders (one file's folder, or folders named) knows them (``watched``): the
+window watches them and hands the files found there again to ``follow``."""
 
 from __future__ import annotations
 
@@ -26,15 +29,23 @@ class Playlist:
     """An ordered list of files with a current position; stepping wraps around at the ends."""
 
     def __init__(
-        self, paths: Iterable[Path] = (), current: int = 0, folders: Iterable[Path] = (), *, named: bool = True
+        self,
+        paths: Iterable[Path] = (),
+        current: int = 0,
+        folders: Iterable[Path] = (),
+        *,
+        named: bool = True,
+        watched: Iterable[Path] = (),
     ):
         """``folders``: the folders asked for, so that an empty list can say where it looked;
         ``named``: False when no particular file was asked for (a folder, several files), so the
-        window shows the first file of its sort order rather than ``current``."""
+        window shows the first file of its sort order rather than ``current``; ``watched``: the
+        folders whose images make up the list (none for files named one by one)."""
         self.paths = list(paths)
         self.index = min(max(current, 0), max(len(self.paths) - 1, 0))
         self.folders = list(folders)
         self.named = named
+        self.watched = list(watched)
 
     @classmethod
     def from_arguments(cls, arguments: Iterable[str | Path]) -> Playlist:
@@ -45,12 +56,13 @@ class Playlist:
             only = items[0]
             siblings = folder_images(only.parent)
             if only in siblings:
-                return cls(siblings, siblings.index(only))
+                return cls(siblings, siblings.index(only), watched=[only.parent])
             return cls([only])
         paths: list[Path] = []
         for item in items:
             paths.extend(folder_images(item) if item.is_dir() else [item])
-        return cls(paths, folders=[item for item in items if item.is_dir()], named=False)
+        folders = [item for item in items if item.is_dir()]
+        return cls(paths, folders=folders, named=False, watched=folders if len(folders) == len(items) else [])
 
     @property
     def current(self) -> Path | None:
@@ -83,6 +95,22 @@ class Playlist:
             if at < self.index:
                 self.index -= 1
             self.index = max(0, min(self.index, len(self.paths) - 1))
+
+    def follow(self, paths: list[Path]) -> Path | None:
+        """The files now in the watched folders (in order): the current file stays current; if
+        it is gone, the file that came after it (else the one before) becomes current, and the
+        file that went is returned (None when the current file is still there)."""
+        current = self.current
+        if current is None or current in paths:
+            self.paths = list(paths)
+            self.index = self.paths.index(current) if current is not None else 0
+            return None
+        kept = set(paths)
+        after = [p for p in self.paths[self.index + 1 :] if p in kept]
+        before = [p for p in reversed(self.paths[: self.index]) if p in kept]
+        self.paths = list(paths)
+        self.index = self.paths.index((after or before)[0]) if after or before else 0
+        return current
 
     def neighbours(self) -> list[Path]:
         """The files one step away, next first (the likelier step), without the current one."""

@@ -92,6 +92,8 @@ class ServiceClient:
         self._writing = 0  # file-writing calls in flight (under the lock): ``stop`` gives them time
         self._ids = itertools.count(1)
         self._local = threading.local()
+        self._crashed = False  # the last child ended without being stopped: the next start is a restart
+        self._restart_listeners: list = []  # called (on the starting thread) when a crashed child is replaced
 
     # ------------------------------------------------------------------ state
 
@@ -113,6 +115,17 @@ class ServiceClient:
         """The child's process id (None when none is running)."""
         with self._lock:
             return self._process.pid if self._process is not None else None
+
+    def add_restart_listener(self, listener) -> None:
+        """Call ``listener()`` each time a new child replaces one that crashed (from the thread
+        whose request started it: a Qt receiver should be reached through a signal)."""
+        with self._lock:
+            self._restart_listeners.append(listener)
+
+    def remove_restart_listener(self, listener) -> None:
+        with self._lock:
+            if listener in self._restart_listeners:
+                self._restart_listeners.remove(listener)
 
     def start(self) -> None:
         """Start the child now if none runs (it then imports torch while the viewer goes on)."""
@@ -136,6 +149,10 @@ class ServiceClient:
                 daemon=True,
                 name="codec-service-reader",
             ).start()
+            if self._crashed:
+                self._crashed = False
+                for listener in list(self._restart_listeners):
+                    listener()
         return self._channel, self._generation
 
     # ------------------------------------------------------------------ requests
@@ -231,9 +248,10 @@ class ServiceClient:
         except Exception:  # noqa: BLE001 -- EOF, a broken socket or a garbled frame all end this child
             pass
         with self._lock:
+            stopped = generation in self._stopped
             if self._generation == generation and self._process is process:
                 self._process = self._channel = None  # the next call starts a new child
-            stopped = generation in self._stopped
+                self._crashed = not stopped
             waiting = [answers for gen, answers in list(self._pending.values()) if gen == generation]
         process.join(1.0)
         if process.is_alive():  # a garbled channel, not an exit: that child is no use any more

@@ -10,10 +10,16 @@ desktop's trash (``QFile.moveToTrash``) and can be undone once, for the last fil
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QFile, QMimeData, QObject, QStandardPaths, QUrl
+from PySide6.QtCore import QFile, QMimeData, QObject, QStandardPaths, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QMessageBox, QWidget
 
@@ -24,6 +30,7 @@ from app.viewer.qimage import to_qimage
 from app.viewer.rotation import turned_document
 
 ROTATABLE = (".jpg", ".jpeg", ".jpe")  # the files whose orientation tag can be saved
+OPENER_WAIT_S = 10.0  # xdg-open failing later than this is a file manager that ran and ended, not a failure
 
 
 def ask_trash(parent: QWidget, path: Path) -> bool:
@@ -38,9 +45,40 @@ def ask_trash(parent: QWidget, path: Path) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def open_url(url: QUrl) -> bool:
-    """Hand ``url`` to the desktop (the file manager for a folder); tests replace this."""
-    return QDesktopServices.openUrl(url)
+def open_url(url: QUrl, failed: Callable[[str], None] | None = None) -> bool:
+    """Hand ``url`` to the desktop (the file manager for a folder); tests replace this.
+
+    On Linux this is ``xdg-open`` (what Qt runs too, detached, so that its complaints reach only
+    the terminal): run here and watched on a thread, so that when it fails (no program for
+    folders, a folder gone) what it said reaches ``failed`` (called on that thread) as a sentence."""
+    opener = shutil.which("xdg-open") if sys.platform.startswith("linux") else None
+    if opener is None or failed is None:
+        return QDesktopServices.openUrl(url)
+    said = tempfile.TemporaryFile()  # not a pipe: a file manager run in the foreground never blocks on it
+    try:
+        process = subprocess.Popen(
+            [opener, url.toString()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=said,
+            start_new_session=True,  # it outlives the viewer
+        )
+    except OSError as exc:
+        said.close()
+        failed(f"xdg-open could not be started: {exc.strerror or exc}")
+        return True
+    threading.Thread(target=_watch_opener, args=(process, said, failed), daemon=True, name="xdg-open").start()
+    return True
+
+
+def _watch_opener(process: subprocess.Popen, said, failed: Callable[[str], None]) -> None:
+    started = time.monotonic()
+    code = process.wait()
+    if code != 0 and time.monotonic() - started < OPENER_WAIT_S:
+        said.seek(0)
+        lines = [line.strip() for line in said.read(4096).decode("utf-8", "replace").splitlines() if line.strip()]
+        failed(lines[-1] if lines else f"xdg-open ended with exit code {code}")
+    said.close()
 
 
 def show_in_file_manager(path: Path) -> bool:
@@ -79,12 +117,15 @@ class ImageTools(QObject):
     """The Edit menu of ``window`` (a ``MainWindow``): it reads the window's current path and
     document and asks it to show again (``refresh``) or to reopen (``reopen``) after a change."""
 
+    folderFailed = Signal(str)  # why the desktop could not open the folder (from xdg-open's thread)
+
     def __init__(self, window, say: Callable[[str], None]):
         super().__init__(window)
         self.window = window
         self.say = say  # a short message in the status bar
         self.turns: dict[Path, int] = {}  # quarter turns clockwise shown but not saved, per file
         self.last_trashed: tuple[Path, Path] | None = None  # (where it was, where it is in the trash)
+        self.folderFailed.connect(lambda why: self.say(f"The folder could not be opened: {why}"))
 
     # ------------------------------------------------------------------ menu
 
@@ -197,8 +238,14 @@ class ImageTools(QObject):
         path = self.window.playlist.current
         if path is None or show_in_file_manager(path.absolute()):
             return
-        if not open_url(QUrl.fromLocalFile(str(path.absolute().parent))):
+        if not open_url(QUrl.fromLocalFile(str(path.absolute().parent)), failed=self._folder_failed):
             self.say(f"No file manager could open {path.parent}.")
+
+    def _folder_failed(self, why: str) -> None:
+        try:
+            self.folderFailed.emit(why)  # to the GUI thread
+        except RuntimeError:  # the window is gone
+            pass
 
     # ------------------------------------------------------------------ trash
 

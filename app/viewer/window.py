@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QFileSystemWatcher, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -40,11 +40,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.codec.files.imageio import TRUNCATED_NOTE
 from app.viewer import settings as stored
 from app.viewer.batch_export import start_folder_export
 from app.viewer.codec_bridge import (
     CodecError,
     ServiceStopped,
+    service,
     stop_service,
     weights_status,
 )
@@ -64,7 +66,7 @@ from app.viewer.image_view import ImageView
 from app.viewer.loader import DocumentLoader, LoadResult
 from app.viewer.metadata import describe_document, describe_error
 from app.viewer.metadata_panel import MetadataPanel
-from app.viewer.playlist import IMAGE_SUFFIXES, Playlist
+from app.viewer.playlist import IMAGE_SUFFIXES, Playlist, folder_images
 from app.viewer.recent import RecentFiles, RecentMenu
 from app.viewer.reconstruction import Reconstruction
 from app.viewer.settings import open_settings
@@ -78,6 +80,8 @@ from app.viewer.tools import ImageTools
 OPEN_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
 UNAVAILABLE = "Reconstruction unavailable: "
 RECHECK_MS = 2000  # after the codec service stopped during the weights check, ask again once this late
+SERVICE_RESTARTED = "The codec service had stopped unexpectedly; it has been restarted."
+RELIST_MS = 300  # a watched folder is listed again this long after its last change (an export writes several)
 
 
 class WeightsCheck(QObject):
@@ -116,8 +120,53 @@ class BackgroundSort(QObject):
             pass
 
 
+class FolderWatch(QObject):
+    """Watches the playlist's folders (``QFileSystemWatcher``); RELIST_MS after the last change
+    lists and sorts them again on a thread of its own. ``listed(token, paths)`` arrives on the
+    GUI thread; ``watch`` with other folders (another folder opened) makes older answers stale."""
+
+    listed = Signal(object, object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.directoryChanged.connect(lambda _folder: self.timer.start())
+        self.timer = QTimer(self, singleShot=True, interval=RELIST_MS)
+        self.timer.timeout.connect(self.relist)
+        self.folders: list[Path] = []
+        self.order = "name"
+        self.token = object()
+
+    def watch(self, folders: list[Path], order: str) -> None:
+        """Watch ``folders`` (none: stop watching), listed in ``order`` when they change."""
+        self.order = order
+        if folders == self.folders:
+            return
+        self.timer.stop()
+        self.token = object()
+        if self.watcher.directories():
+            self.watcher.removePaths(self.watcher.directories())
+        self.folders = list(folders)
+        if self.folders:
+            self.watcher.addPaths([str(folder) for folder in self.folders])
+
+    def relist(self) -> None:
+        token, folders, order = self.token, list(self.folders), self.order
+        if folders:
+            threading.Thread(target=self._list, args=(token, folders, order), daemon=True, name="relist").start()
+
+    def _list(self, token, folders: list[Path], order: str) -> None:
+        paths = sorted_paths([path for folder in folders for path in folder_images(folder)], order)
+        try:
+            self.listed.emit(token, paths)
+        except RuntimeError:  # the window is gone
+            pass
+
+
 class MainWindow(QMainWindow):
     """Shows one image of a playlist at a time; every failure is a message in the window."""
+
+    serviceRestarted = Signal()  # a new codec service replaced one that crashed (emitted from any thread)
 
     def __init__(
         self,
@@ -152,6 +201,9 @@ class MainWindow(QMainWindow):
         self.view.viewport().setAcceptDrops(False)
         self.loader = DocumentLoader(self)
         self.loader.loaded.connect(self._show_result)
+        self.folder_watch = FolderWatch(self)
+        self.folder_watch.listed.connect(self._folder_changed)
+        self.folder_watch.watch(self.playlist.watched, self.sort_order)
         self._make_docks()
         self.reconstruction = Reconstruction(self.view, weights_dir=weights_dir, tile_size=tile_size, parent=self)
         self.reconstruction.statusChanged.connect(self._show_reconstruction)
@@ -178,6 +230,8 @@ class MainWindow(QMainWindow):
         self._weights_check = WeightsCheck(self)
         self._weights_check.done.connect(self._show_weights_status)
         self._rechecked = False
+        self.serviceRestarted.connect(lambda: self._say(SERVICE_RESTARTED))
+        service().add_restart_listener(self._service_restarted)
         call_after_first_paint(self.view.viewport(), self.check_weights)  # the service starts after the preview shows
         self.show_current(wait=True)  # the first image is there when the window first shows
 
@@ -238,7 +292,10 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Zoom &In", ["+", "=", QKeySequence.StandardKey.ZoomIn], self.view.zoom_in)
         self._action(view_menu, "Zoom &Out", ["-", QKeySequence.StandardKey.ZoomOut], self.view.zoom_out)
         self._action(view_menu, "&Fit to Window", ["0", "Ctrl+0"], self.view.fit)
+        self._action(view_menu, "Zoom &50%", ["5"], lambda: self.view.set_zoom(0.5))
         self._action(view_menu, "&Actual Size (100%)", ["1"], lambda: self.view.set_zoom(1.0))
+        self._action(view_menu, "Zoom &200%", ["2"], lambda: self.view.set_zoom(2.0))
+        self._action(view_menu, "Zoom &400%", ["4"], lambda: self.view.set_zoom(4.0))
         self.reconstruction_action = QAction("Show &Reconstruction", self, checkable=True, checked=True)
         self.reconstruction_action.setShortcut(QKeySequence("C"))
         self.reconstruction_action.toggled.connect(self.reconstruction.set_shown)
@@ -309,6 +366,7 @@ class MainWindow(QMainWindow):
         chosen sort order; ``remember``: put the arguments on File > Open Recent."""
         self.playlist = Playlist.from_arguments(arguments)
         self._sort_playlist(opening=True)
+        self.folder_watch.watch(self.playlist.watched, self.sort_order)  # stops watching the folder left
         if remember:
             self.recent.add_all([Path(a) for a in arguments])
         self.show_current()
@@ -330,6 +388,7 @@ class MainWindow(QMainWindow):
         self.sort_order = order
         self.sort_actions[order].setChecked(True)
         stored.write(self.settings, stored.SORT, order)
+        self.folder_watch.watch(self.playlist.watched, order)
         self._sort_playlist()
         self.show_current()
 
@@ -359,6 +418,26 @@ class MainWindow(QMainWindow):
         if self._to_first:  # opened as a folder, not stepped since: its first image by date
             self._to_first = False
             self.playlist.go_to(0)
+            self.show_current()
+        else:
+            self._show_position()
+
+    def _folder_changed(self, token, paths: list[Path]) -> None:
+        """The watched folders' files, listed again after a change on disk: the image shown
+        stays (by path); if it went, its neighbour shows, and the status bar says so."""
+        if token is not self.folder_watch.token or paths == self.playlist.paths:
+            return
+        sorting, self._sort_token = self._sort_token is not None, None  # this list is sorted whole: newer
+        shown = self.playlist.current
+        gone = self.playlist.follow(paths)
+        if sorting and self._to_first:  # as the date sort would have: a folder just opened goes to its first
+            self._to_first, shown = False, None
+            self.playlist.go_to(0)
+        if gone is not None:
+            self.tools.forget(gone)
+            now = self.playlist.current
+            self._say(f"{gone.name} is no longer in the folder" + (f"; showing {now.name}." if now else "."))
+        if gone is not None or shown is None:
             self.show_current()
         else:
             self._show_position()
@@ -496,6 +575,8 @@ class MainWindow(QMainWindow):
             self.info_label.setText(self._summary)
             self.info_label.setToolTip("")
             self.metadata_panel.show_metadata(describe_document(document))
+            if TRUNCATED_NOTE in document.notes:  # shown as far as it could be read: say so over it
+                self.view.set_notice(TRUNCATED_NOTE[0].upper() + TRUNCATED_NOTE[1:] + ".")
         self.setWindowTitle(window_title(result.path, self.document if result.document is not None else None))
 
     # ------------------------------------------------------------------ status
@@ -521,6 +602,12 @@ class MainWindow(QMainWindow):
         self.info_label.setText(f"{self._summary} \u2014 {text[0].lower()}{text[1:]}")
         self.info_label.setToolTip(text)
 
+    def _service_restarted(self) -> None:
+        try:
+            self.serviceRestarted.emit()  # to the GUI thread
+        except RuntimeError:  # the window is gone
+            pass
+
     def quit(self) -> None:
         """File > Quit (Ctrl+Q): the application ends, at once."""
         self.ends_application = True
@@ -532,6 +619,7 @@ class MainWindow(QMainWindow):
         service is stopped first: a worker waiting on it (a decoder still being made, which cannot
         be abandoned) then returns at once instead of holding the exit for seconds."""
         self.hide()
+        service().remove_restart_listener(self._service_restarted)
         self.stop_slideshow()  # before the layout is saved: the panels and window state as they were
         if self.ends_application:
             stop_service()

@@ -80,7 +80,7 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
         except FormatError as exc:
             notes.append(f"shown as a plain image: {exc}")
         if not notes:  # a plain image, not yet touched: decode it from this parse
-            loaded = loaded_from(im, name)
+            loaded = loaded_from(im, name, partial_ok=True)  # for display: a truncated file shows what it holds
     if notes:  # a damaged HyperThumbnail may have been half decoded as one: start again as a plain image
         loaded = load_image(source, name)
     return ImageDocument(

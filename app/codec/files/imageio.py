@@ -133,12 +133,75 @@ def layout_of(im: Image.Image) -> jpeg_segments.Layout | None:
     return getattr(im, "jpeg_layout", None)
 
 
-def decode_pixels(im: Image.Image, name: str) -> None:
-    """Force the full decode now, so a truncated file fails here and not later."""
+TRUNCATED_NOTE = "the file is truncated: only the first part of the image could be read"
+
+
+def decode_pixels(im: Image.Image, name: str, *, partial_ok: bool = False) -> bool:
+    """Force the full decode now, so a truncated file fails here and not later.
+
+    ``partial_ok`` (for display only, never for encoding): a file that ends early keeps what
+    could be decoded (the rest as the decoder leaves it) and True is answered; False otherwise."""
     try:
         im.load()
     except _DECODE_ERRORS as exc:
+        if partial_ok and _truncated(exc) and _load_readable_part(im):
+            return True
         raise ImageLoadError(f"image is truncated or corrupt: {name}") from exc
+    return False
+
+
+def _truncated(exc: BaseException) -> bool:
+    """Whether Pillow stopped because the data ended (not because it is garbled)."""
+    return isinstance(exc, OSError) and str(exc).startswith("image file is truncated")
+
+
+def _load_readable_part(im: Image.Image) -> bool:
+    """Decode what a truncated file holds, as Pillow does with ``ImageFile.LOAD_TRUNCATED_IMAGES``,
+    but for this image only: that switch is a module global, read by every thread that decodes
+    (an encoding running beside the viewer must keep refusing). A failed ``load`` leaves the tiles
+    and the file in place; this is its tile loop again, where the end of the data ends the tile
+    (a JPEG gets the end-of-image marker its decoder needs to finish). False when the image is
+    not made of plain tiles this loop knows (the error then stands)."""
+    tiles, fp = list(getattr(im, "tile", None) or []), getattr(im, "fp", None)
+    if not tiles or fp is None:
+        return False
+    read = getattr(im, "load_read", fp.read)
+    seek = getattr(im, "load_seek", fp.seek)
+    try:
+        im.load_prepare()
+        for decoder_name, extents, offset, args in sorted(tiles, key=lambda tile: tile[2]):
+            seek(offset)
+            decoder = Image._getdecoder(im.mode, decoder_name, args, getattr(im, "decoderconfig", ()))
+            try:
+                decoder.setimage(im.im, extents)
+                if decoder.pulls_fd:
+                    return False
+                data, ended = getattr(im, "tile_prefix", b""), False
+                while True:
+                    try:
+                        chunk = read(im.decodermaxblock)
+                    except (IndexError, struct.error, EOFError, OSError):
+                        chunk = b""
+                    if not chunk:
+                        if ended or im.format not in ("JPEG", "MPO"):
+                            break
+                        chunk, ended = b"\xff\xd9", True  # end of image: the decoder finishes the frame
+                    data += chunk
+                    consumed, _ = decoder.decode(data)
+                    if consumed < 0:
+                        break
+                    data = data[consumed:]
+            finally:
+                decoder.cleanup()
+        im.tile = []
+        try:
+            im.load_end()
+        except _DECODE_ERRORS:
+            pass  # what follows the pixels (a PNG's later chunks) is missing too
+        Image.Image.load(im)
+    except _DECODE_ERRORS:
+        return False
+    return True
 
 
 def orientation_of(exif: bytes | None) -> int:
@@ -239,22 +302,27 @@ def _exif_and_orientation(im: Image.Image) -> tuple[bytes | None, int]:
     return piexif.dump({"0th": {piexif.ImageIFD.Orientation: orientation}}), orientation
 
 
-def load_image(path: Source, name: str | None = None) -> LoadedImage:
-    """Fully decode ``path`` (a file path, or bytes) to 8-bit RGB in stored orientation."""
+def load_image(path: Source, name: str | None = None, *, partial_ok: bool = False) -> LoadedImage:
+    """Fully decode ``path`` (a file path, or bytes) to 8-bit RGB in stored orientation.
+    ``partial_ok``: see ``loaded_from``."""
     name = name or source_name(path)
     with open_pil(path, name) as im:
-        return loaded_from(im, name)
+        return loaded_from(im, name, partial_ok=partial_ok)
 
 
-def loaded_from(im: Image.Image, name: str) -> LoadedImage:
-    """Decode an image opened with ``open_pil`` (header parsed, pixels not yet read)."""
+def loaded_from(im: Image.Image, name: str, *, partial_ok: bool = False) -> LoadedImage:
+    """Decode an image opened with ``open_pil`` (header parsed, pixels not yet read).
+
+    A truncated file is refused (``ImageLoadError``): nothing is encoded from half a photo. Only
+    for display, ``partial_ok`` keeps what could be read, with ``TRUNCATED_NOTE`` among the notes."""
     notes: list[str] = []
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         notes.append(f"used the first of {frames} frames")
     if im.mode in ("RGB", "RGBA") and _wide_tile(im):
         notes.append("reduced 16 bits per channel to 8")
-    decode_pixels(im, name)
+    if decode_pixels(im, name, partial_ok=partial_ok):
+        notes.insert(0, TRUNCATED_NOTE)
     rgb, converted = to_rgb(im, name)
     notes += converted
     icc = im.info.get("icc_profile") or None

@@ -149,13 +149,23 @@ class Decoder(nn.Module):
             features = self.detail_features(detail.to(dtype), offsets)
             x = x + self.detail_fuse(features)
         x = _blocks(self.body, torch.relu(x), offsets, "body")
-        residual, base = _run(self.tail, x, offsets, "tail"), bilinear_phases(lr.float(), self.scale)
-        if detail is not None:
-            linear = F.pixel_shuffle(self.detail_linear(detail.to(dtype)), 4)  # 16x16 blocks -> phases
-            residual = residual + self.detail_tail(features) + linear
+        residual = _run(self.tail, x, offsets, "tail")
+        del x, freq
         if torch.is_grad_enabled():
-            return base + residual.float()
-        return base.add_(residual)  # inference: no new photo-sized buffer (fresh memory costs page faults)
+            if detail is not None:
+                linear = F.pixel_shuffle(self.detail_linear(detail.to(dtype)), 4)  # 16x16 blocks -> phases
+                residual = residual + self.detail_tail(features) + linear
+            return bilinear_phases(lr.float(), self.scale) + residual.float()
+        # inference: each part added into the float32 base in place, each freed as soon as it is in:
+        # no photo-sized temporaries (the peak memory of a tile, and fresh memory costs page faults)
+        base = bilinear_phases(lr.float(), self.scale)
+        base.add_(residual)
+        del residual
+        if detail is not None:
+            base.add_(self.detail_tail(features))
+            del features
+            base.add_(F.pixel_shuffle(self.detail_linear(detail.to(dtype)), 4))
+        return base
 
     def forward(
         self,

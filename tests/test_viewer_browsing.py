@@ -632,3 +632,44 @@ def test_strip_pictures_are_small_turned_and_made_from_any_image(tmp_path, hyper
     assert hyper.hyperthumbnail and hyper.full_size == (384, 256) and max(hyper.rgb.shape) <= 64
     with pytest.raises(codec_bridge.CodecError):
         codec_bridge.strip_preview(tmp_path / "missing.png", 32)
+
+
+def test_the_metadata_panel_sums_up_the_capture_in_one_line(browse, tmp_path):
+    exif = {
+        "0th": {piexif.ImageIFD.Make: b"FUJIFILM", piexif.ImageIFD.Model: b"X-T4"},
+        "Exif": {
+            piexif.ExifIFD.ExposureTime: (1, 250),
+            piexif.ExifIFD.FNumber: (28, 10),
+            piexif.ExifIFD.ISOSpeedRatings: 400,
+            piexif.ExifIFD.FocalLength: (35, 1),
+            piexif.ExifIFD.FocalLengthIn35mmFilm: 53,
+            piexif.ExifIFD.LensModel: b"XF35mmF1.4 R",
+        },
+    }
+    path = tmp_path / "capture.jpg"
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(path, quality=90, exif=piexif.dump(exif))
+    window = browse(path)
+    metadata = window.metadata_panel.metadata
+    expected = (
+        "1/250 s \u00b7 f/2.8 \u00b7 ISO 400 \u00b7 35 mm (53 mm equiv.) \u00b7 FUJIFILM X-T4 \u00b7 XF35mmF1.4 R"
+    )
+    assert metadata.capture == expected and metadata.value("Capture") == expected
+    assert expected in window.metadata_panel.text()
+
+
+def test_the_metadata_panel_shows_a_histogram_with_clipping(browse, tmp_path):
+    rgb = np.full((40, 100, 3), 128, np.uint8)
+    rgb[:, :25] = 255  # a quarter blown out
+    rgb[:, 25:30, 0] = 255  # and 5% more in red only
+    rgb[:, 90:] = 0  # a tenth black
+    path = tmp_path / "clipped.png"
+    Image.fromarray(rgb).save(path)
+    window = browse(path)
+    metadata = window.metadata_panel.metadata
+    assert metadata.value("Highlights clipped") == "30.0% (R 30.0%, G 25.0%, B 25.0%)"
+    assert metadata.value("Shadows clipped") == "10.0% (R 10.0%, G 10.0%, B 10.0%)"
+    assert metadata.histogram.counts.shape == (3, 256) and metadata.histogram.counts[1, 128] == 40 * 65
+    assert "30.0% (R 30.0%" in window.metadata_panel.text()
+    picture = window.metadata_panel.histogram
+    assert picture is not None and (picture.width(), picture.height()) == (256, 72)
+    assert QColor(picture.pixel(255, 10)) == QColor(255, 80, 80)  # the clipped end is marked

@@ -25,12 +25,13 @@ from app.codec.api import RATE_PRESETS, Codec
 from app.codec.files.document import open_image
 from app.codec.files.reader import read_marker
 from app.synthetic import photo_like
-from app.viewer import batch_export, codec_bridge, export_dialog, export_worker
+from app.viewer import batch_export, codec_bridge, export_dialog, export_worker, time_left
 from app.viewer.batch_export import plan_batch
 from app.viewer.codec_service import PRELOAD_ENV
 from app.viewer.export_dialog import ExportDialog
 from app.viewer.export_worker import ExportOptions
 from app.viewer.playlist import Playlist
+from app.viewer.time_left import TimeLeft, time_left_text
 from app.viewer.units import size_text as format_size
 from app.viewer.window import MainWindow
 
@@ -240,6 +241,8 @@ def test_the_estimate_is_about_the_real_size_and_grows_with_the_rate(qtbot, dial
         assert 0.5 < estimate.bytes / real < 2.0, (preset, estimate, real)
         estimates[preset] = estimate.bytes
     assert estimates["LOW"] < estimates["HIGH"]
+    tip = made.estimate_label.toolTip().splitlines()  # wrapped: Qt shows a plain tooltip as one line
+    assert len(tip) > 3 and max(map(len, tip)) <= 60 and "2.8% on average" in " ".join(tip)
 
 
 def test_a_hyperthumbnail_source_is_reconstructed_then_encoded(qtbot, dialog, photo, weights, tmp_path):
@@ -334,7 +337,9 @@ def mixed_folder(tmp_path, weights) -> Path:
 
 
 def run_batch(qtbot, made: MainWindow, monkeypatch, out: Path):
-    monkeypatch.setattr(batch_export, "choose_batch_settings", lambda parent, folder, count: (out, ExportOptions()))
+    monkeypatch.setattr(
+        batch_export, "choose_batch_settings", lambda parent, folder, count, **_: (out, ExportOptions())
+    )
     made.export_folder()
     run = made.batch_export
     if run is None:
@@ -381,7 +386,7 @@ def test_batch_cancel_stops_and_leaves_no_partial_file(qtbot, window, tmp_path, 
     out.mkdir()
     gate.hold()
     made = window(folder / "a.jpg")
-    monkeypatch.setattr(batch_export, "choose_batch_settings", lambda parent, f, count: (out, ExportOptions()))
+    monkeypatch.setattr(batch_export, "choose_batch_settings", lambda parent, f, count, **_: (out, ExportOptions()))
     made.export_folder()
     run = made.batch_export
     qtbot.waitUntil(gate.holding, timeout=TIMEOUT_MS)
@@ -416,3 +421,100 @@ def test_a_photo_estimate_is_exact_when_small(qtbot, dialog, photo, weights, tmp
     assert estimate.exact and estimate.bytes == real
     assert "whole photo" in made.estimate_label.toolTip()
     assert np.isclose(made.rate(), RATE_PRESETS["MEDIUM"])
+
+
+# --------------------------------------------------------------------------- time left, counts
+
+
+class FakeClock:
+    def __init__(self, monkeypatch):
+        self.t = 100.0
+        monkeypatch.setattr(time_left, "now", lambda: self.t)
+
+
+def test_time_left_is_quiet_at_first_then_follows_the_measured_rate(monkeypatch):
+    clock = FakeClock(monkeypatch)
+    left = TimeLeft()
+    left.start()
+    clock.t += 1.0
+    assert left.update(0.5) == ""  # the first seconds say nothing, however far along
+    clock.t += 9.0
+    assert left.update(0.01) == ""  # too little done to go on
+    assert left.update(0.2) == "about 40 s left"  # 10 s for a fifth: 40 s for the rest
+    clock.t += 10.0
+    assert left.update(0.5) == "about 20 s left"
+    assert left.update(1.0) == ""
+    assert [time_left_text(s) for s in (3, 41, 150, 4000)] == [
+        "a few seconds left",
+        "about 45 s left",
+        "about 2 min left",
+        "about 1 h 7 min left",
+    ]
+
+
+def test_the_export_dialog_says_how_long_is_left(qtbot, dialog, photo, gate, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    gate.hold()
+    made = dialog(photo)
+    qtbot.mouseClick(made.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(gate.holding, timeout=TIMEOUT_MS)
+    assert made.time_label.isHidden()  # nothing measured yet
+    clock.t += 1.0
+    made.worker.progressed.emit(60, "Encoding\u2026")
+    assert made.time_label.isHidden()  # not in the first seconds
+    clock.t += 29.0
+    made.worker.progressed.emit(60, "Encoding\u2026")
+    assert made.time_label.isVisible() and made.time_label.text() == "about 20 s left"
+    gate.release()
+    qtbot.waitUntil(lambda: not made.isVisible(), timeout=TIMEOUT_MS)  # exported: the dialog closed
+    assert made.time_label.isHidden()
+
+
+def test_export_folder_counts_only_the_files_it_writes(qtbot, window, mixed_folder, tmp_path, gate, monkeypatch):
+    """mixed: plain.jpg (its output exists), hyper.jpg (a HyperThumbnail), broken.jpg (unreadable), and two
+    more photos: the questions and the progress count the two, and the time left shows as it goes."""
+    save_photo(mixed_folder / "second.jpg", 80, 48, seed=3)
+    save_photo(mixed_folder / "third.jpg", 80, 48, seed=4)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plain.hyper.jpg").write_bytes(b"an earlier export")
+    asked, started = {}, []
+    monkeypatch.setattr(
+        batch_export,
+        "choose_batch_settings",
+        lambda parent, folder, count, left_out="": (
+            asked.update(count=count, left_out=left_out) or (out, ExportOptions())
+        ),
+    )
+    monkeypatch.setattr(
+        batch_export,
+        "ask_existing_outputs",
+        lambda parent, existing, total: (
+            asked.update(existing=[i.destination.name for i in existing], total=total) or "skip"
+        ),
+    )
+    real_started = batch_export.BatchExport._file_started
+    monkeypatch.setattr(
+        batch_export.BatchExport, "_file_started", lambda run, *args: started.append(args) or real_started(run, *args)
+    )
+    clock = FakeClock(monkeypatch)
+    gate.hold()
+    made = window(mixed_folder / "plain.jpg")
+    made.export_folder()
+    run = made.batch_export
+    assert asked["count"] == 3 and asked["left_out"] == "1 already a HyperThumbnail and 1 unreadable file are skipped"
+    assert asked["existing"] == ["plain.hyper.jpg"] and asked["total"] == 3
+    assert run.dialog.windowTitle() == "Export Folder" and run.dialog.label.text() == "Exporting 2 files to out\u2026"
+    qtbot.waitUntil(gate.holding, timeout=TIMEOUT_MS)
+    assert started == [(0, 2, "second.jpg")] and run.dialog.label.text() == "Exporting 1 of 2: second.jpg"
+    clock.t += 15.0
+    run.worker.progressed.emit(250)  # a quarter in 15 s
+    assert run.dialog.time_label.text() == "about 45 s left"
+    gate.release()
+    qtbot.waitUntil(lambda: run.summary is not None, timeout=TIMEOUT_MS)
+    assert started == [(0, 2, "second.jpg"), (1, 2, "third.jpg")]
+    assert [e.source.name for e in run.summary.exported] == ["second.jpg", "third.jpg"]
+    assert sorted(p.name for p, _ in run.summary.skipped) == ["hyper.jpg", "plain.jpg"]
+    assert [p.name for p, _ in run.summary.failed] == ["broken.jpg"]
+    assert run.summary.headline() == "2 exported, 2 skipped, 1 failed." and run.summary.total == 5
+    assert (out / "plain.hyper.jpg").read_bytes() == b"an earlier export"

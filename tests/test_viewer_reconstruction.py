@@ -26,6 +26,7 @@ from app.codec.api import Codec
 from app.codec.files.orientation import to_display
 from app.synthetic import photo_like
 from app.viewer import codec_bridge
+from app.viewer.original import original_candidates
 from app.viewer.playlist import Playlist
 from app.viewer.reconstruction import SETTLE_MS
 from app.viewer.window import MainWindow
@@ -319,20 +320,22 @@ def wheel(window: MainWindow, steps: int) -> None:
 def test_rapid_zoom_and_stepping_neither_crash_nor_leave_stale_tiles(viewer, spy, photos, decoded, qtbot, tmp_path):
     window = viewer(photos["a"], tile_size=128)
     rng = random.Random(4)
-    keys = [Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_1, Qt.Key.Key_0, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp,
-            Qt.Key.Key_Space, Qt.Key.Key_Backspace, Qt.Key.Key_C]  # fmt: skip
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    keys = [Qt.Key.Key_Plus, Qt.Key.Key_Minus, (Qt.Key.Key_1, ctrl), (Qt.Key.Key_0, ctrl), Qt.Key.Key_PageDown,
+            Qt.Key.Key_PageUp, Qt.Key.Key_Space, Qt.Key.Key_Backspace, Qt.Key.Key_C]  # fmt: skip
     for i in range(300):
         if rng.random() < 0.2:
             wheel(window, rng.choice([-2, -1, 1, 2, 3]))
         else:
-            qtbot.keyClick(window.view, rng.choice(keys))
+            key = rng.choice(keys)
+            qtbot.keyClick(window.view, *(key if isinstance(key, tuple) else (key,)))
         if i % 25 == 0:
             qtbot.wait(rng.choice([1, SETTLE_MS, 4 * SETTLE_MS]))  # let some work start and some finish
         assert only_current_tiles(window)
     assert len(spy.opened) > 1  # the worker did start decoders along the way
     if not window.view.tiles_visible():
         qtbot.keyClick(window.view, Qt.Key.Key_C)
-    qtbot.keyClick(window.view, Qt.Key.Key_1)
+    qtbot.keyClick(window.view, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     wait_for(qtbot, window, "full")
     qtbot.wait(5 * SETTLE_MS)
     assert only_current_tiles(window)
@@ -476,3 +479,40 @@ def test_a_detail_layer_file_shown_fitted_has_its_decoder_opened_ahead_of_a_zoom
     window.view.set_zoom(1.0)
     wait_for(qtbot, window, "full")
     assert spy.opened == ["p"] and spy.decoded  # the prepared decoder did the zoom's work
+
+
+# --------------------------------------------------------------------------- comparing with the original (issue 23)
+
+
+def test_compare_with_original_shows_the_source_left_and_the_reconstruction_right(
+    viewer, spy, weights, photos, decoded, qtbot, tmp_path
+):
+    """An export beside its source (x.png -> x.hyper.jpg): the original photo left of the line,
+    pixel for pixel, the reconstruction right of it; a photo of another size is refused."""
+    source = tmp_path / "x.png"
+    pixels = photo_like(WIDTH, HEIGHT, seed=5)
+    Image.fromarray(pixels).save(source)
+    export = Codec(weights_dir=weights).encode_file(source, tmp_path / "x.hyper.jpg").path
+    (tmp_path / "x-png-2.hyper.jpg").write_bytes(b"")  # a folder export's name says its source too
+    assert original_candidates(tmp_path / "x-png-2.hyper.jpg")[0] == source
+    assert original_candidates(export) == [source]
+    window = viewer(export)
+    window.view.set_zoom(1.0)
+    wait_for(qtbot, window, "full")
+    assert window.compare_with_original() and window.compare_action.isChecked()
+    assert window.view.has_original() and window.view.split() == 0.5
+    origin = window.view.mapFromScene(0, 0).x()
+    line = round(window.view.viewport().width() * 0.5) - origin
+    shown = shown_photo(window)
+    margin = 12
+    assert difference(shown[:, : line - margin], pixels[:, : line - margin])[1] <= 1  # the original itself
+    right = shown[:, line + margin :]
+    assert difference(right, pixels[:, line + margin :])[0] > 2  # not the original: the reconstruction
+    window.view.set_split(0.9)  # the line moves: more of the original
+    line = round(window.view.viewport().width() * 0.9) - origin
+    assert difference(shown_photo(window)[:, : line - margin], pixels[:, : line - margin])[1] <= 1
+
+    Image.fromarray(photo_like(WIDTH // 2, HEIGHT // 2, seed=5)).save(tmp_path / "small.png")
+    assert not window.compare_with_original(tmp_path / "small.png")
+    assert "Cannot compare" in window.statusBar().currentMessage()
+    assert f"{WIDTH}\u00d7{HEIGHT}" in window.statusBar().currentMessage()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -283,6 +285,22 @@ def test_the_shortcut_help_lists_every_menu_key_and_shows_over_the_image(open_wi
     assert not window.help.isVisible()
 
 
+def test_the_shortcut_help_fits_the_view_when_the_panels_take_its_room(open_window, qtbot, tmp_path):
+    window = open_window(save_jpeg(tmp_path / "q.jpg", quadrants()))
+    window.resize(1100, 640)
+    window.metadata_dock.show()
+    window.metadata_dock.setMinimumWidth(420)  # a photographer's wide panel: the view is about 670 px wide
+    qtbot.waitUntil(lambda: window.view.width() < 700)
+    qtbot.keyClick(window.view, Qt.Key.Key_F1)
+    view, help_ = window.view.rect(), window.help.geometry()
+    assert view.contains(help_) and help_.size() == window.help.sizeHint()  # all of it, nothing cut off
+    assert "Ctrl+Shift+C" in window.help.text() and "Double-click" in window.help.text()
+    window.metadata_dock.setMinimumWidth(0)
+    window.metadata_dock.hide()  # the view grows back (the window did not change): it is laid out again
+    qtbot.waitUntil(lambda: window.view.width() > 900)
+    assert window.view.rect().contains(window.help.geometry()) and window.help.columns == 2
+
+
 def test_window_geometry_panels_and_last_folder_are_remembered(open_window, qtbot, tmp_path, settings):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -511,3 +529,121 @@ def test_saving_a_rotation_refreshes_the_strip_picture(open_window, qtbot, tmp_p
     )
     after = window.strip.thumbnails.picture(path).pixmap.size()
     assert (after.width(), after.height()) == (before.height(), before.width())  # turned a quarter
+
+
+# --------------------------------------------------------------------------- ratings and colour labels
+
+XMP_NS = "{http://ns.adobe.com/xap/1.0/}"
+SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
+
+
+def xmp_segment(data: bytes) -> tuple[int, int, bytes] | None:
+    """(start, end, packet) of a JPEG's standard XMP APP1 segment, walked here by hand."""
+    from app.codec.files import jpeg_segments
+
+    ident = b"http://ns.adobe.com/xap/1.0/\x00"
+    for segment in jpeg_segments.segments_of(data):
+        if segment.marker == 0xE1 and data[segment.start + 4 : segment.start + 4 + len(ident)] == ident:
+            return segment.start, segment.end, data[segment.start + 4 + len(ident) : segment.end]
+    return None
+
+
+def xmp_value(packet: bytes, name: str) -> str | None:
+    """A property of an XMP packet, read with plain ElementTree (not the viewer's reader, nor exiftool)."""
+    import xml.etree.ElementTree as ET
+
+    for description in ET.fromstring(packet).iter("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description"):
+        if XMP_NS + name in description.attrib:
+            return description.attrib[XMP_NS + name]
+        child = description.find(XMP_NS + name)
+        if child is not None:
+            return child.text
+    return None
+
+
+def test_rating_keys_write_xmp_into_a_hyperthumbnail_in_place(open_window, qtbot, tmp_path):
+    from app.codec.files.payload import unpack_records
+    from app.codec.files.reader import read_marker, read_thumbnail
+
+    path = tmp_path / "dune.jpg"
+    path.write_bytes((SAMPLES / "dune.jpg").read_bytes())
+    before = path.read_bytes()
+    start, end, packet = xmp_segment(before)
+    marker, thumb = read_marker(path), read_thumbnail(path)
+    window = open_window(path)
+    assert window.labels_label.isHidden()
+    qtbot.keyClick(window.view, Qt.Key.Key_4)
+    qtbot.keyClick(window.view, Qt.Key.Key_6)  # Red, as in Lightroom
+    after = path.read_bytes()
+    new_start, new_end, new_packet = xmp_segment(after)
+    assert new_start == start and after[:start] == before[:start]  # SOI, JFIF, EXIF, the APP11 payload
+    assert after[new_end:] == before[end:]  # the tables, the frame, every scan
+    assert xmp_value(new_packet, "Rating") == "4" and xmp_value(new_packet, "Label") == "Red"
+    assert b"hyperthumb:PayloadSha256" in new_packet and len(new_packet) < 65504
+    assert read_marker(path) == marker  # still a HyperThumbnail, the same one
+    again = read_thumbnail(path)
+    assert np.array_equal(again.rgb, thumb.rgb) and again.payload == thumb.payload and again.payload_problem is None
+    assert unpack_records(again.payload)
+    assert not list(tmp_path.glob(".*.part"))
+    assert "\u2605\u2605\u2605\u2605\u2606" in window.labels_label.text() and "Red" in window.labels_label.text()
+    assert window.metadata_panel.metadata.value("Rating") == "\u2605\u2605\u2605\u2605\u2606"
+    assert window.metadata_panel.metadata.value("Colour label") == "Red"
+    assert "XMP" in window.statusBar().currentMessage()
+    if shutil.which("exiftool"):
+        said = subprocess.run(["exiftool", "-s3", "-XMP:Rating", "-XMP:Label", str(path)], capture_output=True)
+        assert said.stdout.decode().split() == ["4", "Red"]
+    qtbot.keyClick(window.view, Qt.Key.Key_6)  # the same colour again takes it off
+    assert xmp_value(xmp_segment(path.read_bytes())[2], "Label") is None
+    qtbot.keyClick(window.view, Qt.Key.Key_0)  # no stars: the file is as it was
+    assert path.read_bytes() == before
+    assert window.labels_label.isHidden() and window.metadata_panel.metadata.value("Rating") == "none"
+
+
+def test_rating_a_plain_jpeg_keeps_every_other_segment_and_the_photographers_xmp(tmp_path):
+    from app.codec.files.ratings import Labels, jpeg_with_labels, read_labels, write_labels
+
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Camera"}})
+    buffer = io.BytesIO()
+    Image.fromarray(quadrants()).save(buffer, "JPEG", quality=90, exif=exif, icc_profile=b"\0" * 200)
+    data = buffer.getvalue()
+    iptc = b"\xff\xed\x00\x10Photoshop 3.0\x00"  # an APP13 (IPTC) segment after the head
+    data = data[:2] + data[2:].replace(b"\xff\xdb", iptc + b"\xff\xdb", 1)
+    rated = jpeg_with_labels(data, Labels(5, "Blue"))
+    start, end, packet = xmp_segment(rated)
+    assert rated[:start] + rated[end:] == data  # a new segment, nothing else moved or changed
+    assert xmp_value(packet, "Rating") == "5" and xmp_value(packet, "Label") == "Blue"
+    assert jpeg_with_labels(rated, Labels()) == data
+    own = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:lr="http://ns.adobe.com/lightroom/1.0/" xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
+        b"<xmp:Rating>2</xmp:Rating><lr:hierarchicalSubject>Places|Dune</lr:hierarchicalSubject>"
+        b"</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    segment = b"\xff\xe1" + (len(own) + 31).to_bytes(2, "big") + b"http://ns.adobe.com/xap/1.0/\x00" + own
+    path = tmp_path / "own.jpg"
+    path.write_bytes(data[:2] + segment + data[2:])
+    assert read_labels(path) == Labels(2, None)
+    write_labels(path, Labels(3, "Green"))
+    packet = xmp_segment(path.read_bytes())[2]
+    assert xmp_value(packet, "Rating") == "3" and b"<lr:hierarchicalSubject>Places|Dune<" in packet
+    assert read_labels(path) == Labels(3, "Green")
+
+
+def test_rating_a_png_writes_a_sidecar_and_leaves_the_image_alone(open_window, qtbot, tmp_path):
+    from app.codec.files.ratings import Labels, read_labels
+
+    path = tmp_path / "q.png"
+    Image.fromarray(quadrants()).save(path)
+    before = path.read_bytes()
+    window = open_window(path)
+    qtbot.keyClick(window.view, Qt.Key.Key_3)
+    qtbot.keyClick(window.view, Qt.Key.Key_8)  # Green
+    assert path.read_bytes() == before
+    sidecar = tmp_path / "q.png.xmp"
+    assert xmp_value(sidecar.read_bytes(), "Rating") == "3" and xmp_value(sidecar.read_bytes(), "Label") == "Green"
+    assert read_labels(path) == Labels(3, "Green")
+    assert "sidecar q.png.xmp" in window.statusBar().currentMessage()
+    assert window.metadata_panel.metadata.value("Colour label") == "Green"
+    rows = {what: keys for menu, keys, what in shortcut_rows(window.menuBar()) if menu == "Edit"}
+    assert rows["Rate 0 (No Stars)"] == "0" and rows["Rate 5 \u2605\u2605\u2605\u2605\u2605"] == "5"
+    assert rows["Label Red"] == "6" and rows["Label Purple"] == "9"

@@ -34,12 +34,16 @@ Modules, each with one job:
   export_dialog -- File > Export as HyperThumbnail / Save As: rate, estimated size, destination, EXIF
   save_folder  -- where an export goes by default (never into the installation's samples)
   batch_export -- File > Export Folder as HyperThumbnails: one progress dialog, one summary
+  time_left    -- "about 40 s left" on a long export, from the progress measured so far
+  original     -- View > Compare With Original: an export's source beside it, opened as a plain image
   thumbnails   -- the thumbnail strip: pictures made lazily on a worker, visible items first
-  metadata     -- the metadata panel's facts and words (sizes, model, tables, bpp, EXIF)
+  metadata     -- the metadata panel's facts and words (capture line, rating, clipping, sizes, model, tables, EXIF)
   metadata_panel -- the metadata panel widget
   settings     -- every setting's key, type, default and range, in one table; garbled values read as defaults
   recent       -- File > Open Recent
   tools        -- the Edit menu: rotate, save the rotation, copy image/path, open folder, trash and undo
+  rating_menu  -- Edit > Rating (keys 0-5) and Colour Label (6-9): written into the file's XMP, or a sidecar
+  histogram    -- the metadata panel's histogram of the preview and its clipped highlights and shadows
   slideshow    -- View > Slideshow: the next image every few seconds, full screen without panels; Escape stops
   help_overlay -- F1 / ?: every key of every menu, over the image
   theme        -- Fusion and a dark palette for every part of the window

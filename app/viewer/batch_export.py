@@ -2,8 +2,11 @@
 
 The GUI thread plans the run (output names, one question about existing outputs) and shows the
 progress; a ``BatchExporter`` encodes the files one after the other on its pool thread. Files
-that are already HyperThumbnails are skipped (their thumbnail is not the photo), and a file
-that fails is reported with its reason while the others go on. Cancel stops the file being
+that are already HyperThumbnails are skipped (their thumbnail is not the photo), files that are
+not readable images fail, and existing outputs are skipped if the user says so, all before the
+run (``sort_sources``), so every count shown is of the files that will be written; a file that
+fails is reported with its reason while the others go on. The progress says about how long is
+left (``time_left``). Cancel stops the file being
 encoded at the encoder's next tile (it leaves no partial file: the codec writes atomically) and
 starts no other.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThreadPool, Signal
@@ -44,6 +48,7 @@ from app.viewer.export_worker import (
 )
 from app.viewer.playlist import folder_images
 from app.viewer.save_folder import save_folder_for
+from app.viewer.time_left import TimeLeft
 from app.viewer.units import size_text
 
 SUMMARY_LINES = 12  # reasons listed in the summary itself; all of them are in its details
@@ -123,9 +128,20 @@ class BatchExporter(QObject):
         self._pool.setMaxThreadCount(1)
         self._cancel = False  # written by the GUI thread, read by the pool's
 
-    def start(self, items: list[BatchItem], output_folder: Path, options: ExportOptions, *, overwrite: bool) -> None:
+    def start(
+        self,
+        items: list[BatchItem],
+        output_folder: Path,
+        options: ExportOptions,
+        *,
+        overwrite: bool,
+        skipped: Iterable[tuple[Path, str]] = (),
+        failed: Iterable[tuple[Path, str]] = (),
+    ) -> None:
+        """``skipped``, ``failed``: files the plan already left out, with why (for the summary)."""
         self._cancel = False
-        self._pool.start(lambda: self._run(list(items), Path(output_folder), options, overwrite))
+        known = (list(skipped), list(failed))
+        self._pool.start(lambda: self._run(list(items), Path(output_folder), options, overwrite, *known))
 
     def cancel(self) -> None:
         self._cancel = True
@@ -137,8 +153,16 @@ class BatchExporter(QObject):
     def _cancelled(self) -> bool:
         return self._cancel
 
-    def _run(self, items: list[BatchItem], output_folder: Path, options: ExportOptions, overwrite: bool) -> None:
-        summary = BatchSummary(output_folder, len(items))
+    def _run(
+        self,
+        items: list[BatchItem],
+        output_folder: Path,
+        options: ExportOptions,
+        overwrite: bool,
+        skipped: list[tuple[Path, str]],
+        failed: list[tuple[Path, str]],
+    ) -> None:
+        summary = BatchSummary(output_folder, len(items) + len(skipped) + len(failed), skipped=skipped, failed=failed)
         total = len(items)
         for index, item in enumerate(items):
             if self._cancel:
@@ -193,7 +217,10 @@ class BatchExporter(QObject):
 class BatchSettingsDialog(QDialog):
     """Where to put the HyperThumbnails of a folder, and at what rate."""
 
-    def __init__(self, folder: Path, count: int, presets: dict[str, float], parent: QWidget | None = None):
+    def __init__(
+        self, folder: Path, count: int, presets: dict[str, float], parent: QWidget | None = None, left_out: str = ""
+    ):
+        """``count``: the images that will be encoded; ``left_out``: which others are skipped (words)."""
         super().__init__(parent)
         self.setWindowTitle("Export Folder as HyperThumbnails")
         self.presets = presets
@@ -223,9 +250,11 @@ class BatchSettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         images = "1 image" if count == 1 else f"{count} images"
-        layout.addWidget(
-            QLabel(f"<b>{folder}</b> \u2014 {images}; files that are already HyperThumbnails are skipped.")
+        self.count_label = QLabel(
+            f"<b>{escape(str(folder))}</b> \u2014 {images} to export" + (f"; {escape(left_out)}." if left_out else ".")
         )
+        self.count_label.setWordWrap(True)
+        layout.addWidget(self.count_label)
         layout.addLayout(form)
         layout.addWidget(buttons)
 
@@ -241,9 +270,12 @@ class BatchSettingsDialog(QDialog):
         return Path(self.output_edit.text().strip()).expanduser(), options
 
 
-def choose_batch_settings(parent: QWidget, folder: Path, count: int) -> tuple[Path, ExportOptions] | None:
-    """The output folder and options, or None if the user cancelled."""
-    dialog = BatchSettingsDialog(folder, count, codec_bridge.rate_presets(), parent)
+def choose_batch_settings(
+    parent: QWidget, folder: Path, count: int, left_out: str = ""
+) -> tuple[Path, ExportOptions] | None:
+    """The output folder and options, or None if the user cancelled. ``count``: the images to
+    encode; ``left_out``: the words saying which others are skipped."""
+    dialog = BatchSettingsDialog(folder, count, codec_bridge.rate_presets(), parent, left_out)
     return dialog.settings() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
@@ -275,12 +307,13 @@ class BatchProgressDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Exporting HyperThumbnails")
+        self.setWindowTitle("Export Folder")  # short: a title bar cuts long ones; the label names the file
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.label = QLabel("Preparing\u2026")
         self.label.setMinimumWidth(380)
         self.bar = QProgressBar(minimum=0, maximum=1000)
         self.bar.setFormat("%p%")
+        self.time_label = QLabel()  # "about 40 s left", once there is enough progress to tell
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.reject)
         row = QHBoxLayout()
@@ -289,6 +322,7 @@ class BatchProgressDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
+        layout.addWidget(self.time_label)
         layout.addLayout(row)
 
     def reject(self) -> None:
@@ -313,7 +347,10 @@ class BatchExport(QObject):
         *,
         overwrite: bool,
         weights_dir=None,
+        skipped: Iterable[tuple[Path, str]] = (),
+        failed: Iterable[tuple[Path, str]] = (),
     ):
+        """``skipped``, ``failed``: files the plan left out, with why (they are in the summary)."""
         super().__init__(window)
         self.window = window
         self.summary: BatchSummary | None = None
@@ -322,14 +359,23 @@ class BatchExport(QObject):
         self.worker = BatchExporter(weights_dir, self)
         self.dialog.cancelRequested.connect(self.worker.cancel)
         self.worker.fileStarted.connect(self._file_started)
-        self.worker.progressed.connect(self.dialog.bar.setValue)
+        self.worker.progressed.connect(self._progressed)
         self.worker.finished.connect(self._finished)
         QCoreApplication.instance().aboutToQuit.connect(self.worker.shutdown)
+        self.dialog.label.setText(
+            f"Exporting {len(items)} file{'s' if len(items) != 1 else ''} to {output_folder.name}\u2026"
+        )
         self.dialog.show()
-        self.worker.start(items, output_folder, options, overwrite=overwrite)
+        self.time_left = TimeLeft()
+        self.time_left.start()
+        self.worker.start(items, output_folder, options, overwrite=overwrite, skipped=skipped, failed=failed)
 
     def cancel(self) -> None:
         self.dialog.reject()
+
+    def _progressed(self, permille: int) -> None:
+        self.dialog.bar.setValue(permille)
+        self.dialog.time_label.setText(self.time_left.update(permille / 1000))
 
     def _file_started(self, index: int, total: int, name: str) -> None:
         if self.dialog.cancel_button.isEnabled():
@@ -366,8 +412,27 @@ def show_summary(parent: QWidget, summary: BatchSummary) -> QMessageBox:
     return box
 
 
+def sort_sources(sources: list[Path]) -> tuple[list[Path], list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """(to encode, skipped, failed): HyperThumbnails are skipped, files that are not readable images
+    fail, each with its reason. Reads headers only."""
+    todo, skipped, failed = [], [], []
+    for path in sources:
+        try:
+            hyper = codec_bridge.is_hyperthumbnail(path)
+        except codec_bridge.CodecError as exc:
+            failed.append((path, error_text(exc)))
+            continue
+        if hyper:
+            skipped.append((path, "already a HyperThumbnail"))
+        else:
+            todo.append(path)
+    return todo, skipped, failed
+
+
 def start_folder_export(window: QMainWindow, folder: Path | None, weights_dir=None) -> BatchExport | None:
-    """Ask for the settings (and, once, about existing outputs), then run the batch."""
+    """Ask for the settings (and, once, about existing outputs), then run the batch. Every count the
+    questions and the progress show is of the files that will be written: HyperThumbnails, files
+    that are not readable images and (when the user says skip) existing outputs are left out before."""
     if folder is None:
         window.statusBar().showMessage("Open an image first: its folder is the one exported.", 5000)
         return None
@@ -375,15 +440,19 @@ def start_folder_export(window: QMainWindow, folder: Path | None, weights_dir=No
     if not sources:
         window.statusBar().showMessage(f"There are no images in {folder}.", 5000)
         return None
-    settings = choose_batch_settings(window, folder, len(sources))
+    todo, skipped, failed = sort_sources(sources)
+    if not todo:
+        window.statusBar().showMessage(f"Nothing to export in {folder}: {left_out_text(skipped, failed)}.", 8000)
+        return None
+    settings = choose_batch_settings(window, folder, len(todo), left_out=left_out_text(skipped, failed))
     if settings is None:
         return None
     output_folder, options = settings
     if not output_folder.is_dir():
         QMessageBox.warning(window, "Export Folder", f"The output folder does not exist: {output_folder}")
         return None
-    earlier_outputs = [p for p in sources if p.name.lower().endswith(HYPER_SUFFIX) and _is_hyperthumbnail(p)]
-    items = plan_batch(sources, output_folder, replaceable=earlier_outputs)
+    earlier_outputs = [p for p, _ in skipped if p.name.lower().endswith(HYPER_SUFFIX)]
+    items = plan_batch(todo, output_folder, replaceable=earlier_outputs)
     existing = [item for item in items if item.destination.exists()]
     overwrite = False
     if existing:
@@ -391,11 +460,32 @@ def start_folder_export(window: QMainWindow, folder: Path | None, weights_dir=No
         if answer == "cancel":
             return None
         overwrite = answer == "overwrite"
-    return BatchExport(window, items, output_folder, options, overwrite=overwrite, weights_dir=weights_dir)
+        if not overwrite:
+            skipped += [(item.source, f"{item.destination.name} already exists") for item in existing]
+            items = [item for item in items if item not in existing]
+    return BatchExport(
+        window,
+        items,
+        output_folder,
+        options,
+        overwrite=overwrite,
+        weights_dir=weights_dir,
+        skipped=skipped,
+        failed=failed,
+    )
 
 
-def _is_hyperthumbnail(path: Path) -> bool:
-    try:
-        return codec_bridge.is_hyperthumbnail(path)
-    except codec_bridge.CodecError:
-        return False
+def left_out_text(skipped: list[tuple[Path, str]], failed: list[tuple[Path, str]]) -> str:
+    """ "2 already HyperThumbnails and 1 unreadable file are skipped" ('' when none is)."""
+    parts = []
+    if skipped:
+        parts.append(
+            f"{len(skipped)} already a HyperThumbnail"
+            if len(skipped) == 1
+            else f"{len(skipped)} already HyperThumbnails"
+        )
+    if failed:
+        parts.append("1 unreadable file" if len(failed) == 1 else f"{len(failed)} unreadable files")
+    if not parts:
+        return ""
+    return " and ".join(parts) + (" is" if len(skipped) + len(failed) == 1 else " are") + " skipped"

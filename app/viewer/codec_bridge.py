@@ -26,12 +26,15 @@ from app.codec.files.jpeg_orientation import write_orientation
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
 from app.codec.files.payload import DETAIL_KIND, PayloadError, unpack_records
 from app.codec.files.presets import RATE_PRESETS
+from app.codec.files.ratings import COLOURS, Labels, holds_xmp, read_labels, sidecar_path, write_labels
+from app.codec.files.raw import raw_of
 from app.codec.files.reader import read_marker
 from app.codec.files.tiling import Box, CancelFn, Cancelled
 from app.viewer.service_client import ServiceClient, ServiceStopped
 
 __all__ = [
-    "RATE_PRESETS", "Box", "Cancelled", "CodecError", "DocumentDecoder", "Encoded", "ImageDocument", "PhotoHandle",
+    "COLOURS", "RATE_PRESETS", "Box", "Cancelled", "CodecError", "DocumentDecoder", "Encoded", "ImageDocument",
+    "Labels", "PhotoHandle", "holds_xmp", "read_labels", "sidecar_path", "write_labels",
     "ServiceStopped", "StripPreview", "display_box_to_stored", "display_size", "encode_photo", "estimate_size",
     "exif_tags", "has_detail_layer", "is_loaded", "load_photo", "open_decoder", "open_image", "preview_scale", "quantization_tables",
     "rate_presets", "service", "stop_service", "strip_preview", "to_display", "weights_status", "write_orientation",
@@ -168,7 +171,8 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
     except FormatError:
         marker = None  # a damaged marker: still a valid JPEG, shown as a plain image
     with open_pil(path) as im:
-        stored = (marker.width, marker.height) if marker is not None else im.size
+        raw = raw_of(im)  # a RAW file: ``im`` is its embedded preview, smaller than the photo
+        stored = (marker.width, marker.height) if marker is not None else raw.full_size if raw else im.size
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # keeps the image at least ``size`` on its longer side
         decode_pixels(im, str(path), partial_ok=True)  # a truncated file: its readable part

@@ -113,3 +113,10 @@ def indicator_text(status: ReconstructionStatus) -> str:
         "detailing": f"Adding detail: {status.percent}% of the visible area",
         "full": RECONSTRUCTED,
     }[status.state]
+
+
+def rating_text(rating: int) -> str:
+    """Stars for a rating: "★★★☆☆" for 3; "rejected" for -1; "" for none."""
+    if rating < 0:
+        return "rejected"
+    return "\u2605" * rating + "\u2606" * (5 - rating) if rating else ""

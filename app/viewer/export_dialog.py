@@ -8,6 +8,7 @@ export leaves no file (the codec writes atomically). Every failure is a line in 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from app.viewer.export_worker import (
     same_file,
 )
 from app.viewer.theme import ERROR_COLOUR
+from app.viewer.time_left import TimeLeft
 from app.viewer.units import bpp_text, size_text
 
 SLIDER_STEPS = 100  # the slider's positions between rate 0 and 1
@@ -49,6 +51,12 @@ ESTIMATE_DELAY_MS = 150  # wait for the slider to settle before asking for an es
 JPEG_FILTER = "HyperThumbnail JPEG (*.jpg *.jpeg)"
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 ERROR_STYLE = f"color: {ERROR_COLOUR};"
+TOOLTIP_WIDTH = 60  # characters per line of a long tooltip (Qt never wraps a plain-text one)
+
+
+def wrapped(text: str, width: int = TOOLTIP_WIDTH) -> str:
+    """``text`` in lines of at most ``width`` characters, for a tooltip that would be one long line."""
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def unavailable_tip(status: str) -> str:
@@ -193,6 +201,9 @@ class ExportDialog(QDialog):
 
         self.progress = QProgressBar(minimum=0, maximum=100)
         self.progress.hide()
+        self.time_left = TimeLeft()
+        self.time_label = QLabel()  # "about 40 s left", once there is enough progress to tell
+        self.time_label.hide()
         self.status_label = QLabel(wordWrap=True)
         self.status_label.hide()
 
@@ -208,6 +219,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.note_label)
         layout.addLayout(form)
         layout.addWidget(self.progress)
+        layout.addWidget(self.time_label)
         layout.addWidget(self.status_label)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
@@ -297,7 +309,7 @@ class ExportDialog(QDialog):
     def _show_estimate(self, estimate) -> None:
         if isinstance(estimate, str):
             self.estimate_label.setText(f"unavailable: {estimate}")
-            self.estimate_label.setToolTip(estimate)
+            self.estimate_label.setToolTip(wrapped(estimate))
             return
         text = f"about {size_text(estimate.bytes)}"
         if self._pixels:
@@ -311,7 +323,7 @@ class ExportDialog(QDialog):
                 "with its surroundings, coded as the file will be) and scaling up by area. In 15 tests on photos "
                 "of 2 to 24 megapixels the file came within 7.6% of such an estimate, 2.8% on average."
             )
-        self.estimate_label.setToolTip(how)
+        self.estimate_label.setToolTip(wrapped(how))
 
     def _photo_loaded(self, width: int, height: int, notes: list) -> None:
         self._pixels = width * height
@@ -365,6 +377,7 @@ class ExportDialog(QDialog):
             overwrite = True
         self._set_exporting(True)
         self.progress.setValue(0)
+        self.time_left.start()
         self._show_status("Starting\u2026")
         self.worker.export(destination, self.options(), overwrite=overwrite)
 
@@ -381,11 +394,15 @@ class ExportDialog(QDialog):
             widget.setEnabled(not exporting)
         self.strip_gps.setEnabled(not exporting and self.keep_exif.isChecked())
         self.progress.setVisible(exporting)
+        if not exporting:
+            self.time_label.hide()
 
     def _progressed(self, percent: int, what: str) -> None:
         if self._exporting:
             self.progress.setValue(percent)
             self._show_status(what)
+            self.time_label.setText(self.time_left.update(percent / 100))
+            self.time_label.setVisible(bool(self.time_label.text()))
 
     def _exported(self, exported: Exported) -> None:
         self._set_exporting(False)

@@ -14,7 +14,8 @@ change, so none of them can be left behind half-drawn where only part of the vie
 
 Comparison (``set_split``): the tile layer clips its tiles to the part of the photo right of a
 vertical line on screen, so the upscaled preview shows on the left and the reconstruction on the
-right of the same place; the line follows zoom and pan and can be dragged.
+right of the same place; the line follows zoom and pan and can be dragged. With ``set_original``
+the original photo (a plain image of the same size) shows left of the line instead of the preview.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class ImageView(QGraphicsView):
         self._tiles_visible = True
         self._colour = None  # the document's ICC profile -> sRGB transform (None: shown as stored)
         self._split: float | None = None  # comparison line at this fraction of the width; None: off
+        self._original_layer: QGraphicsRectItem | None = None  # the original photo, left of the line
         self._dragging_split = False
         self._message = ""
         self._notice = ""
@@ -167,7 +169,7 @@ class ImageView(QGraphicsView):
 
     def _clear(self) -> None:
         self.scene().clear()
-        self._frame, self._tile_layer, self._tiles = None, None, {}
+        self._frame, self._tile_layer, self._tiles, self._original_layer = None, None, {}, None
         self._message = self._notice = ""
         self.viewport().update()
 
@@ -216,6 +218,26 @@ class ImageView(QGraphicsView):
     def split(self) -> float | None:
         return self._split
 
+    def set_original(self, image: QImage | None, icc_profile: bytes | None = None) -> None:
+        """Compare with the original photo: ``image`` (stored orientation, the document's full size)
+        left of the line instead of the preview; None: back to the preview. The next document drops it."""
+        if self._original_layer is not None:
+            self.scene().removeItem(self._original_layer)
+            self._original_layer = None
+        if image is not None and self._frame is not None:
+            layer = QGraphicsRectItem(self._frame.rect(), self._frame)  # above the tiles: drawn later
+            layer.setPen(QPen(Qt.PenStyle.NoPen))
+            layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+            layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+            pixmap = QPixmap.fromImage(for_display(image, display_transform(icc_profile)))
+            QGraphicsPixmapItem(pixmap, layer).setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            self._original_layer = layer
+        self._clip_tiles()
+        self.viewport().update()
+
+    def has_original(self) -> bool:
+        return self._original_layer is not None
+
     def _split_x(self) -> float:
         return (self._split or 0.0) * self.viewport().width()
 
@@ -227,11 +249,16 @@ class ImageView(QGraphicsView):
         full = self._frame.rect()
         if self._split is None:
             self._tile_layer.setRect(full)
+            if self._original_layer is not None:
+                self._original_layer.setRect(QRectF())  # not comparing: the original is hidden
             return
         left = self.mapToScene(QPoint(round(self._split_x()), 0)).x()
         scene = self.sceneRect()
         right_part = QRectF(left, scene.top(), max(0.0, scene.right() - left), scene.height())
+        left_part = QRectF(scene.left(), scene.top(), max(0.0, left - scene.left()), scene.height())
         self._tile_layer.setRect(self._frame.mapRectFromScene(right_part).intersected(full))
+        if self._original_layer is not None:
+            self._original_layer.setRect(self._frame.mapRectFromScene(left_part).intersected(full))
 
     def visible_area(self) -> QRectF:
         """The part of the displayed photo (scene coordinates) inside the viewport; empty if none."""
@@ -401,7 +428,8 @@ class ImageView(QGraphicsView):
         painter.drawEllipse(QPointF(x, height / 2), 10, 10)
         metrics = self.fontMetrics()
         top = INDICATOR_MARGIN + metrics.height() + 16  # below the indicator
-        for text, left in (("Preview", x - 12 - metrics.horizontalAdvance("Preview") - 16), ("Reconstruction", x + 12)):
+        first = "Original" if self._original_layer is not None else "Preview"
+        for text, left in ((first, x - 12 - metrics.horizontalAdvance(first) - 16), ("Reconstruction", x + 12)):
             box = QRectF(left, top, metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(INDICATOR_BACKGROUND)

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from app.viewer.codec_bridge import (
     ImageDocument,
+    Labels,
     display_size,
     exif_tags,
     quantization_tables,
 )
-from app.viewer.describe import format_name
+from app.viewer.describe import format_name, rating_text
+from app.viewer.histogram import Histogram, clipping_rows, histogram_of
 from app.viewer.units import bpp_text, exact_size_text
 
 Rows = list[tuple[str, str]]
@@ -38,13 +40,16 @@ class Metadata:
     tables: list[tuple[str, list[list[int]]]] = field(default_factory=list)
     exif: Rows = field(default_factory=list)
     error: str | None = None
+    capture: str | None = None  # one line: exposure, aperture, ISO, focal length, camera and lens
+    histogram: Histogram | None = None  # of the preview's pixels
 
     def value(self, label: str) -> str | None:
         """The text of the first row (facts or EXIF) called ``label``."""
         return next((text for name, text in self.rows + self.exif if name == label), None)
 
 
-def describe_document(document: ImageDocument) -> Metadata:
+def describe_document(document: ImageDocument, labels: Labels | None = None) -> Metadata:
+    """The panel's page for ``document``; ``labels``: its rating and colour label (XMP)."""
     path = document.path
     width, height = display_size(*document.full_size, document.orientation)
     preview_w, preview_h = display_size(document.preview.shape[1], document.preview.shape[0], document.orientation)
@@ -74,8 +79,17 @@ def describe_document(document: ImageDocument) -> Metadata:
         rows += [("Type", format_name(path)), ("Image size", f"{width}x{height}")]
     if document.orientation in ORIENTATION_WORDS:
         rows.append(("Orientation", f"{ORIENTATION_WORDS[document.orientation]} (EXIF {document.orientation})"))
+    labels = labels or Labels()
+    rows.append(("Rating", rating_text(labels.rating) or "none"))
+    rows.append(("Colour label", labels.label or "none"))
+    histogram = histogram_of(document.preview)
+    rows += clipping_rows(histogram)
     rows += [("Note", note) for note in document.notes]
-    return Metadata(path.name, rows, tables, exif_highlights(document.exif))
+    exif = exif_highlights(document.exif)
+    capture = capture_summary(document.exif)
+    if capture:
+        exif.insert(0, ("Capture", capture))
+    return Metadata(path.name, rows, tables, exif, capture=capture, histogram=histogram)
 
 
 def describe_error(path: Path, message: str) -> Metadata:
@@ -129,6 +143,49 @@ def _date_text(value) -> str | None:
     return text
 
 
+def _camera(main: dict) -> str:
+    make, model = _text(main.get(MAKE)), _text(main.get(MODEL))
+    if make and model and model.lower().startswith(make.split()[0].lower()):
+        make = None  # "Canon" + "Canon EOS 5D": say it once
+    return " ".join(part for part in (make, model) if part)
+
+
+def _iso(photo: dict) -> int | None:
+    iso = photo.get(ISO)
+    if isinstance(iso, tuple) and iso:
+        iso = iso[0]
+    return iso if isinstance(iso, int) and iso > 0 else None
+
+
+def capture_summary(exif: bytes | None) -> str | None:
+    """One line of how the photo was taken, as photographers say it: "1/250 s · f/2.8 · ISO 200 ·
+    50 mm (75 mm equiv.) · Fujifilm X-T4 · XF35mmF1.4 R"; what the EXIF lacks is left out. Read
+    with the bounded EXIF reader (``exif_tags``)."""
+    tags = exif_tags(exif)
+    main, photo = tags.get("0th", {}), tags.get("Exif", {})
+    parts = []
+    exposure = exposure_text(photo.get(EXPOSURE_TIME))
+    if exposure:
+        parts.append(exposure)
+    f_number = _ratio(photo.get(F_NUMBER))
+    if f_number:
+        parts.append(f"f/{_number(f_number)}")
+    iso = _iso(photo)
+    if iso:
+        parts.append(f"ISO {iso}")
+    focal = _ratio(photo.get(FOCAL_LENGTH))
+    equivalent = photo.get(FOCAL_35MM)
+    if focal:
+        text = f"{_number(focal)} mm"
+        if isinstance(equivalent, int) and equivalent and equivalent != round(focal):
+            text += f" ({equivalent} mm equiv.)"
+        parts.append(text)
+    elif isinstance(equivalent, int) and equivalent:
+        parts.append(f"{equivalent} mm equiv.")
+    parts += [part for part in (_camera(main), _text(photo.get(LENS_MODEL))) if part]
+    return " \u00b7 ".join(parts) or None
+
+
 def exif_highlights(exif: bytes | None) -> Rows:
     """Camera, lens, date taken, exposure, aperture, focal length, ISO and whether GPS is present."""
     tags = exif_tags(exif)
@@ -136,10 +193,7 @@ def exif_highlights(exif: bytes | None) -> Rows:
         return []
     main, photo, gps = tags.get("0th", {}), tags.get("Exif", {}), tags.get("GPS", {})
     rows: Rows = []
-    make, model = _text(main.get(MAKE)), _text(main.get(MODEL))
-    if make and model and model.lower().startswith(make.split()[0].lower()):
-        make = None  # "Canon" + "Canon EOS 5D": say it once
-    camera = " ".join(part for part in (make, model) if part)
+    camera = _camera(main)
     if camera:
         rows.append(("Camera", camera))
     lens = _text(photo.get(LENS_MODEL))
@@ -161,10 +215,8 @@ def exif_highlights(exif: bytes | None) -> Rows:
         if isinstance(equivalent, int) and equivalent and equivalent != round(focal):
             text += f" ({equivalent} mm in 35 mm terms)"
         rows.append(("Focal length", text))
-    iso = photo.get(ISO)
-    if isinstance(iso, tuple) and iso:
-        iso = iso[0]
-    if isinstance(iso, int) and iso > 0:
+    iso = _iso(photo)
+    if iso:
         rows.append(("ISO", str(iso)))
     has_position = any(key in gps for key in (1, 2, 3, 4))  # latitude/longitude and their refs
     rows.append(("GPS position", "yes" if has_position else "no"))

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+from app.codec.files.raw import RAW_SUFFIXES
+
+# What the viewer steps through and its Open dialog offers: what Pillow reads, HEIC/HEIF (pillow-heif) and
+# camera RAW files (LibRaw, through ``app.codec.files.raw``).
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif", ".avif"}
+    | RAW_SUFFIXES
+)
 
 
 def is_image_name(path: Path) -> bool:

@@ -6,8 +6,9 @@ paint it asks the codec service (started then, in its own process) whether train
 installed, on a thread of its own: the answer arrives as a signal. Browsing: the
 loader opens files on a worker and preloads the neighbours, the thumbnail strip (key T) and the
 metadata panel (key I) are docks, drops and File > Open Recent go through ``open_paths``.
-The Edit menu is ``tools``'s; View adds the split comparison (X), the slideshow (F5) and the sort
-order; Help lists every key (``help_overlay``). A slideshow runs full screen with the panels hidden;
+The Edit menu is ``tools``'s, with ``rating_menu``'s Rating (keys 0-5) and Colour Label (6-9),
+whose stars and colour the status bar shows (so the fixed zoom levels are Ctrl+digits). View adds
+the split comparison (X), the slideshow (F5) and the sort order; Help lists every key (``help_overlay``). A slideshow runs full screen with the panels hidden;
 Escape stops it and puts the window back as it was. Opening a folder shows the first image of the
 sort order. Closing saves the layout, the sort order, the last folder and the image shown;
 Ctrl+Q ends the program at once (the codec service is stopped before the workers).
@@ -45,6 +46,7 @@ from app.viewer import settings as stored
 from app.viewer.batch_export import start_folder_export
 from app.viewer.codec_bridge import (
     CodecError,
+    Labels,
     ServiceStopped,
     service,
     stop_service,
@@ -66,7 +68,10 @@ from app.viewer.image_view import ImageView
 from app.viewer.loader import DocumentLoader, LoadResult
 from app.viewer.metadata import describe_document, describe_error
 from app.viewer.metadata_panel import MetadataPanel
+from app.viewer.original import find_original, open_original
 from app.viewer.playlist import IMAGE_SUFFIXES, Playlist, folder_images
+from app.viewer.qimage import to_qimage
+from app.viewer.rating_menu import RatingTools, labels_html
 from app.viewer.recent import RecentFiles, RecentMenu
 from app.viewer.reconstruction import Reconstruction
 from app.viewer.settings import open_settings
@@ -192,6 +197,8 @@ class MainWindow(QMainWindow):
         self._sort_token = None  # what the latest background sort was started for
         self._sort_playlist(opening=True)
         self.tools = ImageTools(self, self._say)
+        self.ratings = RatingTools(self, self._say)
+        self.labels = Labels()  # the shown file's rating and colour label (its XMP)
         self.slideshow = Slideshow(lambda: self.step(1), stored.read(self.settings, stored.SLIDESHOW_S), self)
         self.recent = RecentFiles(self.settings, self)
         self.view = ImageView(self)
@@ -210,12 +217,19 @@ class MainWindow(QMainWindow):
         self.reconstruction.failed.connect(self._show_reconstruction_failure)
         self._summary = ""
         self.info_label = QLabel()
+        self.labels_label = QLabel()  # the shown file's stars and colour label
         self.reconstruction_label = QLabel()
         self.position_label = QLabel()
         self.zoom_label = QLabel()
         self.weights_label = QLabel()
         self.statusBar().addWidget(self.info_label, 1)
-        for label in (self.reconstruction_label, self.position_label, self.zoom_label, self.weights_label):
+        for label in (
+            self.labels_label,
+            self.reconstruction_label,
+            self.position_label,
+            self.zoom_label,
+            self.weights_label,
+        ):
             label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
         self.weights_label.hide()
@@ -287,15 +301,16 @@ class MainWindow(QMainWindow):
         self._action(
             file_menu, "&Quit", ["Ctrl+Q"], self.quit
         )  # one key: two of the same are "ambiguous" and do nothing
-        self.tools.make_menu(self.menuBar())
+        self.ratings.make_menus(self.tools.make_menu(self.menuBar()))
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "Zoom &In", ["+", "=", QKeySequence.StandardKey.ZoomIn], self.view.zoom_in)
         self._action(view_menu, "Zoom &Out", ["-", QKeySequence.StandardKey.ZoomOut], self.view.zoom_out)
-        self._action(view_menu, "&Fit to Window", ["0", "Ctrl+0"], self.view.fit)
-        self._action(view_menu, "Zoom &50%", ["5"], lambda: self.view.set_zoom(0.5))
-        self._action(view_menu, "&Actual Size (100%)", ["1"], lambda: self.view.set_zoom(1.0))
-        self._action(view_menu, "Zoom &200%", ["2"], lambda: self.view.set_zoom(2.0))
-        self._action(view_menu, "Zoom &400%", ["4"], lambda: self.view.set_zoom(4.0))
+        # Ctrl+digits: the bare digits rate (0-5) and label (6-9) the image, as photographers expect
+        self._action(view_menu, "&Fit to Window", ["Ctrl+0"], self.view.fit)
+        self._action(view_menu, "Zoom &50%", ["Ctrl+5"], lambda: self.view.set_zoom(0.5))
+        self._action(view_menu, "&Actual Size (100%)", ["Ctrl+1"], lambda: self.view.set_zoom(1.0))
+        self._action(view_menu, "Zoom &200%", ["Ctrl+2"], lambda: self.view.set_zoom(2.0))
+        self._action(view_menu, "Zoom &400%", ["Ctrl+4"], lambda: self.view.set_zoom(4.0))
         self.reconstruction_action = QAction("Show &Reconstruction", self, checkable=True, checked=True)
         self.reconstruction_action.setShortcut(QKeySequence("C"))
         self.reconstruction_action.toggled.connect(self.reconstruction.set_shown)
@@ -305,6 +320,7 @@ class MainWindow(QMainWindow):
         self.compare_action.setToolTip("The preview left of a line, the reconstruction right of it; drag the line")
         self.compare_action.toggled.connect(lambda on: self.view.set_split(0.5 if on else None))
         view_menu.addAction(self.compare_action)
+        self._action(view_menu, "Compare With &Original\u2026", [], self.compare_with_original)
         view_menu.addSeparator()
         self._action(view_menu, "&Next Image", ["PgDown", "Space"], lambda: self.step(1))
         self._action(view_menu, "&Previous Image", ["PgUp", "Backspace"], lambda: self.step(-1))
@@ -512,6 +528,31 @@ class MainWindow(QMainWindow):
     def _say(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
+    def compare_with_original(self, path: Path | None = None) -> bool:
+        """View > Compare With Original: the original photo left of the comparison line, the
+        reconstruction right of it. ``path``: the original (None: the export's source beside the
+        file, else one the user chooses). Refused, with a message, unless it has the same size."""
+        document = self.document
+        if document is None or not document.is_hyperthumbnail:
+            self._say("Compare With Original needs a HyperThumbnail on screen.")
+            return False
+        if path is None:
+            path = find_original(document.path)
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Original photo", str(document.path.parent), OPEN_FILTER)
+            if not chosen:
+                return False
+            path = Path(chosen)
+        try:
+            original = open_original(document, Path(path))
+        except (ValueError, CodecError) as exc:
+            self._say(f"Cannot compare: {exc}")
+            return False
+        self.view.set_original(to_qimage(original.preview), original.icc_profile)
+        self.compare_action.setChecked(True)
+        self._say(f"Original {Path(path).name} left of the line, the reconstruction right of it: drag the line.")
+        return True
+
     def step(self, offset: int) -> None:
         self._to_first = False  # the user has moved: a late sort keeps this image
         if len(self.playlist.paths) > 1:
@@ -535,6 +576,7 @@ class MainWindow(QMainWindow):
             self.view.show_message(self.playlist.empty_text())
             self.reconstruction.set_document(None)
             self.metadata_panel.show_metadata(None)
+            self._set_labels(Labels())
             self.info_label.setText("")
             self.zoom_label.setText("")
             self.setWindowTitle(window_title(None, None))
@@ -567,6 +609,7 @@ class MainWindow(QMainWindow):
             self.info_label.setText(f"Cannot open: {result.error}")
             self.zoom_label.setText("")
             self.metadata_panel.show_metadata(describe_error(result.path, result.error or ""))
+            self._set_labels(Labels())
         else:
             self.document = document = self.tools.shown(result.document)  # turned as the user rotated it
             self.view.set_document(document)
@@ -574,12 +617,25 @@ class MainWindow(QMainWindow):
             self._summary = document_summary(document)
             self.info_label.setText(self._summary)
             self.info_label.setToolTip("")
-            self.metadata_panel.show_metadata(describe_document(document))
+            self._set_labels(self.ratings.labels_for(result.path))
+            self.metadata_panel.show_metadata(describe_document(document, self.labels))
             if TRUNCATED_NOTE in document.notes:  # shown as far as it could be read: say so over it
                 self.view.set_notice(TRUNCATED_NOTE[0].upper() + TRUNCATED_NOTE[1:] + ".")
         self.setWindowTitle(window_title(result.path, self.document if result.document is not None else None))
 
     # ------------------------------------------------------------------ status
+
+    def _set_labels(self, labels: Labels) -> None:
+        self.labels = labels
+        self.labels_label.setText(labels_html(labels))
+        self.labels_label.setVisible(bool(self.labels_label.text()))
+
+    def show_labels(self, path: Path, labels: Labels) -> None:
+        """``path`` (the file shown) now has ``labels``: the status bar, the panel and the strip say so."""
+        if self.document is None or Path(self.document.path) != path:
+            return
+        self._set_labels(labels)
+        self.metadata_panel.show_metadata(describe_document(self.document, labels))
 
     def _show_zoom(self, zoom: float, fitted: bool) -> None:
         self.zoom_label.setText(zoom_text(zoom, fitted))

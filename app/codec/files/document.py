@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from app.codec.errors import FormatError
-from app.codec.files.imageio import load_image, loaded_from, open_pil
+from app.codec.files.imageio import decode_pixels, load_image, loaded_from, open_pil, to_rgb
 from app.codec.files.marker import Marker
+from app.codec.files.raw import raw_of
 from app.codec.files.reader import Thumbnail, marker_of, thumbnail_from
 
 READ_WHOLE_BYTES = 64 * 2**20  # a JPEG up to this size is read into memory once (a 20K-wide thumbnail is less)
@@ -62,6 +63,8 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
     source = _jpeg_bytes(path) or path
     notes: list[str] = []
     with open_pil(source, name) as im:
+        if raw_of(im) is not None:
+            return _raw_document(path, im, name)
         try:
             marker = marker_of(im, name)
             if marker is not None:
@@ -93,6 +96,26 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
         icc_profile=loaded.icc_profile,
         file_size=_file_size(path, source),
         notes=notes + loaded.notes,
+    )
+
+
+def _raw_document(path: Path, im, name: str) -> ImageDocument:
+    """A RAW file as the viewer shows it at once: the camera's embedded preview (smaller than the
+    photo, scaled up to its size like a HyperThumbnail's), the photo developed only on export."""
+    source = raw_of(im)
+    truncated = decode_pixels(im, name, partial_ok=True)
+    rgb, _ = to_rgb(im, name)
+    notes = [source.preview_note] + (["the embedded preview is truncated"] if truncated else [])
+    return ImageDocument(
+        path=path,
+        preview=np.array(rgb, dtype=np.uint8),
+        full_size=source.full_size,
+        orientation=source.orientation,
+        marker=None,
+        exif=source.exif,
+        icc_profile=None,
+        file_size=path.stat().st_size,
+        notes=notes,
     )
 
 

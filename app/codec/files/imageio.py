@@ -7,6 +7,12 @@ that the HyperThumbnail's pixels line up with the original's and its EXIF still 
 Every failure is an ``ImageLoadError`` with a one-line message naming the file, and every
 size a header claims is checked against the pixel budget (``limits.py``) before any pixel
 buffer exists.
+
+HEIC/HEIF come through pillow-heif's Pillow plugin (registered below), so every path reads them;
+libheif applies the file's own transforms (irot/imir) as it decodes and pillow-heif sets the EXIF
+orientation to 1 to match, so those pixels and their EXIF still obey the rule above. Camera RAW
+files come through LibRaw (``raw.py``): ``open_pil`` gives the embedded preview, ``loaded_from``
+develops the sensor data.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import piexif
+import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from app.codec.errors import ImageLoadError
-from app.codec.files import iptc, jpeg_segments
+from app.codec.files import iptc, jpeg_segments, raw
 from app.codec.files.limits import MAX_SEGMENTS, check_jpeg_layout, check_pixel_budget, max_pixels
 
 # Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
@@ -42,6 +49,10 @@ warnings.filterwarnings(
     category=UserWarning,
     module=r"PIL\.",
 )
+
+# HEIC/HEIF (libheif, the maintained decoder) for every Image.open; its depth and auxiliary images
+# and its thumbnails are never wanted here (only the primary image is read).
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 ORIENTATION_TAG = 0x0112
 Source = str | os.PathLike[str] | bytes
@@ -91,7 +102,8 @@ def open_pil(source: Source, name: str | None = None) -> Iterator[Image.Image]:
     layout = jpeg_layout(source, name)  # a JPEG's structure is bounded before Pillow parses it
     try:
         Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())  # the budget may have grown
-        im = Image.open(fp)
+        im = raw.open_raw(fp, name) if raw.is_raw_name(fp) else None  # a RAW: its preview, the RAW beside it
+        im = im or Image.open(fp)
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"not an image file, or of a type this program cannot read: {name}") from exc
     except PermissionError as exc:
@@ -104,12 +116,17 @@ def open_pil(source: Source, name: str | None = None) -> Iterator[Image.Image]:
         ) from exc
     except (*_DECODE_ERRORS, RecursionError) as exc:
         raise ImageLoadError(f"image is truncated or corrupt: {name}") from exc
-    with im:
-        if im.width == 0 or im.height == 0:
-            raise ImageLoadError(f"image has zero size: {name}")
-        check_pixel_budget(im.width, im.height, name)
-        im.jpeg_layout = layout  # for the HyperThumbnail reader's container rules (``layout_of``)
-        yield im
+    source_raw = raw.raw_of(im)
+    try:
+        with im:
+            if im.width == 0 or im.height == 0:
+                raise ImageLoadError(f"image has zero size: {name}")
+            check_pixel_budget(im.width, im.height, name)
+            im.jpeg_layout = layout  # for the HyperThumbnail reader's container rules (``layout_of``)
+            yield im
+    finally:
+        if source_raw is not None:
+            raw.close(source_raw)
 
 
 def jpeg_layout(source: Source, name: str) -> jpeg_segments.Layout | None:
@@ -314,7 +331,11 @@ def loaded_from(im: Image.Image, name: str, *, partial_ok: bool = False) -> Load
     """Decode an image opened with ``open_pil`` (header parsed, pixels not yet read).
 
     A truncated file is refused (``ImageLoadError``): nothing is encoded from half a photo. Only
-    for display, ``partial_ok`` keeps what could be read, with ``TRUNCATED_NOTE`` among the notes."""
+    for display, ``partial_ok`` keeps what could be read, with ``TRUNCATED_NOTE`` among the notes.
+    A RAW file is developed here (``raw.develop``), not read from its preview."""
+    source_raw = raw.raw_of(im)
+    if source_raw is not None:
+        return _developed(source_raw)
     notes: list[str] = []
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -342,6 +363,18 @@ def loaded_from(im: Image.Image, name: str, *, partial_ok: bool = False) -> Load
         dpi=_dpi(im),
         aspect=_aspect(im),
         iptc=_iptc(im),
+    )
+
+
+def _developed(source: raw.RawSource) -> LoadedImage:
+    """A RAW file's photo: LibRaw's development, its orientation as EXIF (``raw.py``)."""
+    return LoadedImage(
+        rgb=raw.develop(source),
+        exif=source.exif,
+        icc_profile=None,  # LibRaw's output is sRGB, what no profile means
+        orientation=source.orientation,
+        source_format="RAW",
+        notes=[raw.DEVELOPED_NOTE],
     )
 
 

@@ -10,6 +10,7 @@ a declared one): a check on the raw bytes would let ``<!\0E\0N\0T...`` through a
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from defusedxml import DefusedXmlException
@@ -61,9 +62,10 @@ class XmpError(ValueError):
     """An XMP packet that cannot be read safely."""
 
 
-def _parse(packet: bytes) -> ET.Element:
-    if len(packet) > MAX_PACKET:
-        raise XmpError("XMP packet larger than one JPEG segment")
+def _parse(packet: bytes, limit: int = MAX_PACKET) -> ET.Element:
+    """``packet`` parsed (at most ``limit`` bytes: one JPEG segment unless a sidecar file's)."""
+    if len(packet) > limit:
+        raise XmpError("XMP packet larger than one JPEG segment" if limit == MAX_PACKET else "XMP file too large")
     try:
         root = _defused_fromstring(packet, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
@@ -200,3 +202,27 @@ def decoded_packet(packet: bytes | None, size: tuple[int, int]) -> bytes | None:
         if len(description) == 0 and set(description.attrib) <= {f"{{{RDF}}}about"}:
             rdf.remove(description)
     return _serialize(root) if len(rdf) else None
+
+
+# The same bounded, defused parser and serializer for the other editors of a packet (``ratings``).
+parse, rdf_of, serialize, remove_properties = _parse, _rdf, _serialize, _remove_properties
+
+
+def keep_prefixes(packet: bytes) -> None:
+    """Register the namespace prefixes ``packet`` declares (already parsed safely by ``parse``),
+    so that its edited copy writes them as the file did (``lr:``, ``darktable:``...), not ``ns0:``.
+    A prefix or namespace already known keeps its registration."""
+    known = ET._namespace_map  # uri -> prefix
+    parser = ET.XMLPullParser(events=("start-ns",))
+    try:
+        parser.feed(packet)
+        parser.close()
+        events = list(parser.read_events())
+    except ET.ParseError:
+        return
+    for _, (prefix, uri) in events:
+        if prefix and uri not in known and prefix not in known.values() and not re.match(r"ns\d+$", prefix):
+            try:
+                ET.register_namespace(prefix, uri)
+            except ValueError:
+                pass

@@ -110,6 +110,41 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--tile", type=_positive, default=None, help="encoder tile size in thumbnail pixels")
     enc.add_argument("--force", action="store_true", help="overwrite the output if it exists")
 
+    conv = sub.add_parser(
+        "convert",
+        help="a folder tree of photos -> HyperThumbnails with the same relative paths (resumable)",
+        description="Mirror SRC into DST as HyperThumbnails (DST/rel/path/name.jpg). A journal in "
+        "DST/.hyperthumb-convert.sqlite3 makes it resumable: run the same command again after an "
+        "interruption, or later to convert only new and changed photos.",
+    )
+    conv.add_argument("source", metavar="SRC", help="folder of photos (searched recursively)")
+    conv.add_argument("destination", metavar="DST", help="output folder (created if missing)")
+    conv.add_argument("--rate", default="MEDIUM", help="LOW, MEDIUM, HIGH or a number in 0..1 (default MEDIUM)")
+    conv.add_argument(
+        "--effort",
+        choices=("fast", "default", "best"),
+        default="default",
+        help="fast: the networks only; default: also fit the decoder to each photo (seconds); best: fit it longer",
+    )
+    conv.add_argument("--strip-gps", action="store_true", help="drop the GPS position and location metadata")
+    conv.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    conv.add_argument("--runtime", default=None, metavar="NAME", help="auto (default) or torch-fp32 (float32 encoder)")
+    conv.add_argument("--tile", type=_positive, default=None, help="encoder tile size in thumbnail pixels")
+    conv.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own model (default 1: in this process)",
+    )
+    conv.add_argument("--dry-run", action="store_true", help="say what would be done; write nothing")
+    conv.add_argument(
+        "--show", type=_at_least_one, default=10, metavar="N", help="paths listed by --dry-run (default 10)"
+    )
+    conv.add_argument("--report", metavar="FILE", help="write the per-file report: FILE.json or FILE.csv")
+    conv.add_argument("--force", action="store_true", help="convert every photo again, replacing earlier outputs")
+    conv.add_argument("--retry-failed", action="store_true", help="try again the photos that failed in earlier runs")
+
     dec = sub.add_parser("decode", help="HyperThumbnail -> full-resolution image (PNG, TIFF, ...)")
     dec.add_argument("input")
     dec.add_argument("output")
@@ -235,6 +270,82 @@ def cmd_encode(args) -> int:
         )
     )
     return EXIT_OK
+
+
+def cmd_convert(args) -> int:
+    """A folder tree -> HyperThumbnails; 0 all converted or skipped as intended, 1 any failed,
+    130 interrupted (the journal is consistent: the same command goes on)."""
+    from app.batch import convert
+    from app.codec.api import parse_rate
+
+    src, dst = Path(args.source), Path(args.destination)
+    report = Path(args.report) if args.report else None
+    if report is not None and report.suffix.lower() not in (".json", ".csv"):
+        raise CodecError(f"--report must name a .json or .csv file, not {shorten(report.name)}")
+    convert.check_folders(src, dst)
+    if args.dry_run:
+        plan, _ = convert.dry_run(src, dst, force=args.force, retry_failed=args.retry_failed)  # print_plan counts
+        convert.print_plan(plan, args.show)
+        return EXIT_OK
+    settings = convert.Settings(
+        rate=parse_rate(args.rate),
+        effort=args.effort,
+        strip_gps=args.strip_gps,
+        weights_dir=args.weights,
+        device=args.device,
+        runtime=args.runtime,
+        tile=args.tile,
+    )
+    from tqdm import tqdm
+
+    bars = []
+
+    def progress(total: int):
+        bar = tqdm(
+            total=total,
+            unit="photo",
+            file=sys.stderr,
+            disable=None,  # off when stderr is not a terminal (logs, pipes)
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+        )
+        bars.append((bar, time.monotonic()))
+        return bar
+
+    def on_result(task, result) -> None:
+        bar, started = bars[-1]
+        minutes = (time.monotonic() - started) / 60
+        bar.set_postfix_str(f"{(bar.n + 1) / minutes:.1f} photos/min" if minutes > 0 else "", refresh=False)
+        if result["status"] != "done":
+            line = printable(f"hyperthumb: {result['status']}: {task.rel}: {result.get('reason')}")
+            tqdm.write(line, file=sys.stderr)
+
+    header = {"source": str(src), "destination": str(dst), "settings": json.loads(settings.key())}
+    try:
+        summary = convert.convert_tree(
+            src,
+            dst,
+            settings,
+            workers=args.workers,
+            force=args.force,
+            retry_failed=args.retry_failed,
+            on_result=on_result,
+            progress=progress,
+        )
+    except KeyboardInterrupt as exc:
+        from app.codec.files.atomic import Terminated
+
+        print(
+            "\nhyperthumb: interrupted; every photo converted so far is kept and recorded: "
+            "run the same command again to go on",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    convert.print_summary(summary)
+    if report is not None:
+        convert.write_report(summary, report, header)
+        print(printable(f"wrote {report}"))
+    return EXIT_ERROR if summary.failed else EXIT_OK
 
 
 def cmd_decode(args) -> int:
@@ -519,8 +630,8 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "selfcheck": cmd_selfcheck, "eval": cmd_eval,
-            "compare": cmd_compare, "bench": cmd_bench}  # fmt: skip
+COMMANDS = {"encode": cmd_encode, "convert": cmd_convert, "decode": cmd_decode, "info": cmd_info,
+            "selfcheck": cmd_selfcheck, "eval": cmd_eval, "compare": cmd_compare, "bench": cmd_bench}  # fmt: skip
 
 
 def _say(kind: str, message: object) -> None:

@@ -131,3 +131,30 @@ def test_an_open_parses_and_decodes_the_file_once(tmp_path, monkeypatch):
     Image.fromarray(photo_like(60, 40)).save(png)
     open_image(png)
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("kind", ["png-1bit", "png-rgb", "jpeg"])
+def test_a_plain_image_over_the_display_budget_opens_as_a_bounded_preview(tmp_path, monkeypatch, kind):
+    """Issue 23: a 46 kB 15000x15000 1-bit PNG took the viewer to 3.9 GB. Over the display budget a
+    plain image is decoded reduced by a whole factor (a JPEG in libjpeg's IDCT), its real size kept,
+    and the view scales the preview up to it like a HyperThumbnail's."""
+    import app.codec.files.document as document
+
+    monkeypatch.setattr(document, "MAX_DISPLAY_PIXELS", 40_000)
+    path = tmp_path / ("big.jpg" if kind == "jpeg" else "big.png")
+    rgb = photo_like(640, 480, seed=2)
+    if kind == "png-1bit":
+        Image.fromarray(rgb).convert("1").save(path)
+    else:
+        Image.fromarray(rgb).save(path, quality=95)
+    doc = open_image(path)
+    height, width = doc.preview.shape[:2]
+    assert doc.full_size == (640, 480) and width * height <= 40_000
+    factor = 4 if kind == "jpeg" else 3  # ceil(sqrt(307200 / 40000)) = 3; libjpeg scales by 1/4 at most that
+    assert (width, height) == (-(-640 // factor), -(-480 // factor))
+    assert any("display budget" in note for note in doc.notes)
+    source = Image.fromarray(rgb).convert("1").convert("L") if kind == "png-1bit" else Image.open(path)
+    small = np.asarray(source.convert("RGB").reduce(factor), np.float64)
+    assert np.abs(doc.preview.astype(np.float64) - small).mean() < 6  # the same picture, averaged down
+    monkeypatch.setattr(document, "MAX_DISPLAY_PIXELS", 10**9)
+    assert open_image(path).preview.shape[:2] == (480, 640)  # within the budget: every pixel

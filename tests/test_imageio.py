@@ -272,3 +272,26 @@ def test_iptc_is_read_raw_from_a_jpeg_and_a_tiff(tmp_path: Path) -> None:
     tags[33723] = iim
     Image.fromarray(_gradient()).save(path, exif=tags)
     assert load_image(path).iptc == segment  # a TIFF's IPTC-NAA datasets as a JPEG would hold them
+
+
+def test_reducing_keeps_16_bit_grey_values_for_the_one_conversion_to_rgb():
+    """``imageio.reduced`` (strip pictures, huge images) must not clip 16-bit grey to white: it
+    reduces in 32-bit integers and ``to_rgb`` scales them as it scales the full image."""
+    from app.codec.files.imageio import reduced, to_rgb
+
+    ramp = Image.fromarray(np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1)))
+    assert ramp.mode == "I;16"
+    whole, _ = to_rgb(ramp, "ramp")
+    half, _ = to_rgb(reduced(ramp, 2), "ramp")
+    assert abs(float(np.asarray(half).mean()) - float(np.asarray(whole).mean())) < 2
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "-inf", "nan", "4.6", "x"])
+def test_a_hostile_rating_reads_as_a_number_or_none(value):
+    from app.codec.files.ratings import labels_of
+
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="{value}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+    assert labels_of(packet).rating == (5 if value == "4.6" else 0)

@@ -28,6 +28,9 @@ VIEWER_ALLOWED = ("app.codec.errors", "app.codec.files")
 VIEWER_SERVICE_MODULES = {"app.viewer.codec_service"}
 VIEWER_SERVICE_ALLOWED = VIEWER_ALLOWED + ("app.codec.api",)
 HEAVY = ("torch", "onnxruntime", "constriction")  # never in the window's process
+# app/batch (hyperthumb convert) sits beside the CLI: it uses the codec's door and its torch-free
+# files, never the networks directly, the viewer, Qt or the CLI; the viewer never imports it.
+BATCH_ALLOWED = ("app.codec.errors", "app.codec.files", "app.codec.api")
 QT = ("PySide6", "shiboken6", "pytestqt")
 
 
@@ -96,6 +99,24 @@ def viewer_violations() -> list[str]:
                 bad.append(where)
             if name not in VIEWER_SERVICE_MODULES and is_under(imported, HEAVY):
                 bad.append(where)
+            if is_under(imported, ["app.batch"]):
+                bad.append(where)
+    return sorted({b.rsplit(" (", 1)[0]: b for b in bad}.values())
+
+
+def batch_violations() -> list[str]:
+    bad = []
+    for path in modules_under("batch"):
+        for line, imported in imports_of(path):
+            where = (
+                f"{path.relative_to(ROOT)}:{line} ({imported.split('.')[0] if imported.startswith(QT) else imported})"
+            )
+            if is_under(imported, ["app.codec"]) and imported != "app.codec" and not is_under(imported, BATCH_ALLOWED):
+                bad.append(where)
+            if is_under(imported, QT) or is_under(
+                imported, ["app.viewer", "app.cli", "app.training", "app.evaluation"]
+            ):
+                bad.append(where)
     return sorted({b.rsplit(" (", 1)[0]: b for b in bad}.values())
 
 
@@ -107,6 +128,10 @@ def test_the_viewer_imports_only_the_torch_free_codec():
     assert viewer_violations() == []
 
 
+def test_the_batch_engine_uses_only_the_codec_door_and_never_qt_or_the_viewer():
+    assert batch_violations() == []
+
+
 def test_the_rules_catch_a_broken_import(tmp_path, monkeypatch):
     """The checks must be able to fail: a module that breaks each rule is reported."""
     (tmp_path / "app" / "codec" / "files").mkdir(parents=True)
@@ -115,12 +140,17 @@ def test_the_rules_catch_a_broken_import(tmp_path, monkeypatch):
         "import torch\nfrom app.codec.engine.runtime import SPECS\n\ndef f():\n    from PySide6 import QtCore\n"
     )
     (tmp_path / "app" / "viewer" / "bad.py").write_text(
-        "def g():\n    from app.codec.api import Codec\n    import torch\n"
+        "def g():\n    from app.codec.api import Codec\n    import torch\n    from app.batch import convert\n"
+    )
+    (tmp_path / "app" / "batch").mkdir(parents=True)
+    (tmp_path / "app" / "batch" / "bad.py").write_text(
+        "from app.codec.engine.weights import find_weights\nfrom app.viewer import main\nimport PySide6\n"
     )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "APP", tmp_path / "app")
     assert len(codec_violations()) == 3
-    assert len(viewer_violations()) == 2
+    assert len(viewer_violations()) == 3
+    assert len(batch_violations()) == 3
 
 
 def test_the_torch_free_package_loads_without_torch():

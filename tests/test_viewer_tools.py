@@ -476,9 +476,11 @@ def test_the_slideshow_is_full_screen_without_panels_and_escape_puts_the_window_
         save_jpeg(tmp_path / f"{name}.jpg", quadrants())
     window = open_window(tmp_path / "a.jpg")
     window.metadata_dock.show()
+    window.view.set_zoom(1.0)  # zoomed in before: the slideshow still shows the whole photo
     assert window.strip_dock.isVisible() and not window.isFullScreen()
     qtbot.keyClick(window.view, Qt.Key.Key_F5)
     qtbot.waitUntil(window.isFullScreen)
+    assert window.view.is_fitted()
     assert window.slideshow.running() and window.slideshow_action.isChecked()
     assert window.strip_dock.isHidden() and window.metadata_dock.isHidden()
     assert window.menuBar().isHidden() and window.statusBar().isHidden()

@@ -205,9 +205,10 @@ class Codec:
                     and cached_calibration(info, self.device.type) is None
                 ):
                     self._runtimes[info.sha256] = (provisional_runtime(model, info, self.device.type), None)
-                    threading.Thread(
+                    self._calibration_thread = threading.Thread(
                         target=self._calibrate_later, args=(model, info), daemon=True, name="calibration"
-                    ).start()
+                    )
+                    self._calibration_thread.start()
                 else:
                     self._runtimes[info.sha256] = choose_runtime(model, info, self.runtime_name, self.device.type, log)
             return self._runtimes[info.sha256]
@@ -216,15 +217,16 @@ class Codec:
         """The one-time calibration, off the decoding path; its choice replaces the provisional one."""
         try:
             entry = choose_runtime(model, info, AUTO, self.device.type)
-        except CodecError:
-            return  # the provisional runtime (checked against the reference) stays
+        except Exception:  # noqa: BLE001 -- a thread boundary: the provisional runtime (checked) stays
+            return
         with self._runtimes_lock:
             self._runtimes[info.sha256] = entry
 
     @property
     def calibrating(self) -> bool:
         """Whether a background calibration is still measuring this machine's runtimes."""
-        return any(t.name == "calibration" and t.is_alive() for t in threading.enumerate())
+        thread = getattr(self, "_calibration_thread", None)
+        return thread is not None and thread.is_alive()
 
     def detail_coder(self, info: WeightsInfo) -> DetailCoder | None:
         """The integer prior and coder tables of a detail-layer model (None for thumbnail-only ones)."""

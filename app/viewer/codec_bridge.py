@@ -21,7 +21,7 @@ from PIL import Image
 from app.codec.errors import CodecError, FormatError
 from app.codec.files.document import ImageDocument, open_image
 from app.codec.files.exif_tags import exif_ifds
-from app.codec.files.imageio import decode_pixels, image_orientation, open_pil, to_rgb
+from app.codec.files.imageio import decode_pixels, image_orientation, open_pil, reduced, to_rgb
 from app.codec.files.jpeg_orientation import write_orientation
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
 from app.codec.files.payload import DETAIL_KIND, PayloadError, unpack_records
@@ -178,7 +178,8 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
         decode_pixels(im, str(path), partial_ok=True)  # a truncated file: its readable part
         orientation = image_orientation(im)
         icc = im.info.get("icc_profile") or None
-        picture = Image.fromarray(to_rgb(im, str(path))[0])
+        small = reduced(im, max(1, max(im.size) // (2 * size)))  # in its own mode: never a full-size RGB copy
+        picture = Image.fromarray(to_rgb(small, str(path))[0])
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     rgb = np.ascontiguousarray(to_display(np.asarray(picture), orientation))
     return StripPreview(rgb, marker is not None, display_size(*stored, orientation), icc)

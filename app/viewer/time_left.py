@@ -37,7 +37,7 @@ class TimeLeft:
     """Feed it the share done (0..1) as the work goes; ``text`` is '' until there is enough to go on."""
 
     def __init__(self, clock: Callable[[], float] | None = None):
-        self._clock = clock or now
+        self._clock = clock or (lambda: now())  # looked up at each call: tests may replace ``now``
         self._start: float | None = None
         self.text = ""
 

@@ -473,6 +473,7 @@ class MainWindow(QMainWindow):
         self._before_slideshow = (self.windowState(), not self.strip_dock.isHidden(), not self.metadata_dock.isHidden())
         self.strip_dock.hide()
         self.metadata_dock.hide()
+        self.view.fit()  # a slideshow shows whole photos (each next one is fitted as it opens)
         self.slideshow.start()
         self.slideshow_badge.show()
         self.slideshow_badge.raise_()

@@ -20,6 +20,10 @@ from app.codec.files.marker import Marker
 from app.codec.files.raw import raw_of
 from app.codec.files.reader import Thumbnail, marker_of, thumbnail_from
 
+# A plain image over this many pixels is shown from a reduced preview (scaled up to its size like a
+# HyperThumbnail's): every camera up to 64 MP shows its own pixels at 100%, and the viewer's
+# memory stays bounded whatever the file (the pixel budget admits 256 MP).
+MAX_DISPLAY_PIXELS = 64_000_000
 READ_WHOLE_BYTES = 64 * 2**20  # a JPEG up to this size is read into memory once (a 20K-wide thumbnail is less)
 
 
@@ -83,13 +87,14 @@ def open_image(path: str | os.PathLike[str]) -> ImageDocument:
         except FormatError as exc:
             notes.append(f"shown as a plain image: {exc}")
         if not notes:  # a plain image, not yet touched: decode it from this parse
-            loaded = loaded_from(im, name, partial_ok=True)  # for display: a truncated file shows what it holds
+            # for display: a truncated file shows what it holds, a huge one a bounded preview
+            loaded = loaded_from(im, name, partial_ok=True, display_pixels=MAX_DISPLAY_PIXELS)
     if notes:  # a damaged HyperThumbnail may have been half decoded as one: start again as a plain image
-        loaded = load_image(source, name)
+        loaded = load_image(source, name, display_pixels=MAX_DISPLAY_PIXELS)
     return ImageDocument(
         path=path,
         preview=loaded.rgb,
-        full_size=(loaded.rgb.shape[1], loaded.rgb.shape[0]),
+        full_size=loaded.full_size or (loaded.rgb.shape[1], loaded.rgb.shape[0]),
         orientation=loaded.orientation,
         marker=None,
         exif=loaded.exif,

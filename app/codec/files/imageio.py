@@ -18,6 +18,7 @@ develops the sensor data.
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 import warnings
@@ -75,6 +76,7 @@ class LoadedImage:
     dpi: tuple[float, float] | None = None  # the source's pixel density (JFIF), carried too
     aspect: tuple[int, int] | None = None  # or only its pixel aspect ratio (JFIF unit 0, PNG pHYs unit 0)
     iptc: bytes | None = None  # the source's IPTC as APP13 segment data ("Photoshop 3.0\0" + resources)
+    full_size: tuple[int, int] | None = None  # (width, height) of the source when ``rgb`` is reduced (display)
 
 
 def source_name(source: Source) -> str:
@@ -319,20 +321,33 @@ def _exif_and_orientation(im: Image.Image) -> tuple[bytes | None, int]:
     return piexif.dump({"0th": {piexif.ImageIFD.Orientation: orientation}}), orientation
 
 
-def load_image(path: Source, name: str | None = None, *, partial_ok: bool = False) -> LoadedImage:
+def load_image(
+    path: Source, name: str | None = None, *, partial_ok: bool = False, display_pixels: int | None = None
+) -> LoadedImage:
     """Fully decode ``path`` (a file path, or bytes) to 8-bit RGB in stored orientation.
-    ``partial_ok``: see ``loaded_from``."""
+    ``partial_ok``, ``display_pixels``: see ``loaded_from``."""
     name = name or source_name(path)
     with open_pil(path, name) as im:
-        return loaded_from(im, name, partial_ok=partial_ok)
+        return loaded_from(im, name, partial_ok=partial_ok, display_pixels=display_pixels)
 
 
-def loaded_from(im: Image.Image, name: str, *, partial_ok: bool = False) -> LoadedImage:
+# Modes Pillow's ``Image.reduce`` takes; others are converted to one of these first.
+_REDUCIBLE = {"L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "F"}
+
+
+def loaded_from(
+    im: Image.Image, name: str, *, partial_ok: bool = False, display_pixels: int | None = None
+) -> LoadedImage:
     """Decode an image opened with ``open_pil`` (header parsed, pixels not yet read).
 
     A truncated file is refused (``ImageLoadError``): nothing is encoded from half a photo. Only
     for display, ``partial_ok`` keeps what could be read, with ``TRUNCATED_NOTE`` among the notes.
-    A RAW file is developed here (``raw.develop``), not read from its preview."""
+    A RAW file is developed here (``raw.develop``), not read from its preview.
+
+    Only for display, ``display_pixels`` bounds the pixels decoded: a larger image is read reduced
+    by a whole factor (a JPEG by libjpeg's DCT scaling, before any full-size buffer exists; others
+    reduced right after decoding, in their own mode), ``full_size`` keeps its real size and a note
+    says so. A 15000x15000 1-bit PNG took the viewer to 3.9 GB as full-size RGB and pixmaps."""
     source_raw = raw.raw_of(im)
     if source_raw is not None:
         return _developed(source_raw)
@@ -342,8 +357,18 @@ def loaded_from(im: Image.Image, name: str, *, partial_ok: bool = False) -> Load
         notes.append(f"used the first of {frames} frames")
     if im.mode in ("RGB", "RGBA") and _wide_tile(im):
         notes.append("reduced 16 bits per channel to 8")
+    full_size = im.size
+    factor = _display_factor(full_size, display_pixels)
+    if factor > 1 and im.format in ("JPEG", "MPO"):
+        im.draft(im.mode, (-(-im.width // factor), -(-im.height // factor)))  # 1/2, 1/4 or 1/8 in the IDCT
     if decode_pixels(im, name, partial_ok=partial_ok):
         notes.insert(0, TRUNCATED_NOTE)
+    if factor > 1:
+        im = reduced(im, _display_factor(im.size, display_pixels))
+        notes.append(
+            f"shown at {im.width}x{im.height}: its {full_size[0]}x{full_size[1]} pixels are over the viewer's "
+            f"{display_pixels / 1e6:g}-megapixel display budget"
+        )
     rgb, converted = to_rgb(im, name)
     notes += converted
     icc = im.info.get("icc_profile") or None
@@ -363,7 +388,32 @@ def loaded_from(im: Image.Image, name: str, *, partial_ok: bool = False) -> Load
         dpi=_dpi(im),
         aspect=_aspect(im),
         iptc=_iptc(im),
+        full_size=full_size if im.size != full_size else None,
     )
+
+
+def _display_factor(size: tuple[int, int], limit: int | None) -> int:
+    """The smallest whole factor that brings ``size`` within ``limit`` pixels (1: it is within)."""
+    if not limit or size[0] * size[1] <= limit:
+        return 1
+    return math.ceil(math.sqrt(size[0] * size[1] / limit))
+
+
+def reduced(im: Image.Image, factor: int) -> Image.Image:
+    """``im`` (decoded) reduced by ``factor`` (box average) in a mode that keeps its values, so
+    that ``to_rgb`` still makes the one conversion to 8-bit RGB afterwards: 1-bit as L, 16-bit
+    grey as 32-bit integers (``to_rgb`` scales them), palettes and others as RGB(A)."""
+    if factor <= 1:
+        return im
+    if im.mode not in _REDUCIBLE:
+        if im.mode == "1":
+            mode = "L"
+        elif im.mode.startswith("I;16"):
+            mode = "I"
+        else:
+            mode = "RGBA" if "transparency" in im.info or "A" in im.mode else "RGB"
+        im = im.convert(mode)
+    return im.reduce(factor)
 
 
 def _developed(source: raw.RawSource) -> LoadedImage:
@@ -431,10 +481,10 @@ def _iptc(im: Image.Image) -> bytes | None:
     if im.format != "TIFF" or tags is None:
         return None
     try:
-        for tag, wrap in ((34377, lambda raw: iptc.PHOTOSHOP + raw), (33723, iptc.from_iim)):
-            raw = _tag_bytes(tags, tag)
-            if raw:
-                return wrap(raw)
+        for tag, wrap in ((34377, lambda value: iptc.PHOTOSHOP + value), (33723, iptc.from_iim)):
+            value = _tag_bytes(tags, tag)
+            if value:
+                return wrap(value)
     except _DECODE_ERRORS:
         pass
     return None

@@ -71,7 +71,7 @@ def _value(root: ET.Element, name: str) -> str | None:
 def _labels_in(root: ET.Element) -> Labels:
     try:
         rating = round(float(_value(root, RATING) or 0))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or "inf" / "1e400"
         rating = 0
     label = _value(root, LABEL) or None
     return Labels(max(-1, min(5, rating)), label)
@@ -175,7 +175,7 @@ def read_labels(path: str | os.PathLike[str]) -> Labels:
         if holds_xmp(path):
             with open(path, "rb") as f:
                 for segment in jpeg_segments.segments(f):
-                    if segment.marker == jpeg_segments.APP1 and segment.end - segment.start <= 0xFFFF + 2:
+                    if segment.marker == jpeg_segments.APP1:
                         f.seek(segment.start + 4)
                         body = f.read(segment.end - segment.start - 4)
                         if body.startswith(XMP_IDENTIFIER):
@@ -195,11 +195,14 @@ def write_labels(path: str | os.PathLike[str], labels: Labels) -> Path:
     JPEG itself or the sidecar). Raises ``CodecError`` and then leaves every file as it was."""
     if not -1 <= labels.rating <= 5:
         raise CodecError(f"a rating is 0..5 stars, not {labels.rating}")
-    if labels.label is not None and labels.label not in COLOURS:
-        raise CodecError(f"a colour label is one of {', '.join(COLOURS)}, not {labels.label!r}")
     source = Path(path).resolve()  # a symlink stays a symlink: its target is what changes
+    if labels.label is not None and labels.label not in COLOURS and labels.label != read_labels(source).label:
+        # another program's label ("Select", "Approved") may stay as it is; only ours are set
+        raise CodecError(f"a colour label is one of {', '.join(COLOURS)}, not {labels.label!r}")
     target = source if holds_xmp(source) else sidecar_path(source)
     try:
+        if target != source and target.exists() and target.stat().st_size > MAX_SIDECAR:
+            raise CodecError(f"{shorten(target.name, 80)} is larger than an XMP sidecar can be: it is left as it is")
         data = target.read_bytes() if target.exists() or target == source else None
     except OSError as exc:
         raise CodecError(f"cannot read {shorten(target.name, 80)}: {exc.strerror or exc}") from None

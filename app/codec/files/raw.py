@@ -142,6 +142,7 @@ def _preview(raw, source: RawSource) -> Image.Image:
     elif thumb is not None and thumb.format == rawpy.ThumbFormat.BITMAP:
         pixels = np.asarray(thumb.data)
         if pixels.ndim == 3 and pixels.shape[2] == 3 and pixels.dtype == np.uint8 and pixels.size:
+            check_pixel_budget(pixels.shape[1], pixels.shape[0], f"the embedded preview of {source.name}")
             return _described(Image.fromarray(pixels), source, "the camera's embedded preview")
     try:
         rgb = raw.postprocess(half_size=True, **DEVELOP)

@@ -74,7 +74,6 @@ def _check_container(
     """Check the JPEG is what the format requires; return its (luma, chroma) tables."""
     if im.format != "JPEG":
         raise FormatError(f"{name}: has a HyperThumbnail marker but is a {im.format}, not a JPEG")
-    _check_coding(layout_of(im), name)
     layers = getattr(im, "layer", [])
     if (im.info.get("progressive") and marker.version < 2) or len(layers) != 3:
         raise FormatError(
@@ -82,6 +81,7 @@ def _check_container(
         )
     if any((h, v) != (1, 1) for _, h, v, _ in layers) or [t for *_, t in layers] != [0, 1, 1]:
         raise FormatError(f"{name}: not 4:4:4 with luma table 0 and chroma table 1")
+    _check_coding(layout_of(im), name)  # after the shape: its restart count assumes 4:4:4's MCUs
     tables = getattr(im, "quantization", {})
     if sorted(tables) != [0, 1]:
         raise FormatError(f"{name}: expected exactly 2 quantization tables, found {len(tables)}")

@@ -11,6 +11,7 @@ a declared one): a check on the raw bytes would let ``<!\0E\0N\0T...`` through a
 from __future__ import annotations
 
 import re
+import threading
 import xml.etree.ElementTree as ET
 
 from defusedxml import DefusedXmlException
@@ -208,11 +209,14 @@ def decoded_packet(packet: bytes | None, size: tuple[int, int]) -> bytes | None:
 parse, rdf_of, serialize, remove_properties = _parse, _rdf, _serialize, _remove_properties
 
 
+_PREFIXES_LOCK = threading.Lock()
+MAX_KEPT_PREFIXES = 256  # namespace prefixes ElementTree may know in all (about 30 are registered here)
+
+
 def keep_prefixes(packet: bytes) -> None:
     """Register the namespace prefixes ``packet`` declares (already parsed safely by ``parse``),
     so that its edited copy writes them as the file did (``lr:``, ``darktable:``...), not ``ns0:``.
     A prefix or namespace already known keeps its registration."""
-    known = ET._namespace_map  # uri -> prefix
     parser = ET.XMLPullParser(events=("start-ns",))
     try:
         parser.feed(packet)
@@ -220,9 +224,13 @@ def keep_prefixes(packet: bytes) -> None:
         events = list(parser.read_events())
     except ET.ParseError:
         return
-    for _, (prefix, uri) in events:
-        if prefix and uri not in known and prefix not in known.values() and not re.match(r"ns\d+$", prefix):
-            try:
-                ET.register_namespace(prefix, uri)
-            except ValueError:
-                pass
+    with _PREFIXES_LOCK:  # ElementTree's prefix map is process-wide; the viewer edits on several threads
+        known = ET._namespace_map  # uri -> prefix
+        for _, (prefix, uri) in events[:MAX_KEPT_PREFIXES]:
+            if len(known) >= MAX_KEPT_PREFIXES:
+                break  # bounded: a hostile sidecar's thousands of declarations are not all kept forever
+            if prefix and uri not in known and prefix not in known.values() and not re.match(r"ns\d+$", prefix):
+                try:
+                    ET.register_namespace(prefix, uri)
+                except ValueError:
+                    pass

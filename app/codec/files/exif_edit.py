@@ -35,6 +35,19 @@ TAG_JPEG_OFFSET, TAG_JPEG_LENGTH = 0x0201, 0x0202  # IFD1's embedded preview
 MAX_ENTRIES = 1000  # per IFD; real ones have tens
 
 
+# (IFD, tag) of the tags that describe the image's size and sampling: what a HyperThumbnail (the
+# thumbnail's) and a decoded photo (its own) set in a carried block, and nothing else.
+SIZE_TAGS = frozenset(
+    {
+        ("0th", TAG_IMAGE_WIDTH),
+        ("0th", TAG_IMAGE_LENGTH),
+        ("0th", TAG_YCBCR_SUBSAMPLING),
+        ("Exif", TAG_PIXEL_X),
+        ("Exif", TAG_PIXEL_Y),
+    }
+)
+
+
 class ExifError(ValueError):
     """The EXIF block is malformed (a bound or an offset is outside the data)."""
 

@@ -119,13 +119,7 @@ def carry_exif(
 
 
 # What ``_edited_exif`` may change: every other tag must read the same afterwards.
-_SET_TAGS = {
-    ("0th", exif_edit.TAG_IMAGE_WIDTH),
-    ("0th", exif_edit.TAG_IMAGE_LENGTH),
-    ("0th", exif_edit.TAG_YCBCR_SUBSAMPLING),
-    ("Exif", exif_edit.TAG_PIXEL_X),
-    ("Exif", exif_edit.TAG_PIXEL_Y),
-}
+_SET_TAGS = exif_edit.SIZE_TAGS
 
 
 def _edited_exif(block: bytes, thumb_size: tuple[int, int], strip_gps: bool) -> bytes:

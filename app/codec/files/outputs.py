@@ -131,15 +131,7 @@ def decoded_exif(exif: bytes | None, size: tuple[int, int], *, subsampling: tupl
         block = exif_edit.set_ycbcr_subsampling(block, *subsampling)
     if orientation_of(block) != 1:
         block = exif_edit.set_orientation(block, 1)
-    changed = {
-        ("0th", exif_edit.TAG_ORIENTATION),
-        ("0th", exif_edit.TAG_IMAGE_WIDTH),
-        ("0th", exif_edit.TAG_IMAGE_LENGTH),
-        ("0th", exif_edit.TAG_YCBCR_SUBSAMPLING),
-        ("Exif", exif_edit.TAG_PIXEL_X),
-        ("Exif", exif_edit.TAG_PIXEL_Y),
-    }
-    exif_edit.check_unchanged(before, block, changed)
+    exif_edit.check_unchanged(before, block, exif_edit.SIZE_TAGS | {("0th", exif_edit.TAG_ORIENTATION)})
     return block
 
 

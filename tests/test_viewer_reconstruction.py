@@ -497,6 +497,8 @@ def test_compare_with_original_shows_the_source_left_and_the_reconstruction_righ
     assert original_candidates(tmp_path / "x-png-2.hyper.jpg")[0] == source
     assert original_candidates(export) == [source]
     window = viewer(export)
+    qtbot.waitUntil(lambda: "Compare With Original" in window.statusBar().currentMessage(), timeout=10_000)
+    assert "x.png" in window.statusBar().currentMessage()  # offered, not forced
     window.view.set_zoom(1.0)
     wait_for(qtbot, window, "full")
     assert window.compare_with_original() and window.compare_action.isChecked()

@@ -622,6 +622,9 @@ class MainWindow(QMainWindow):
             self.metadata_panel.show_metadata(describe_document(document, self.labels))
             if TRUNCATED_NOTE in document.notes:  # shown as far as it could be read: say so over it
                 self.view.set_notice(TRUNCATED_NOTE[0].upper() + TRUNCATED_NOTE[1:] + ".")
+            original = find_original(result.path) if document.is_hyperthumbnail else None
+            if original is not None:  # the export's source is beside it: offer the comparison
+                self._say(f"The original {original.name} is beside it: View \u203a Compare With Original shows both.")
         self.setWindowTitle(window_title(result.path, self.document if result.document is not None else None))
 
     # ------------------------------------------------------------------ status

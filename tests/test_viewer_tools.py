@@ -649,3 +649,42 @@ def test_rating_a_png_writes_a_sidecar_and_leaves_the_image_alone(open_window, q
     rows = {what: keys for menu, keys, what in shortcut_rows(window.menuBar()) if menu == "Edit"}
     assert rows["Rate 0 (No Stars)"] == "0" and rows["Rate 5 \u2605\u2605\u2605\u2605\u2605"] == "5"
     assert rows["Label Red"] == "6" and rows["Label Purple"] == "9"
+
+
+def test_the_navigator_maps_the_photo_while_zoomed_in_and_moves_the_view(open_window, qtbot, tmp_path, settings):
+    path = save_jpeg(tmp_path / "quadrants.jpg", quadrants(400, 300))
+    window = open_window(path)
+    navigator = window.view.navigator
+    assert navigator.isHidden()  # fitted: the whole photo is in view, no map
+    window.view.set_zoom(4.0)
+    window.view.centerOn(QPointF(50, 40))  # the red quadrant, top-left
+    assert navigator.isVisible() and navigator.width() == 182 and navigator.height() == 137  # 180 x 135 and a border
+    viewport = window.view.viewport()
+    assert navigator.geometry().right() < viewport.width() and navigator.geometry().bottom() < viewport.height()
+    frame, shown = navigator.frame_rect(), window.view.visible_area()
+    assert abs(frame.width() - shown.width() * 180 / 400) < 1 and abs(frame.left() - 1 - shown.left() * 180 / 400) < 1
+    picture = navigator.grab().toImage()
+    def seen(x: float, y: float) -> tuple[int, int, int]:
+        colour = QColor(picture.pixel(round(x), round(y)))
+        return colour.red(), colour.green(), colour.blue()
+
+    inside = frame.center()
+    assert near(seen(inside.x(), inside.y()), RED)  # the part in view, as it is
+    for (fx, fy), colour in {(0.75, 0.25): GREEN, (0.25, 0.75): BLUE, (0.75, 0.75): WHITE}.items():
+        shaded = seen(fx * navigator.width(), fy * navigator.height())  # out of view: the same colour, darker
+        assert near(shaded, tuple(round(c * 0.57) for c in colour), 30), (shaded, colour)
+    qtbot.mouseClick(navigator, Qt.MouseButton.LeftButton, pos=QPointF(0.9 * 180, 0.9 * 135).toPoint())
+    assert window.view.visible_area().contains(QPointF(380, 280))  # moved to the bottom-right corner
+    assert not window.view.visible_area().contains(QPointF(50, 40))
+    assert near(shown_colour(window, 0.97, 0.97), WHITE)
+    window.navigator_action.trigger()  # N: the user turns it off
+    assert navigator.isHidden()
+    window.view.set_zoom(2.0)
+    assert navigator.isHidden()
+    window.navigator_action.trigger()
+    assert navigator.isVisible()
+    window.view.fit()
+    assert navigator.isHidden()
+    window.navigator_action.trigger()
+    window.close()
+    assert settings.value("view/navigator") in (False, "false")  # remembered off

@@ -16,6 +16,7 @@ Comparison (``set_split``): the tile layer clips its tiles to the part of the ph
 vertical line on screen, so the upscaled preview shows on the left and the reconstruction on the
 right of the same place; the line follows zoom and pan and can be dragged. With ``set_original``
 the original photo (a plain image of the same size) shows left of the line instead of the preview.
+While part of the photo is out of view, ``navigator`` maps where the view is (``navigator.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from app.viewer.codec_bridge import ImageDocument, display_size, preview_scale
 from app.viewer.colour import display_transform, for_display
+from app.viewer.navigator import Navigator
 from app.viewer.orientation import orientation_transform
 from app.viewer.qimage import to_qimage
 
@@ -95,6 +97,7 @@ class ImageView(QGraphicsView):
         self._notice = ""
         self._indicator = ""
         self._fitted = True
+        self.navigator = Navigator(self)  # the map of the photo while zoomed in
 
     # ------------------------------------------------------------------ content
 
@@ -107,7 +110,8 @@ class ImageView(QGraphicsView):
         frame.setPen(QPen(Qt.PenStyle.NoPen))
         frame.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
         frame.setTransform(orientation_transform(width, height, document.orientation))
-        preview = QGraphicsPixmapItem(QPixmap.fromImage(for_display(to_qimage(document.preview), self._colour)), frame)
+        shown = for_display(to_qimage(document.preview), self._colour)
+        preview = QGraphicsPixmapItem(QPixmap.fromImage(shown), frame)
         preview.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         preview.setScale(preview_scale(document))
         layer = QGraphicsRectItem(0, 0, width, height, frame)  # above the preview: drawn later
@@ -118,6 +122,7 @@ class ImageView(QGraphicsView):
         self.scene().addItem(frame)
         self._frame, self._tile_layer = frame, layer
         self.scene().setSceneRect(QRectF(0, 0, *display_size(width, height, document.orientation)))
+        self.navigator.set_image(shown, orientation_transform(shown.width(), shown.height(), document.orientation))
         self.fit()
         self._clip_tiles()
 
@@ -171,6 +176,7 @@ class ImageView(QGraphicsView):
         self.scene().clear()
         self._frame, self._tile_layer, self._tiles, self._original_layer = None, None, {}, None
         self._message = self._notice = ""
+        self.navigator.set_image(None)
         self.viewport().update()
 
     # ------------------------------------------------------------------ reconstructed tiles
@@ -324,6 +330,7 @@ class ImageView(QGraphicsView):
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
         self._clip_tiles()
+        self.navigator.refresh()
         self.zoomChanged.emit(zoom, self._fitted)
         self.areaChanged.emit()
 
@@ -334,11 +341,13 @@ class ImageView(QGraphicsView):
         if self._fitted:
             self.fit()
         self._clip_tiles()
+        self.navigator.refresh()
         self.areaChanged.emit()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)
         self._clip_tiles()
+        self.navigator.refresh()
         self.areaChanged.emit()
 
     def wheelEvent(self, event: QWheelEvent) -> None:

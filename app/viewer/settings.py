@@ -58,11 +58,12 @@ SLIDESHOW_S = Setting(
 )
 STRIP = Setting("view/strip", bool, True, "the thumbnail strip is shown")
 METADATA = Setting("view/metadata", bool, False, "the metadata panel is shown")
+NAVIGATOR = Setting("view/navigator", bool, True, "the navigator map shows while zoomed in")
 GEOMETRY = Setting("window/geometry", QByteArray, None, "the window's size and place (Qt's saveGeometry)")
 STATE = Setting("window/state", QByteArray, None, "where the panels are docked (Qt's saveState)")
 RECENT = Setting("recent/paths", list, (), "File > Open Recent, most recent first")
 
-TABLE = (LAST_FOLDER, LAST_IMAGE, SORT, SLIDESHOW_S, STRIP, METADATA, GEOMETRY, STATE, RECENT)
+TABLE = (LAST_FOLDER, LAST_IMAGE, SORT, SLIDESHOW_S, STRIP, METADATA, NAVIGATOR, GEOMETRY, STATE, RECENT)
 
 
 def open_settings() -> QSettings:

@@ -137,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes, each with its own model (default 1: in this process)",
     )
+    conv.add_argument(
+        "--threads-per-worker",
+        type=_at_least_one,
+        default=None,
+        metavar="N",
+        help="torch threads in each worker (default: the cores shared out; with --engine ray, --cpus-per-worker); "
+        "the same bytes on two runs need the same threads per worker",
+    )
     conv.add_argument("--dry-run", action="store_true", help="say what would be done; write nothing")
     conv.add_argument(
         "--show", type=_at_least_one, default=10, metavar="N", help="paths listed by --dry-run (default 10)"
@@ -144,6 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--report", metavar="FILE", help="write the per-file report: FILE.json or FILE.csv")
     conv.add_argument("--force", action="store_true", help="convert every photo again, replacing earlier outputs")
     conv.add_argument("--retry-failed", action="store_true", help="try again the photos that failed in earlier runs")
+    conv.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): worker processes on this machine, with a journal; ray: a Ray cluster "
+        "(Ray Data actors; SRC and DST may then be s3:// or gs:// URIs; needs pip install -e '.[cluster]')",
+    )
+    conv.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: the cluster to join (auto, ray://host:10001); default: a local Ray",
+    )
+    conv.add_argument(
+        "--cpus-per-worker", type=float, default=1.0, metavar="N", help="with --engine ray: CPUs per actor (default 1)"
+    )
+    conv.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="with --engine ray: GPUs per actor (e.g. 1 or 0.5)",
+    )
 
     dec = sub.add_parser("decode", help="HyperThumbnail -> full-resolution image (PNG, TIFF, ...)")
     dec.add_argument("input")
@@ -278,12 +308,24 @@ def cmd_convert(args) -> int:
     from app.batch import convert
     from app.codec.api import parse_rate
 
-    src, dst = Path(args.source), Path(args.destination)
     report = Path(args.report) if args.report else None
     if report is not None and report.suffix.lower() not in (".json", ".csv"):
         raise CodecError(f"--report must name a .json or .csv file, not {shorten(report.name)}")
-    convert.check_folders(src, dst)
+    ray = args.engine == "ray"
+    if not ray:
+        if "://" in args.source or "://" in args.destination:
+            raise CodecError("a URI (s3://, gs://...) as SRC or DST needs --engine ray")
+        if args.address or args.gpus_per_worker:
+            raise CodecError("--address and --gpus-per-worker are options of --engine ray")
+    src, dst = Path(args.source), Path(args.destination)
+    if not ray:
+        convert.check_folders(src, dst)
     if args.dry_run:
+        if ray:
+            from app.batch import ray_engine
+
+            convert.print_plan(ray_engine.dry_run(args.source, args.destination, force=args.force), args.show)
+            return EXIT_OK
         plan, _ = convert.dry_run(src, dst, force=args.force, retry_failed=args.retry_failed)  # print_plan counts
         convert.print_plan(plan, args.show)
         return EXIT_OK
@@ -295,6 +337,7 @@ def cmd_convert(args) -> int:
         device=args.device,
         runtime=args.runtime,
         tile=args.tile,
+        threads=args.threads_per_worker,
     )
     from tqdm import tqdm
 
@@ -320,18 +363,39 @@ def cmd_convert(args) -> int:
             line = printable(f"hyperthumb: {result['status']}: {task.rel}: {result.get('reason')}")
             tqdm.write(line, file=sys.stderr)
 
-    header = {"source": str(src), "destination": str(dst), "settings": json.loads(settings.key())}
+    header = {
+        "source": args.source,
+        "destination": args.destination,
+        "engine": args.engine,
+        "settings": json.loads(settings.key()),
+    }
     try:
-        summary = convert.convert_tree(
-            src,
-            dst,
-            settings,
-            workers=args.workers,
-            force=args.force,
-            retry_failed=args.retry_failed,
-            on_result=on_result,
-            progress=progress,
-        )
+        if ray:
+            from app.batch import ray_engine
+
+            summary = ray_engine.convert_with_ray(
+                args.source,
+                args.destination,
+                settings,
+                address=args.address,
+                workers=args.workers if args.workers > 1 else None,
+                cpus_per_worker=args.cpus_per_worker,
+                gpus_per_worker=args.gpus_per_worker,
+                force=args.force,
+                on_result=on_result,
+                progress=progress,
+            )
+        else:
+            summary = convert.convert_tree(
+                src,
+                dst,
+                settings,
+                workers=args.workers,
+                force=args.force,
+                retry_failed=args.retry_failed,
+                on_result=on_result,
+                progress=progress,
+            )
     except KeyboardInterrupt as exc:
         from app.codec.files.atomic import Terminated
 

@@ -664,6 +664,7 @@ def test_the_navigator_maps_the_photo_while_zoomed_in_and_moves_the_view(open_wi
     frame, shown = navigator.frame_rect(), window.view.visible_area()
     assert abs(frame.width() - shown.width() * 180 / 400) < 1 and abs(frame.left() - 1 - shown.left() * 180 / 400) < 1
     picture = navigator.grab().toImage()
+
     def seen(x: float, y: float) -> tuple[int, int, int]:
         colour = QColor(picture.pixel(round(x), round(y)))
         return colour.red(), colour.green(), colour.blue()

@@ -78,6 +78,10 @@ class Settings:
     device: str | None = None
     runtime: str | None = None
     tile: int | None = None
+    # torch threads per worker; None: the cores shared out among the workers. The encoder's float
+    # sums can round differently on another thread count (oneDNN splits them differently), which
+    # may move one quantization-table entry: the same bytes need the same threads per worker.
+    threads: int | None = None
 
     def key(self) -> str:
         """What an output depends on, stored with it: another key means other settings."""
@@ -447,7 +451,7 @@ class WorkerPool:
     def __init__(self, workers: int, settings: Settings):
         self.context = multiprocessing.get_context("spawn")
         self.settings = settings
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
         self.slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
@@ -670,7 +674,7 @@ def convert_tree(
                     pool = WorkerPool(min(workers, len(plan.tasks)), settings)
                     results = pool.run(plan.tasks)
                 elif plan.tasks:
-                    codec = load_codec(settings)
+                    codec = load_codec(settings, settings.threads)
                     results = (convert_one(codec, settings, task) for task in plan.tasks)
                 else:
                     results = iter(())

@@ -43,7 +43,9 @@ class Navigator(QWidget):
             self._pixmap = None
         else:
             upright = image.transformed(orientation_transform) if orientation_transform is not None else image
-            size = QSize(upright.width(), upright.height()).scaled(MAP_SIDE, MAP_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
+            size = QSize(upright.width(), upright.height()).scaled(
+                MAP_SIDE, MAP_SIDE, Qt.AspectRatioMode.KeepAspectRatio
+            )
             self._pixmap = QPixmap.fromImage(
                 upright.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
             )
@@ -80,7 +82,9 @@ class Navigator(QWidget):
             return QRectF()
         sx, sy = self._pixmap.width() / scene.width(), self._pixmap.height() / scene.height()
         shown = self._view.visible_area()
-        return QRectF(1 + (shown.x() - scene.x()) * sx, 1 + (shown.y() - scene.y()) * sy, shown.width() * sx, shown.height() * sy)
+        return QRectF(
+            1 + (shown.x() - scene.x()) * sx, 1 + (shown.y() - scene.y()) * sy, shown.width() * sx, shown.height() * sy
+        )
 
     # ------------------------------------------------------------------ drawing and input
 

@@ -324,7 +324,9 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Compare With &Original\u2026", [], self.compare_with_original)
         self.navigator_action = QAction("&Navigator While Zoomed In", self, checkable=True)
         self.navigator_action.setShortcut(QKeySequence("N"))
-        self.navigator_action.setToolTip("A map of the whole photo in the corner, the visible part framed; click it to move")
+        self.navigator_action.setToolTip(
+            "A map of the whole photo in the corner, the visible part framed; click it to move"
+        )
         self.navigator_action.setChecked(stored.read(self.settings, stored.NAVIGATOR))
         self.view.navigator.set_enabled_by_user(self.navigator_action.isChecked())
         self.navigator_action.toggled.connect(self.view.navigator.set_enabled_by_user)

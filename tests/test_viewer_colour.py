@@ -121,6 +121,8 @@ def test_an_embedded_profile_is_converted_to_srgb(open_window, tmp_path, suffix)
     assert close(shown(window, 0.25, 0.25), (0, 255, 0))  # stored red, shown green
     assert close(shown(window, 0.75, 0.25), (255, 0, 0))  # stored green, shown red
     assert close(shown(window, 0.25, 0.75), (0, 0, 255)) and close(shown(window, 0.75, 0.75), (255, 255, 255))
+    stored = window.document.preview  # converted for the screen on a copy: the document keeps its colours
+    assert tuple(stored[5, 5]) == (255, 0, 0) or close(tuple(int(v) for v in stored[5, 5]), (255, 0, 0))
 
 
 def test_without_a_profile_the_pixels_are_shown_as_stored(open_window, tmp_path):

@@ -689,3 +689,12 @@ def test_the_navigator_maps_the_photo_while_zoomed_in_and_moves_the_view(open_wi
     window.navigator_action.trigger()
     window.close()
     assert settings.value("view/navigator") in (False, "false")  # remembered off
+
+
+def test_freed_memory_goes_back_after_a_big_image_only(monkeypatch):
+    from app.viewer import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "_LIBC", type("Libc", (), {"malloc_trim": lambda self, pad: calls.append(pad)})())
+    assert not memory.give_back_freed_memory(1_000_000) and calls == []  # a small image: no heap walk
+    assert memory.give_back_freed_memory(15000 * 15000) and calls == [0]

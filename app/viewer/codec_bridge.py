@@ -21,7 +21,7 @@ from PIL import Image
 from app.codec.errors import CodecError, FormatError
 from app.codec.files.document import ImageDocument, open_image
 from app.codec.files.exif_tags import exif_ifds
-from app.codec.files.imageio import decode_pixels, image_orientation, open_pil, reduced, to_rgb
+from app.codec.files.imageio import decoded_reduced, image_orientation, open_pil, to_rgb
 from app.codec.files.jpeg_orientation import write_orientation
 from app.codec.files.orientation import display_box_to_stored, display_size, to_display
 from app.codec.files.payload import DETAIL_KIND, PayloadError, unpack_records
@@ -175,10 +175,10 @@ def strip_preview(path: str | Path, size: int) -> StripPreview:
         stored = (marker.width, marker.height) if marker is not None else raw.full_size if raw else im.size
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # keeps the image at least ``size`` on its longer side
-        decode_pixels(im, str(path), partial_ok=True)  # a truncated file: its readable part
+        # in its own mode, a big PNG a band at a time: never a full-size RGB copy; a truncated file: its readable part
+        small, _ = decoded_reduced(im, str(path), max(1, max(im.size) // (2 * size)), partial_ok=True)
         orientation = image_orientation(im)
         icc = im.info.get("icc_profile") or None
-        small = reduced(im, max(1, max(im.size) // (2 * size)))  # in its own mode: never a full-size RGB copy
         picture = Image.fromarray(to_rgb(small, str(path))[0])
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     rgb = np.ascontiguousarray(to_display(np.asarray(picture), orientation))

@@ -50,7 +50,7 @@ from app.viewer.codec_bridge import ImageDocument, display_size, preview_scale
 from app.viewer.colour import display_transform, for_display
 from app.viewer.navigator import Navigator
 from app.viewer.orientation import orientation_transform
-from app.viewer.qimage import to_qimage
+from app.viewer.qimage import pixmap_of
 
 MIN_ZOOM = 0.01
 MAX_ZOOM = 32.0
@@ -110,8 +110,8 @@ class ImageView(QGraphicsView):
         frame.setPen(QPen(Qt.PenStyle.NoPen))
         frame.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
         frame.setTransform(orientation_transform(width, height, document.orientation))
-        shown = for_display(to_qimage(document.preview), self._colour)
-        preview = QGraphicsPixmapItem(QPixmap.fromImage(shown), frame)
+        shown = pixmap_of(document.preview, self._colour)
+        preview = QGraphicsPixmapItem(shown, frame)
         preview.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         preview.setScale(preview_scale(document))
         layer = QGraphicsRectItem(0, 0, width, height, frame)  # above the preview: drawn later
@@ -122,7 +122,7 @@ class ImageView(QGraphicsView):
         self.scene().addItem(frame)
         self._frame, self._tile_layer = frame, layer
         self.scene().setSceneRect(QRectF(0, 0, *display_size(width, height, document.orientation)))
-        self.navigator.set_image(shown, orientation_transform(shown.width(), shown.height(), document.orientation))
+        self.navigator.set_image(shown, document.orientation)
         self.fit()
         self._clip_tiles()
 

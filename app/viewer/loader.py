@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from app.codec.errors import user_message
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import CodecError, ImageDocument
+from app.viewer.memory import give_back_freed_memory
 from app.viewer.newest_wins import NewestWins, describe_failure
 
 CACHE_ITEMS = 8  # documents kept: the current one, its neighbours, and a few just left
@@ -126,7 +127,9 @@ class DocumentCache:
 def _open(path: Path) -> tuple[tuple[int, int] | None, LoadResult]:
     """On a worker: the file's signature as it was before the open, and the open's result."""
     signature = file_signature(path)
-    return signature, load(path)
+    result = load(path)
+    give_back_freed_memory(result_bytes(result))  # what decoding a big image freed
+    return signature, result
 
 
 def _open_failed(path: Path, exc: Exception) -> tuple[None, LoadResult]:

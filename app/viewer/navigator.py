@@ -12,8 +12,10 @@ while the scene pans and zooms, and the view tells it what changed (``refresh``)
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QTransform
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
+
+from app.viewer.orientation import orientation_transform
 
 MAP_SIDE = 180  # the map's longer side, in viewport pixels
 MARGIN = 12
@@ -36,19 +38,20 @@ class Navigator(QWidget):
 
     # ------------------------------------------------------------------ state
 
-    def set_image(self, image: QImage | None, orientation_transform: QTransform | None = None) -> None:
-        """The photo's preview as stored, and the transform that turns it upright (EXIF orientation);
-        None: no photo, no map."""
-        if image is None or image.isNull():
+    def set_image(self, picture: QPixmap | None, orientation: int = 1) -> None:
+        """The photo's preview as stored (the view's pixmap), and its EXIF orientation; None: no
+        photo, no map. The preview is made small first and turned after (it may be 64 MP)."""
+        if picture is None or picture.isNull():
             self._pixmap = None
         else:
-            upright = image.transformed(orientation_transform) if orientation_transform is not None else image
-            size = QSize(upright.width(), upright.height()).scaled(
-                MAP_SIDE, MAP_SIDE, Qt.AspectRatioMode.KeepAspectRatio
+            turned = orientation in (5, 6, 7, 8)  # a quarter turn swaps the sides
+            upright = QSize(picture.height(), picture.width()) if turned else picture.size()
+            size = upright.scaled(MAP_SIDE, MAP_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
+            stored = size.transposed() if turned else size
+            small = picture.scaled(
+                stored, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
             )
-            self._pixmap = QPixmap.fromImage(
-                upright.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            )
+            self._pixmap = small.transformed(orientation_transform(small.width(), small.height(), orientation))
             self.setFixedSize(self._pixmap.size() + QSize(2, 2))
         self.refresh()
 

@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 from app.viewer import codec_bridge
 from app.viewer.codec_bridge import CodecError, StripPreview
 from app.viewer.colour import display_transform, for_display
+from app.viewer.memory import give_back_freed_memory
 from app.viewer.newest_wins import NewestWins, describe_failure
 from app.viewer.qimage import to_qimage
 
@@ -93,7 +94,11 @@ def _make_picture(item: tuple[Path, int]) -> tuple[StripPreview | None, str | No
     """On the worker: (preview, None), or (None, why not) for a file that cannot be shown."""
     path, size = item
     try:
-        return codec_bridge.strip_preview(path, size), None
+        preview = codec_bridge.strip_preview(path, size)
+        if not preview.hyperthumbnail and path.suffix.lower() not in (".jpg", ".jpeg", ".jpe"):
+            width, height = preview.full_size  # decoded whole, not at 1/8 by libjpeg: freed by now
+            give_back_freed_memory(width * height * 3)
+        return preview, None
     except CodecError as exc:
         return None, str(exc)
     except OSError as exc:

@@ -66,6 +66,7 @@ from app.viewer.export_dialog import open_export_dialog, set_export_available
 from app.viewer.help_overlay import ShortcutHelp
 from app.viewer.image_view import ImageView
 from app.viewer.loader import DocumentLoader, LoadResult
+from app.viewer.memory import give_back_freed_memory
 from app.viewer.metadata import describe_document, describe_error
 from app.viewer.metadata_panel import MetadataPanel
 from app.viewer.original import find_original, open_original
@@ -613,6 +614,7 @@ class MainWindow(QMainWindow):
     def _show_result(self, result: LoadResult) -> None:
         if result.path != self.playlist.current:
             return  # a late answer for an image the user has already left
+        replaced = self.document.preview.nbytes if self.document is not None else 0
         if result.document is None:
             self.document = None
             self.view.show_message(f"Cannot open {result.path.name}\n\n{result.error}")
@@ -636,6 +638,7 @@ class MainWindow(QMainWindow):
             if original is not None:  # the export's source is beside it: offer the comparison
                 self._say(f"The original {original.name} is beside it: View \u203a Compare With Original shows both.")
         self.setWindowTitle(window_title(result.path, self.document if result.document is not None else None))
+        give_back_freed_memory(replaced)  # the pixmap of a big image just replaced
 
     # ------------------------------------------------------------------ status
 

@@ -34,7 +34,7 @@ import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from app.codec.errors import ImageLoadError
-from app.codec.files import iptc, jpeg_segments, raw
+from app.codec.files import iptc, jpeg_segments, png_bands, raw
 from app.codec.files.limits import MAX_SEGMENTS, check_jpeg_layout, check_pixel_budget, max_pixels
 
 # Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
@@ -361,15 +361,20 @@ def loaded_from(
     factor = _display_factor(full_size, display_pixels)
     if factor > 1 and im.format in ("JPEG", "MPO"):
         im.draft(im.mode, (-(-im.width // factor), -(-im.height // factor)))  # 1/2, 1/4 or 1/8 in the IDCT
-    if decode_pixels(im, name, partial_ok=partial_ok):
+    pixels, truncated = decoded_reduced(im, name, _display_factor(im.size, display_pixels), partial_ok=partial_ok)
+    if truncated:
         notes.insert(0, TRUNCATED_NOTE)
     if factor > 1:
-        im = reduced(im, _display_factor(im.size, display_pixels))
         notes.append(
-            f"shown at {im.width}x{im.height}: its {full_size[0]}x{full_size[1]} pixels are over the viewer's "
-            f"{display_pixels / 1e6:g}-megapixel display budget"
+            f"shown at {pixels.width}x{pixels.height}: its {full_size[0]}x{full_size[1]} pixels are over the "
+            f"viewer's {display_pixels / 1e6:g}-megapixel display budget"
         )
-    rgb, converted = to_rgb(im, name)
+    rgb, converted = to_rgb(pixels, name)
+    source_format = im.format or "unknown"
+    if pixels is not im:
+        # the metadata from the reduced copy, which carries the source's info and format: a PNG's
+        # source would decode itself whole to look for an EXIF stored after its pixels
+        pixels.format, im = im.format, pixels
     notes += converted
     icc = im.info.get("icc_profile") or None
     if icc is not None and not _is_rgb_icc(icc):
@@ -382,7 +387,7 @@ def loaded_from(
         exif=exif,
         icc_profile=icc,
         orientation=orientation,
-        source_format=im.format or "unknown",
+        source_format=source_format,
         notes=notes,
         xmp=im.info.get("xmp") or None,
         dpi=_dpi(im),
@@ -397,6 +402,18 @@ def _display_factor(size: tuple[int, int], limit: int | None) -> int:
     if not limit or size[0] * size[1] <= limit:
         return 1
     return math.ceil(math.sqrt(size[0] * size[1] / limit))
+
+
+def decoded_reduced(im: Image.Image, name: str, factor: int, *, partial_ok: bool = False) -> tuple[Image.Image, bool]:
+    """``im`` (opened, pixels not read) decoded and ``reduced`` by ``factor``: (image, truncated).
+    A big PNG is decoded a band of rows at a time and never whole (``png_bands``); anything else
+    whole, then reduced. ``partial_ok``: as ``decode_pixels``."""
+    if factor > 1:
+        banded = png_bands.decode_reduced(im, factor, reduced)
+        if banded is not None:
+            return banded, False
+    truncated = decode_pixels(im, name, partial_ok=partial_ok)
+    return reduced(im, factor), truncated
 
 
 def reduced(im: Image.Image, factor: int) -> Image.Image:

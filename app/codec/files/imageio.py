@@ -34,7 +34,7 @@ import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from app.codec.errors import ImageLoadError
-from app.codec.files import iptc, jpeg_segments, png_bands, raw
+from app.codec.files import iptc, jpeg_segments, png_bands, raw, tiff_bands
 from app.codec.files.limits import MAX_SEGMENTS, check_jpeg_layout, check_pixel_budget, max_pixels
 
 # Pillow's own bomb check follows our budget (it refuses beyond twice it, at open); between the
@@ -406,10 +406,10 @@ def _display_factor(size: tuple[int, int], limit: int | None) -> int:
 
 def decoded_reduced(im: Image.Image, name: str, factor: int, *, partial_ok: bool = False) -> tuple[Image.Image, bool]:
     """``im`` (opened, pixels not read) decoded and ``reduced`` by ``factor``: (image, truncated).
-    A big PNG is decoded a band of rows at a time and never whole (``png_bands``); anything else
-    whole, then reduced. ``partial_ok``: as ``decode_pixels``."""
+    A big PNG or striped TIFF is decoded a band of rows at a time and never whole (``png_bands``,
+    ``tiff_bands``); anything else whole, then reduced. ``partial_ok``: as ``decode_pixels``."""
     if factor > 1:
-        banded = png_bands.decode_reduced(im, factor, reduced)
+        banded = png_bands.decode_reduced(im, factor, reduced) or tiff_bands.decode_reduced(im, factor, reduced)
         if banded is not None:
             return banded, False
     truncated = decode_pixels(im, name, partial_ok=partial_ok)

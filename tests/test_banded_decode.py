@@ -1,5 +1,6 @@
-"""A big PNG decoded a band of rows at a time (``png_bands``): the same pixels as Pillow's whole
-decode reduced, for every filter type and colour type, without ever holding the whole image."""
+"""A big PNG or striped TIFF decoded a band of rows at a time (``png_bands``, ``tiff_bands``): the
+same pixels as Pillow's whole decode reduced, for every PNG filter and colour type and every TIFF
+compression Pillow writes, without ever holding the whole image."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.codec.files import png_bands
+from app.codec.files import png_bands, tiff_bands
 from app.codec.files.imageio import decoded_reduced, loaded_from, open_pil, reduced
 
 COLOURS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
@@ -147,3 +148,40 @@ def test_a_big_png_opens_reduced_within_a_fraction_of_its_whole_size(tmp_path):
     whole = np.asarray(reduced(Image.open(path), 2))
     assert np.array_equal(loaded.rgb, whole) and loaded.source_format == "PNG"
     assert any("shown at 600x400" in note for note in loaded.notes)
+
+
+def tall_tiff(path, mode: str, compression: str | None):
+    rng = np.random.default_rng(7)
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65535, (1500, 203)).astype(np.uint16))
+    else:
+        image = Image.fromarray(rng.integers(0, 255, (1500, 203, 4)).astype(np.uint8)).convert(mode)
+    image.save(path, **({"compression": compression} if compression else {}))
+    return path
+
+
+@pytest.mark.parametrize("compression", ["tiff_lzw", "tiff_deflate", "packbits", "jpeg"])
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "I;16"])
+def test_banded_tiff_is_the_whole_decode_reduced(tmp_path, monkeypatch, compression, mode):
+    if compression == "jpeg" and mode not in ("RGB", "L"):
+        pytest.skip("JPEG-in-TIFF holds 8-bit RGB or grey only")
+    monkeypatch.setattr(tiff_bands, "BAND_BYTES", 3000)  # many bands of several strips each
+    path = tall_tiff(tmp_path / "t.tif", mode, compression)
+    assert Image.open(path).tag_v2[278] < 500  # Pillow wrote several strips: bands are possible
+    whole = reduced(Image.open(path), 3)
+    banded = tiff_bands.decode_reduced(Image.open(path), 3, reduced)
+    assert banded is not None and banded.size == whole.size == (68, 500) and banded.mode == whole.mode
+    assert np.array_equal(np.asarray(banded), np.asarray(whole))
+
+
+def test_a_tiff_it_cannot_band_is_left_to_the_whole_decode(tmp_path):
+    single = tall_tiff(tmp_path / "one-strip.tif", "RGB", None)  # Pillow's uncompressed TIFF: one strip
+    assert tiff_bands.decode_reduced(Image.open(single), 3, reduced) is None
+    garbled = tmp_path / "garbled.tif"
+    data = tall_tiff(tmp_path / "t.tif", "RGB", "tiff_deflate").read_bytes()
+    third = len(data) // 3
+    garbled.write_bytes(data[:third] + b"\x55" * third + data[2 * third :])  # strips garbled, the directory kept
+    assert tiff_bands.decode_reduced(Image.open(garbled), 3, reduced) is None
+    with open_pil(single) as im:
+        pixels, _ = decoded_reduced(im, "one-strip.tif", 3)
+    assert pixels.size == (68, 500)

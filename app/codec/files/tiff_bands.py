@@ -7,8 +7,9 @@ How, without a TIFF decoder of our own: a striped TIFF's strips are compressed i
 (a predictor works within a row). The strips of one band are copied, still compressed, into a
 small TIFF of their own, with the source's pixel-format tags and the band's height, and Pillow
 decodes that exactly as it would have decoded those rows inside the whole image; the band is
-reduced and pasted, then dropped. Tiled, planar-separate, single-strip or multi-page TIFFs, or
-any problem, answer None and the caller decodes the image the usual way.
+reduced and pasted, then dropped (an uncompressed TIFF in one strip is cut into rows). Tiled,
+planar-separate, compressed single-strip or multi-page TIFFs, or any problem, answer None and
+the caller decodes the image the usual way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ BAND_BYTES = 16 * 2**20  # decoded bytes per band, about
 # The tags that say how the strips' bytes become pixels: nothing else is copied into a band.
 PIXEL_TAGS = (254, 256, 258, 259, 262, 266, 277, 278, 284, 317, 320, 338, 339, 347, 529, 530, 531, 532)
 STRIP_OFFSETS, STRIP_COUNTS, IMAGE_LENGTH, ROWS_PER_STRIP = 273, 279, 257, 278
-TILE_WIDTH, PLANAR = 322, 284
+TILE_WIDTH, PLANAR, COMPRESSION = 322, 284, 259
 LONG = 4
 
 
@@ -53,13 +54,19 @@ def _decode(im: Image.Image, fp, factor: int, reduce) -> Image.Image:
         raise _Unsupported("tiled or planar-separate")
     offsets, counts = tuple(tags.get(STRIP_OFFSETS, ())), tuple(tags.get(STRIP_COUNTS, ()))
     rows_per_strip = min(int(tags.get(ROWS_PER_STRIP, height)), height)
+    per_sample = tags.get(258, 1)  # TIFF's default: 1 bit (bilevel)
+    per_sample = per_sample if isinstance(per_sample, tuple) else (per_sample,)
+    bits = sum(per_sample) if len(per_sample) == samples else int(per_sample[0]) * samples
+    row_bytes = max(1, (width * bits + 7) // 8)  # rows start on a byte
+    if tags.get(COMPRESSION, 1) == 1 and len(offsets) == 1 and counts and counts[0] >= row_bytes * height:
+        # uncompressed in one strip (what Pillow writes): each row is a strip of its own
+        offsets = tuple(offsets[0] + row * row_bytes for row in range(height))
+        counts, rows_per_strip = (row_bytes,) * height, 1
     if not offsets or len(offsets) != len(counts) or len(offsets) != math.ceil(height / rows_per_strip):
         raise _Unsupported("strips that do not cover the image")
     step = math.lcm(rows_per_strip, factor)  # a band: whole strips, and whole boxes of the reduction
     if step >= height:
         raise _Unsupported("too few strips to band")
-    bits = sum(tags.get(258, (8,))) if isinstance(tags.get(258, 8), tuple) else int(tags.get(258, 8)) * samples
-    row_bytes = max(1, width * bits // 8)
     band_rows = max(step, BAND_BYTES // row_bytes // step * step)
     out = None
     for top in range(0, height, band_rows):

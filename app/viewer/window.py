@@ -382,7 +382,7 @@ class MainWindow(QMainWindow):
     def _action(self, menu: QMenu, text: str, keys: list, slot: Callable[[], object]) -> QAction:
         action = QAction(text, self)
         action.setShortcuts([QKeySequence(k) for k in keys])
-        action.triggered.connect(slot)
+        action.triggered.connect(lambda _checked=False: slot())  # not ``checked`` as the slot's first argument
         menu.addAction(action)
         return action
 

@@ -105,7 +105,7 @@ class CodecSpy:
     def __init__(self, monkeypatch):
         self.threads: set[int] = set()
         self.calls: list[str] = []
-        for name in ("load_photo", "estimate_size", "encode_photo"):
+        for name in ("load_photo", "estimate_size", "encode_photo", "convert_photo"):
             monkeypatch.setattr(codec_bridge, name, self._wrap(name, getattr(codec_bridge, name)))
 
     def _wrap(self, name, real):
@@ -348,7 +348,9 @@ def run_batch(qtbot, made: MainWindow, monkeypatch, out: Path):
     return run.summary
 
 
-def test_batch_export_exports_skips_and_reports_failures(qtbot, window, mixed_folder, tmp_path, spy, monkeypatch):
+def test_batch_export_exports_skips_and_reports_failures(
+    qtbot, window, mixed_folder, tmp_path, spy, monkeypatch, weights
+):
     out = tmp_path / "out"
     out.mkdir()
     before = {p.name: fingerprint(p) for p in mixed_folder.iterdir()}
@@ -363,7 +365,15 @@ def test_batch_export_exports_skips_and_reports_failures(qtbot, window, mixed_fo
     assert {p.name: fingerprint(p) for p in mixed_folder.iterdir()} == before
     box = made.batch_export.summary_box
     assert box.text() == summary.headline() and "broken.jpg" in box.informativeText()
-    assert threading.get_ident() not in spy.threads
+    assert threading.get_ident() not in spy.threads and "convert_photo" in spy.calls
+
+    # one code path for batches: hyperthumb convert writes the same bytes for the same photo and options
+    from app.batch.convert import Settings, convert_tree
+
+    options = ExportOptions()
+    converted = tmp_path / "converted"
+    convert_tree(mixed_folder, converted, Settings(rate=options.rate, weights_dir=str(weights)))
+    assert (converted / "plain.jpg").read_bytes() == (out / "plain.hyper.jpg").read_bytes()
 
     # a second run asks once about the existing output: skip, overwrite, or cancel
     answers = []
@@ -397,7 +407,7 @@ def test_batch_cancel_stops_and_leaves_no_partial_file(qtbot, window, tmp_path, 
     qtbot.waitUntil(lambda: run.summary is not None, timeout=TIMEOUT_MS)
     assert run.summary.cancelled and run.summary.not_exported == 3 and not run.summary.exported
     assert list(out.iterdir()) == []
-    assert spy.calls.count("encode_photo") == 1  # no file after the cancelled one was started
+    assert spy.calls.count("convert_photo") == 1  # no file after the cancelled one was started
 
 
 def test_plan_batch_names_never_collide_or_land_on_a_source(tmp_path):

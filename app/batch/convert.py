@@ -74,6 +74,7 @@ class Settings:
     rate: float
     effort: str = "default"
     strip_gps: bool = False
+    keep_exif: bool = True  # False: no metadata of the source but its orientation (the viewer's option)
     weights_dir: str | None = None
     device: str | None = None
     runtime: str | None = None
@@ -85,7 +86,10 @@ class Settings:
 
     def key(self) -> str:
         """What an output depends on, stored with it: another key means other settings."""
-        return json.dumps({"rate": self.rate, "effort": self.effort, "strip_gps": self.strip_gps}, sort_keys=True)
+        what = {"rate": self.rate, "effort": self.effort, "strip_gps": self.strip_gps}
+        if not self.keep_exif:
+            what["keep_exif"] = False  # absent when true: the key of journals written before the option
+        return json.dumps(what, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -362,13 +366,16 @@ def load_codec(settings: Settings, threads: int | None = None):
     return codec
 
 
-def convert_one(codec, settings: Settings, task: Task) -> dict:
-    """One source -> its output; never raises for a bad photo (a ``failed`` result says why)."""
+def convert_one(codec, settings: Settings, task: Task, *, progress=None, cancelled=None) -> dict:
+    """One source -> its output: the one per-photo path of every batch (``convert``'s engines and
+    the viewer's Export Folder, in its codec service). Never raises for a bad photo (a ``failed``
+    result says why); ``cancelled`` (asked between tiles) raises ``Cancelled`` and leaves no file."""
     import warnings
 
     from app.codec.files.imageio import open_pil
     from app.codec.files.raw import is_raw_name
     from app.codec.files.reader import marker_of
+    from app.codec.files.tiling import Cancelled
 
     result: dict = {"rel": task.rel, "output": task.output_rel, "status": "failed"}
     start = time.monotonic()
@@ -389,12 +396,15 @@ def convert_one(codec, settings: Settings, task: Task) -> dict:
                 rate=settings.rate,
                 effort=settings.effort,
                 strip_gps=settings.strip_gps,
+                keep_exif=settings.keep_exif,
                 force=task.replace,
+                progress=progress,
+                cancelled=cancelled,
             )
         width, height = encoded.full_size
         notes = list(encoded.notes) + [str(w.message) for w in caught]
         result.update(status="done", bytes_out=encoded.file_size, width=width, height=height, notes=notes)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         raise
     except Exception as exc:  # noqa: BLE001 -- one bad photo is a line in the report, the run goes on
         if isinstance(exc, CodecError | OSError | MemoryError):

@@ -1,7 +1,10 @@
 """File > Export Folder as HyperThumbnails: every image of a folder, one progress dialog, one summary.
 
 The GUI thread plans the run (output names, one question about existing outputs) and shows the
-progress; a ``BatchExporter`` encodes the files one after the other on its pool thread. Files
+progress; a ``BatchExporter`` sends the files one after the other, from its pool thread, to the
+codec service, where each goes through the batch engine's own per-photo path (``convert_one``,
+what ``hyperthumb convert`` runs: one code path for batches; the naming scheme is the same too,
+``<stem>.hyper.jpg`` here because the outputs may land beside their sources). Files
 that are already HyperThumbnails are skipped (their thumbnail is not the photo), files that are
 not readable images fail, and existing outputs are skipped if the user says so, all before the
 run (``sort_sources``), so every count shown is of the files that will be written; a file that
@@ -44,7 +47,7 @@ from app.viewer.export_worker import (
     Exported,
     ExportOptions,
     error_text,
-    export_photo,
+    same_file,
 )
 from app.viewer.playlist import folder_images
 from app.viewer.save_folder import save_folder_for
@@ -183,32 +186,38 @@ class BatchExporter(QObject):
     def _export_one(
         self, index: int, total: int, item: BatchItem, options: ExportOptions, overwrite: bool, summary: BatchSummary
     ) -> None:
-        if codec_bridge.is_hyperthumbnail(item.source):
-            summary.skipped.append((item.source, "already a HyperThumbnail"))
-            return
+        """One file by the batch engine's per-photo path (``codec_bridge.convert_photo``: what
+        ``hyperthumb convert`` runs for each photo), in the codec service."""
         if item.destination.exists() and not overwrite:
             summary.skipped.append((item.source, f"{item.destination.name} already exists"))
             return
-        photo = codec_bridge.load_photo(item.source, self.weights_dir, cancelled=self._cancelled)
+        if same_file(item.source, item.destination):
+            summary.failed.append((item.source, f"the destination is the source photo itself: {item.destination.name}"))
+            return
 
         def progress(done: int, count: int) -> None:
             self.progressed.emit(int(1000 * (index + done / count) / total))
 
-        try:
+        result = codec_bridge.convert_photo(
+            item.source,
+            item.destination,
+            self.weights_dir,
+            rate=options.rate,
+            strip_gps=options.strip_gps,
+            keep_exif=options.keep_exif,
+            force=overwrite,
+            progress=progress,
+            cancelled=self._cancelled,
+        )
+        if result["status"] == "done":
+            size = (result["width"], result["height"])
             summary.exported.append(
-                export_photo(
-                    photo,
-                    item.source,
-                    item.destination,
-                    options,
-                    force=overwrite,
-                    weights_dir=self.weights_dir,
-                    progress=progress,
-                    cancelled=self._cancelled,
-                )
+                Exported(item.source, item.destination, result["bytes_out"], size, list(result.get("notes", [])))
             )
-        finally:
-            photo.release()  # the service holds the pixels: free them before the next file
+        elif result["status"] == "skipped":
+            summary.skipped.append((item.source, result.get("reason") or "skipped"))
+        else:
+            summary.failed.append((item.source, result.get("reason") or "failed"))
 
 
 # --------------------------------------------------------------------------- questions (tests replace these)

@@ -252,6 +252,39 @@ class Encoded:
     notes: list[str]
 
 
+def convert_photo(
+    source: str | Path,
+    destination: str | Path,
+    weights_dir: str | Path | None = None,
+    *,
+    rate: float,
+    strip_gps: bool = False,
+    keep_exif: bool = True,
+    force: bool = False,
+    progress=None,
+    cancelled: CancelFn = None,
+) -> dict:
+    """One photo of a batch (File › Export Folder) by the batch engine's own per-photo path
+    (``hyperthumb convert``'s ``convert_one``, run in the service): the result as a dict, ``status``
+    "done" (``bytes_out``, ``width``, ``height``, ``notes``), "skipped" (a HyperThumbnail) or
+    "failed" (``reason``); raises ``Cancelled`` once no file was written. Blocks."""
+    return _service.call(
+        "convert_photo",
+        source=str(source),
+        destination=str(destination),
+        settings={
+            "rate": rate,
+            "effort": "default",
+            "strip_gps": strip_gps,
+            "keep_exif": keep_exif,
+            "weights_dir": _path(weights_dir),
+        },
+        force=force,
+        progress=progress,
+        cancelled=cancelled,
+    )
+
+
 def load_photo(
     path: str | Path, weights_dir: str | Path | None = None, *, progress=None, cancelled: CancelFn = None
 ) -> PhotoHandle:

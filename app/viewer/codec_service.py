@@ -47,7 +47,7 @@ QUIT_GRACE_S = 3.0  # how long a quit waits for a cancelled export to remove its
 
 _INLINE = {"close_decoder", "release_photo"}  # cheap bookkeeping, done on the receiving thread
 _WHAT_FAILED = {"open_decoder": "the decoder", "decode": "the decoder", "load_photo": "loading the photo",
-                "estimate_size": "the size estimate", "encode_photo": "the encoder",
+                "estimate_size": "the size estimate", "encode_photo": "the encoder", "convert_photo": "the encoder",
                 "weights_status": "the weights check"}  # fmt: skip
 
 
@@ -326,6 +326,25 @@ class Service:
                 "notes": list(result.notes),
             },
         )
+
+    def _op_convert_photo(self, rid, args, progress, cancelled):
+        """One photo of the viewer's Export Folder by the batch engine's per-photo path (the
+        same function as ``hyperthumb convert``: one code path for batches)."""
+        from app.batch.convert import Settings, Task, convert_one
+
+        settings = Settings(**args["settings"])
+        source, destination = Path(args["source"]), Path(args["destination"])
+        task = Task(source.name, str(source), destination.name, str(destination), args["force"], "export")
+        with self._writing_lock:
+            self._writing += 1
+        try:
+            result = convert_one(
+                self._codec(settings.weights_dir), settings, task, progress=progress, cancelled=cancelled
+            )
+        finally:
+            with self._writing_lock:
+                self._writing -= 1
+        self._reply(rid, result)
 
     def _op_release_photo(self, rid, args, **_):
         self._photos.pop(args["photo"], None)

@@ -167,7 +167,7 @@ def coded(detail_weights, tmp_path_factory):
     src = folder / "photo.png"
     Image.fromarray(photo).save(src)
     codec = Codec(detail_weights)
-    result = codec.encode_file(src, folder / "photo.jpg", rate=1.0)
+    result = codec.encode_file(src, folder / "photo.jpg", rate=1.0, effort="fast")  # fast: the layer, kept unmeasured
     return photo, folder / "photo.jpg", result
 
 
@@ -374,3 +374,44 @@ def test_cli_info_lists_each_layer_and_decode_can_skip_the_layer(coded, detail_w
         out = tmp_path / f"out{len(flag)}.png"
         assert main(["--weights", str(detail_weights), "decode", str(path), str(out), *flag]) == 0
         assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected)
+
+
+def test_a_layer_that_does_not_pay_is_left_out_and_one_that_does_is_kept(detail_weights, tmp_path, monkeypatch):
+    """At the default effort the encoder decodes the photo with its layer: a layer that makes the
+    reconstruction no better than the thumbnail with a fitted decoder is left out (smaller and
+    better without), one that clearly helps is kept; the size estimate follows the same choice."""
+    from app.codec import api
+    from app.codec.files.imageio import loaded_from, open_pil
+
+    photo = _photo(7)
+    src = tmp_path / "photo.png"
+    Image.fromarray(photo).save(src)
+    codec = Codec(detail_weights)
+    dropped = codec.encode_file(src, tmp_path / "dropped.jpg", rate=1.0)  # the test's random layer does not help
+    kept_fast = codec.encode_file(src, tmp_path / "fast.jpg", rate=1.0, effort="fast")
+    assert dropped.detail_bytes == 0 and kept_fast.detail_bytes > 0
+    assert any("detail layer left out" in note for note in dropped.notes)
+    assert dropped.file_size < kept_fast.file_size
+    assert codec.reconstructor(tmp_path / "dropped.jpg").detail is None
+    real = api.Codec.encode_detail
+
+    def helpful(self, *args, **kwargs):  # the same record, said to make the photo 6 dB better
+        layer = real(self, *args, **kwargs)
+        return api.DetailLayer(layer.record, layer.base_mse, layer.base_mse / 4 if kwargs.get("measure") else None)
+
+    monkeypatch.setattr(api.Codec, "encode_detail", helpful)
+    kept = codec.encode_file(src, tmp_path / "kept.jpg", rate=1.0)
+    assert kept.detail_bytes == kept_fast.detail_bytes and not any("left out" in n for n in kept.notes)
+    with open_pil(src) as im:
+        loaded = loaded_from(im, "photo.png")
+    assert codec.estimate_size(loaded, 1.0).bytes > kept.file_size * 0.9  # the estimate counts the layer
+
+
+def test_detail_layer_worth_and_mean_squared_error():
+    from app.codec.api import DetailLayer, mean_squared_error
+
+    a = np.zeros((600, 7, 3), np.uint8)
+    b = np.full((600, 7, 3), 4, np.uint8)
+    assert mean_squared_error(a, b, rows=256) == 16.0  # bands of rows add up to the whole
+    assert DetailLayer(b"x", 16.0, 4.0).pays and abs(DetailLayer(b"x", 16.0, 4.0).gain_db() - 6.0206) < 1e-3
+    assert not DetailLayer(b"x", 4.0, 16.0).pays and DetailLayer(b"x", 4.0).pays  # unmeasured: kept

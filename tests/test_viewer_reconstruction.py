@@ -443,7 +443,7 @@ def test_a_detail_layer_file_shows_its_base_first_then_the_detail(viewer, spy, q
     source = tmp_path_factory.mktemp("detail-sources") / "d.png"
     Image.fromarray(photo_like(WIDTH, HEIGHT, seed=4)).save(source)
     codec = Codec(weights_dir=weights)
-    path = codec.encode_file(source, source.with_suffix(".jpg"), rate=1.0).path
+    path = codec.encode_file(source, source.with_suffix(".jpg"), rate=1.0, effort="fast").path  # the layer, kept
     assert codec_bridge.has_detail_layer(codec_bridge.open_image(path))
     with_layer, base = codec.reconstructor(path).decode(), codec.reconstructor(path, detail=False).decode()
     window = viewer(path, weights_dir=weights)
@@ -470,7 +470,7 @@ def test_a_detail_layer_file_shown_fitted_has_its_decoder_opened_ahead_of_a_zoom
     save_weights(random_model(SMALL_DETAIL_CONFIG, seed=2), weights, "test-detail", trained=False)
     source = tmp_path_factory.mktemp("prepare-sources") / "p.png"
     Image.fromarray(photo_like(WIDTH, HEIGHT, seed=5)).save(source)
-    path = Codec(weights_dir=weights).encode_file(source, source.with_suffix(".jpg"), rate=1.0).path
+    path = Codec(weights_dir=weights).encode_file(source, source.with_suffix(".jpg"), rate=1.0, effort="fast").path
     window = viewer(path, weights_dir=weights)
     window.view.set_zoom(0.25)  # the thumbnail's own scale: the preview is all there is to show
     qtbot.waitUntil(lambda: spy.opened == ["p"], timeout=60_000)

@@ -13,6 +13,7 @@ Weights load lazily on first use, so opening and previewing files never waits fo
 """
 
 import dataclasses
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -134,6 +135,38 @@ def _writable_destination(destination: str | Path, force: bool) -> Path:
     if destination.exists() and not force:
         raise OutputExistsError(f"output exists: {destination} (use --force to overwrite)")
     return destination
+
+
+@dataclass(frozen=True)
+class DetailLayer:
+    """A photo's detail layer as ``Codec.encode_detail`` made it, and what it is worth: the mean
+    squared error of the photo's reconstruction without and with it (``layered_mse`` None: not
+    measured)."""
+
+    record: bytes
+    base_mse: float
+    layered_mse: float | None = None
+
+    @property
+    def pays(self) -> bool:
+        """Whether the layer makes the reconstruction better (at its lowest rates, on an easy
+        photo, the trained layer can make it worse: then the file is better without it)."""
+        return self.layered_mse is None or self.layered_mse < self.base_mse
+
+    def gain_db(self) -> float | None:
+        if self.layered_mse is None or self.layered_mse <= 0 or self.base_mse <= 0:
+            return None
+        return 10 * math.log10(self.base_mse / self.layered_mse)
+
+
+def mean_squared_error(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:
+    """Of two uint8 images of one shape, a band of rows at a time (a 6K photo in float64 whole is
+    over half a gigabyte)."""
+    total = 0.0
+    for top in range(0, a.shape[0], rows):
+        diff = a[top : top + rows].astype(np.float32) - b[top : top + rows].astype(np.float32)
+        total += float(np.square(diff, dtype=np.float64).sum())
+    return total / max(1, a.size)
 
 
 class Codec:
@@ -361,11 +394,22 @@ class Codec:
         marker = self._marker(info, model, width, height, rate)
         notes = list(photo.notes)
         payload, adapted, detail_bytes = None, None, 0
+        layer = None
         if layered:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
-            record = self.encode_detail(info, coder, photo.rgb, ycbcr, luma, chroma, rate, fit_progress, cancelled)
-            payload, detail_bytes = pack_records({DETAIL_KIND: record}), len(record)
+            layer = self.encode_detail(
+                info, coder, photo.rgb, ycbcr, luma, chroma, rate, fit_progress, cancelled, measure=effort != "fast"
+            )
             check_cancel(cancelled)
+            gain = layer.gain_db()
+            if gain is not None and gain < adaptation.MAX_GAIN_DB and adaptation.worth_trying(width * height, rate):
+                # The layer buys less than a decoder fitted to the photo can: the thumbnail alone with
+                # the fit may be better and is far smaller (an easy photo at the layer's lowest rates).
+                steps, fit_progress = EFFORT_STEPS[effort], None
+            elif not layer.pays:
+                steps, fit_progress = 0, None
+            else:
+                steps = 0
         if steps:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
             # float32 even where the encoder runs in bf16: bf16 gradients cost a third of the gain
@@ -382,6 +426,17 @@ class Codec:
             )
             payload = adapted.payload
             check_cancel(cancelled)
+        if layer is not None:
+            # without the layer: the base, or the base with the fit where the file would keep its offsets
+            without = layer.base_mse / 10 ** (max(adapted.gain_db, 0.0) / 10) if adapted and payload else layer.base_mse
+            if layer.layered_mse is None or layer.layered_mse < without:
+                payload, detail_bytes, adapted = pack_records({DETAIL_KIND: layer.record}), len(layer.record), None
+            else:
+                worse = 10 * math.log10(layer.layered_mse / without) if without > 0 else 0.0
+                notes.append(
+                    f"detail layer left out: the photo reconstructs {worse:.2f} dB better without its "
+                    f"{len(layer.record)} bytes"
+                )
         size = write_hyperthumbnail(
             destination,
             thumb,
@@ -424,16 +479,19 @@ class Codec:
         rate: float,
         progress: ProgressFn = None,
         cancelled: CancelFn = None,
-    ) -> bytes:
+        *,
+        measure: bool = False,
+    ) -> DetailLayer:
         """The detail layer of a photo whose thumbnail decodes to ``ycbcr``: the base
-        reconstruction first (what a reader has without the layer), then the layer's record."""
+        reconstruction first (what a reader has without the layer), then the layer's record;
+        ``measure``: also decode the photo with the layer, as a reader will, to say whether it pays."""
         height, width = rgb.shape[:2]
+        tile = self.decode_tile_for(width * height)
         base_progress, layer_progress = _halves(progress)
-        base = Reconstructor(self.model(info), ycbcr, luma, chroma, (width, height), self.decoder_runtime(info))
-        base_pixels = base.decode(
-            tile=self.decode_tile_for(width * height), progress=base_progress, cancelled=cancelled
-        )
-        return coder.encode(
+        model, runtime = self.model(info), self.decoder_runtime(info)
+        base = Reconstructor(model, ycbcr, luma, chroma, (width, height), runtime)
+        base_pixels = base.decode(tile=tile, progress=base_progress, cancelled=cancelled)
+        record = coder.encode(
             rgb,
             base_pixels,
             ycbcr,
@@ -442,6 +500,14 @@ class Codec:
             progress=layer_progress,
             cancelled=cancelled,
         )
+        base_mse = mean_squared_error(rgb, base_pixels)
+        del base_pixels
+        if not measure:
+            return DetailLayer(record, base_mse)
+        layered = Reconstructor(
+            model, ycbcr, luma, chroma, (width, height), runtime, None, DetailSource(coder, record, ycbcr)
+        )
+        return DetailLayer(record, base_mse, mean_squared_error(rgb, layered.decode(tile=tile, cancelled=cancelled)))
 
     def estimate_size(
         self,
@@ -468,7 +534,9 @@ class Codec:
         height, width = photo.rgb.shape[:2]
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
-        detail_bytes = self._estimate_detail_bytes(info, pixels, thumb, luma, chroma, rate, (width, height), cancelled)
+        detail_bytes = self._estimate_detail_bytes(
+            info, pixels, thumb, luma, chroma, rate, (width, height), cancelled, measure=effort != "fast"
+        )
         seam_bytes = 0.0
         if mosaic is not None:
             seam_bytes = mosaic.seam_bits(thumb, luma, chroma, scale) / 8  # DC jumps the file has not
@@ -515,6 +583,7 @@ class Codec:
         rate: float,
         full_size: tuple[int, int],
         cancelled: CancelFn,
+        measure: bool = False,
     ) -> int:
         """The detail layer's share of the file (0 for thumbnail-only models): the layer of the
         sampled pixels (strips with their context, or the whole photo), scaled by area, plus the
@@ -523,9 +592,12 @@ class Codec:
         if coder is None or rate <= self.model(info).config.detail.thumbnail_full_at:
             return 0
         ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))
-        record = self.encode_detail(info, coder, pixels, ycbcr, luma, chroma, rate, cancelled=cancelled)
+        layer = self.encode_detail(info, coder, pixels, ycbcr, luma, chroma, rate, cancelled=cancelled, measure=measure)
+        gain = layer.gain_db()
+        if not layer.pays or (gain is not None and gain < adaptation.TYPICAL_GAIN_DB):
+            return 0  # the export leaves it out too (there, when a fit of the decoder does better)
         area = full_size[0] * full_size[1] / (pixels.shape[0] * pixels.shape[1])
-        payload = round(len(record) * area) + 12  # + the record list's headers
+        payload = round(len(layer.record) * area) + 12  # + the record list's headers
         return segments_size(payload) + PAYLOAD_MARKER_BYTES
 
     @staticmethod

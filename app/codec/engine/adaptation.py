@@ -37,6 +37,7 @@ ADAPTED_LAYERS = ("pixel_in", "fuse", "body", "tail")
 LEVELS = 15  # int values -15..15 per layer: the same held-out gain as -127..127 on v2, in a third fewer bytes
 TYPICAL_PAYLOAD_BYTES = 400  # with its APP11 segment header: what a size estimate adds
 MIN_PAYLOAD_BYTES, MAX_GAIN_DB = 300, 1.5  # bounds seen on the validation photos (see worth_trying)
+TYPICAL_GAIN_DB = 0.5  # what a fit usually adds where it is kept (0.2-0.6 dB on the validation photos)
 EFFORT_STEPS = {"fast": 0, "default": 80, "best": 240}  # adaptation steps per export effort
 # The largest bias offset a file may carry. A fit moves each offset by at most ~lr per Adam step
 # (2e-3 x 240 steps at the best effort: 0.48); larger values only come from a hostile or broken

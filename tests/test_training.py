@@ -137,6 +137,12 @@ def test_config_rejects_bad_values():
     lam = config.rate_lambda(torch.tensor([0.0, 0.5, 1.0]))
     assert lam[0] == pytest.approx(config.lambda_at_rate0) and lam[2] == pytest.approx(config.lambda_at_rate1)
     assert lam[0] > lam[1] > lam[2]
+    rates = torch.tensor([0.4, 0.7, 1.0])
+    assert torch.equal(config.detail_lambda(rates, 0.4), config.rate_lambda(rates))  # one schedule by default
+    split = TrainConfig(lambda_at_rate0=0.016, lambda_at_rate1=1.24e-4, detail_lambda_at_edge=0.016)
+    detail = split.detail_lambda(rates, 0.4)
+    assert detail[0] == pytest.approx(0.016) and detail[2] == pytest.approx(1.24e-4)  # from the edge to rate 1
+    assert detail[1] == pytest.approx((0.016 * 1.24e-4) ** 0.5) and detail[1] > split.rate_lambda(rates)[1]
 
 
 def fake_packages(root):

@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=TrainConfig.base_weight,
         help="detail models: weight of the distortion without the detail layer",
     )
+    p.add_argument(
+        "--detail-lambda-edge",
+        type=float,
+        default=None,
+        help="detail models: lambda of the layer's terms where the layer starts (rate just above the "
+        "thumbnail's best), falling to --lambda-rate1 at rate 1 (default: the knob's one schedule)",
+    )
     p.add_argument("--loss", choices=("l1", "mse"), default=TrainConfig.loss, help="reconstruction distortion")
     p.add_argument(
         "--precision",
@@ -191,6 +198,7 @@ def cmd_train(args) -> int:
             trains=args.trains,
             base_weight=args.base_weight,
             rate_warmup=args.rate_warmup,
+            detail_lambda_at_edge=args.detail_lambda_edge,
         )
     if args.gain_lr_scale is not None:
         config.gain_lr_scale = args.gain_lr_scale

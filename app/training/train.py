@@ -108,6 +108,12 @@ class TrainConfig:
     # detail models: the share of crops drawn at rates where files carry the layer (above the
     # thumbnail's best, ``DetailConfig.thumbnail_full_at``); the others train the base decoder
     detail_rate_share: float = 0.75
+    # detail models: lambda where the layer starts (just above the thumbnail's best rate), falling
+    # geometrically to ``lambda_at_rate1`` at rate 1, for the layer's terms only. None: the knob's
+    # one schedule, under which the layer's smallest files were ~0.3 bpp (v5: rate 0.4 gave 0.09 bpp,
+    # 0.55 already 0.40) and an easy photo's layer could make it worse: a larger lambda at the edge
+    # makes the knob continuous from the thumbnail's best upwards.
+    detail_lambda_at_edge: float | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -150,6 +156,13 @@ class TrainConfig:
 
     def distortion(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(a, b) if self.loss == "mse" else F.l1_loss(a, b)
+
+    def detail_lambda(self, rate: torch.Tensor, edge: float) -> torch.Tensor:
+        """The lambda of the detail layer's terms at ``rate`` (see ``detail_lambda_at_edge``)."""
+        if self.detail_lambda_at_edge is None:
+            return self.rate_lambda(rate)
+        t = ((rate - edge) / (1 - edge)).clamp(0, 1)
+        return self.detail_lambda_at_edge * (self.lambda_at_rate1 / self.detail_lambda_at_edge) ** t
 
     def rate_lambda(self, rate: torch.Tensor, step: int | None = None) -> torch.Tensor:
         ramp = 1.0 if step is None or step >= self.rate_warmup else (step + 1) / self.rate_warmup
@@ -281,9 +294,8 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
     # Files carry the layer only above the thumbnail's best rate (``Codec.encode_photo``: below it
     # the thumbnail's own bits buy more), so below it only the base reconstruction counts.
     layered = (rate > model.config.detail.thumbnail_full_at).float()
-    per_crop = layered * (
-        ramp * bpp + recon / config.rate_lambda(rate)
-    ) + config.base_weight * base / config.rate_lambda(rate)
+    detail_lambda = config.detail_lambda(rate, model.config.detail.thumbnail_full_at)
+    per_crop = layered * (ramp * bpp + recon / detail_lambda) + config.base_weight * base / config.rate_lambda(rate)
     loss = (middle * per_crop).mean()
     reference = downscale_bicubic(hr, model.config.scale)
     thumb = F.mse_loss(out.thumbnail_decoded, reference)

@@ -428,12 +428,21 @@ def test_eval_of_a_model_other_than_the_default_uses_it_and_its_own_baseline(tmp
     assert main([*args, "--model", "nope"]) == 1 and "'nope' is not in" in capsys.readouterr().err
 
 
-def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys):
+def test_eval_of_a_detail_layer_model(tmp_path, photos, capsys, monkeypatch):
     """A detail-layer model is also scored without its layer (thumbnail-only, thumbnail rates
     only), and every method is judged against full-resolution AVIF in the detail range."""
     from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
 
+    from app.codec import api
     from app.codec.engine.weights import save_weights
+
+    real = api.Codec.encode_detail
+
+    def helpful(self, *args, **kwargs):  # the random test layer, said to help: the encoder keeps it
+        layer = real(self, *args, **kwargs)
+        return api.DetailLayer(layer.record, layer.base_mse, layer.base_mse / 4 if kwargs.get("measure") else None)
+
+    monkeypatch.setattr(api.Codec, "encode_detail", helpful)
 
     weights = tmp_path / "detail"
     save_weights(random_model(SMALL_DETAIL_CONFIG), weights, "test-detail", trained=False)

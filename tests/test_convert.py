@@ -44,6 +44,10 @@ def outputs(dst: Path) -> list[str]:
 
 @pytest.fixture
 def library(tmp_path, weights, capsys):
+    return make_library(tmp_path, weights, capsys)
+
+
+def make_library(tmp_path, weights, capsys) -> Path:
     """Nested folders, a non-image, a HyperThumbnail already, a damaged image, a.png beside a.jpg."""
     src = tmp_path / "src"
     save_photo(src / "top.png", 1)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_convert import convert, outputs, run, save_photo
+from test_convert import convert, make_library, outputs, run, save_photo
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -42,17 +42,7 @@ def torch_threads():
 
 @pytest.fixture
 def library(tmp_path, weights, capsys):
-    """Nested folders, a non-image, a HyperThumbnail already, a damaged image, a.png beside a.jpg."""
-    src = tmp_path / "src"
-    save_photo(src / "top.png", 1)
-    save_photo(src / "trip" / "a.png", 2)
-    save_photo(src / "trip" / "a.jpg", 3)
-    save_photo(src / "trip" / "day 2" / "deep.tif", 4)
-    (src / "notes.txt").write_text("not a photo")
-    (src / "trip" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is no JPEG")
-    code, _, err = run(capsys, "--weights", weights, "encode", save_photo(tmp_path / "x.png", 5), src / "ht.jpg")
-    assert code == 0, err
-    return src
+    return make_library(tmp_path, weights, capsys)  # test_convert's tree
 
 
 def same_files(a: Path, b: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.codec.engine import fused
 from app.codec.engine.weights import WeightsInfo, sha256_file
 from app.codec.errors import CodecError, WeightsError
 from app.codec.nets.decoder import to_uint8_hwc
@@ -33,6 +34,7 @@ from app.codec.nets.model import HyperThumbnailModel
 
 AUTO = "auto"
 RUNTIME_ENV = "HYPERTHUMB_RUNTIME"
+FUSED_ENV = "HYPERTHUMB_FUSED"  # "0": run every runtime op by op (to measure what fusion gives)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class RuntimeSpec:
     device_type: str  # "cpu", "cuda" or "mps"
     dtype: torch.dtype = torch.float32  # the network's weights (its inputs are always float32)
     channels_last: bool = False
+    fused: bool = False  # the pixel branch through oneDNN's fused convolutions (``fused``), where available
     summary: str = ""
 
 
@@ -57,7 +60,8 @@ SPECS: dict[str, RuntimeSpec] = {
             "cpu",
             dtype=torch.bfloat16,
             channels_last=True,
-            summary="PyTorch bfloat16, channels_last (native bf16 CPUs)",
+            fused=True,
+            summary="PyTorch bfloat16, channels_last, fused convolutions (native bf16 CPUs)",
         ),
         RuntimeSpec("onnx-fp32", "onnx", "cpu", summary="ONNX Runtime CPU, float32"),
         RuntimeSpec("torch-cuda-fp16", "torch", "cuda", dtype=torch.float16, summary="PyTorch CUDA float16"),
@@ -206,6 +210,9 @@ class TorchRuntime(DecoderRuntime):
             if spec.channels_last:
                 decoder = decoder.to(memory_format=torch.channels_last)
         self.decoder = decoder.eval()
+        self.fused_branch = None
+        if spec.fused and self.device.type == "cpu" and os.environ.get(FUSED_ENV) != "0" and fused.available():
+            self.fused_branch = fused.FusedPixelBranch(self.decoder)
 
     @torch.inference_mode()
     def __call__(self, lr, dequantized, tables, offsets=None, detail=None):
@@ -217,7 +224,8 @@ class TorchRuntime(DecoderRuntime):
             detail = detail.to(self.device)
             if self.spec.channels_last:
                 detail = detail.contiguous(memory_format=torch.channels_last)
-        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets, detail), self.scale)[0]
+        network = self.fused_branch or self.decoder
+        return to_uint8_hwc(network.phases(lr, dequantized, tables, offsets, detail), self.scale)[0]
 
 
 class OnnxRuntime(DecoderRuntime):

@@ -207,6 +207,38 @@ def test_the_layer_decodes_identically_on_every_runtime(coded, detail_weights):
         assert np.array_equal(latent, reference), name
 
 
+def test_onnx_runtime_decodes_a_layer_through_its_second_graph(coded, detail_weights, tmp_path):
+    """Weights with a detail layer export two ONNX graphs; ONNX Runtime is offered for them only
+    with both, and decodes a file with a layer as PyTorch float32 does."""
+    import json
+    import shutil
+
+    from app.codec.engine.runtime import unavailable_reason
+    from app.codec.engine.weights import find_weights
+    from app.training.onnx_export import export_onnx
+
+    tmp_path = shutil.copytree(detail_weights, tmp_path / "weights")  # the weights the file names
+    assert "no ONNX decoder graph" in unavailable_reason("onnx-fp32", find_weights(tmp_path))
+    entry = export_onnx(tmp_path, "test-detail", log=lambda text: None)
+    assert (tmp_path / entry["detail_file"]).is_file() and entry["max_difference_vs_torch"] <= 1
+    assert unavailable_reason("onnx-fp32", find_weights(tmp_path)) is None
+    _, path, _ = coded
+    decoded = {}
+    for name in ("torch-fp32", "onnx-fp32"):
+        reconstructor = Codec(tmp_path, runtime=name).reconstructor(path)
+        decoded[name] = reconstructor.decode().astype(int)
+        assert reconstructor.detail is not None and not reconstructor.notes
+    base = Codec(tmp_path, runtime="torch-fp32").reconstructor(path, detail=False).decode().astype(int)
+    assert np.abs(decoded["onnx-fp32"] - decoded["torch-fp32"]).max() <= 1
+    assert np.abs(decoded["onnx-fp32"] - base).mean() > 1  # the layer really went through the graph
+    manifest_path = tmp_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["models"]["test-detail"]["onnx"]["detail_file"]  # an entry from before the second graph
+    manifest_path.write_text(json.dumps(manifest))
+    reason = unavailable_reason("onnx-fp32", find_weights(tmp_path))
+    assert reason is not None and "with the detail layer" in reason
+
+
 def test_prefetching_the_layer_gives_the_same_latent_and_leaves_regions_only_the_decoder(coded, detail_weights):
     """The viewer decodes a shown photo's whole latent in the background; a later region then finds
     every tile ready (no prior, no range decoding) and the same numbers as decoding by region."""

@@ -7,6 +7,11 @@ listed in the manifest entry with its sha256 (``"onnx": {"file", "sha256", ...}`
 checked here. The thumbnail's tables and the file's bias offsets (per-image adaptation; zeros
 for a file without them) are graph inputs, like the pixels and coefficients: nothing of a file
 is baked into the graph. Needs ``pip install onnx`` (the ``export`` extra).
+
+Weights with a detail layer get a second graph, ``<model id>.decoder-detail.onnx``, with the decoded
+latent as a fifth input (``"detail_file"`` and ``"detail_sha256"`` in the same entry): the decoder
+without a latent skips its detail branch rather than feeding it zeros, so it is another graph,
+not an optional input.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from app.codec.nets.decoder import to_uint8_hwc
 
 OPSET = 17
 INPUTS = ("lr", "dequantized", "tables", "offsets")
+DETAIL_INPUTS = (*INPUTS, "detail")
 MAX_DIFFERENCE = 1  # grey level: ONNX Runtime vs PyTorch, both float32, may round a .5 the other way
 
 
@@ -43,12 +49,13 @@ class _DecoderGraph(nn.Module):
         super().__init__()
         self.decoder, self.scale = decoder, scale
 
-    def forward(self, lr, dequantized, tables, offsets):
-        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets), self.scale)
+    def forward(self, lr, dequantized, tables, offsets, detail=None):
+        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets, detail), self.scale)
 
 
-def export_decoder_bytes(info: WeightsInfo) -> bytes:
-    """The decoder of these weights as ONNX bytes (deterministic for the same weights and torch)."""
+def export_decoder_bytes(info: WeightsInfo, detail: bool = False) -> bytes:
+    """The decoder of these weights as ONNX bytes (deterministic for the same weights and torch);
+    ``detail``: the graph that also reads a decoded detail latent."""
     try:
         import onnx  # noqa: F401 -- torch's exporter needs it; say so plainly
     except ImportError:
@@ -61,6 +68,10 @@ def export_decoder_bytes(info: WeightsInfo) -> bytes:
         torch.full((1, 128), 8.0),
         torch.zeros(model.decoder.offsets_size()),
     )
+    names, axes = list(INPUTS), {"lr": {2: "h", 3: "w"}, "dequantized": {3: "hb", 4: "wb"}, "hr": {1: "H", 2: "W"}}
+    if detail:
+        inputs += (torch.randn(1, model.decoder.detail_latent, side // 4, side // 4),)
+        names, axes = list(DETAIL_INPUTS), {**axes, "detail": {2: "hd", 3: "wd"}}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces that it is legacy
@@ -70,24 +81,28 @@ def export_decoder_bytes(info: WeightsInfo) -> bytes:
             buffer,
             dynamo=False,
             opset_version=OPSET,
-            input_names=list(INPUTS),
+            input_names=names,
             output_names=["hr"],
-            dynamic_axes={"lr": {2: "h", 3: "w"}, "dequantized": {3: "hb", 4: "wb"}, "hr": {1: "H", 2: "W"}},
+            dynamic_axes=axes,
         )
     return buffer.getvalue()
 
 
-def max_difference(info: WeightsInfo, runtime: OnnxRuntime, side: int = 200) -> float:
-    """Largest |ONNX Runtime - PyTorch| in grey levels on a random non-square input."""
+def max_difference(info: WeightsInfo, runtime: OnnxRuntime, side: int = 200, detail: bool = False) -> float:
+    """Largest |ONNX Runtime - PyTorch| in grey levels on a random non-square input (``detail``:
+    with a random detail latent, through the detail graph)."""
     model = load_model(info)
     g = torch.Generator().manual_seed(0)
     lr = torch.rand(1, 3, side, side + 48, generator=g)
     dq = torch.randn(1, 3, 64, side // 8, (side + 48) // 8, generator=g) * 30
     tables = torch.randint(1, 80, (1, 128), generator=g).float()
     offsets = torch.randn(model.decoder.offsets_size(), generator=g) * 0.01
+    latent = None
+    if detail:
+        latent = torch.randn(1, model.decoder.detail_latent, side // 4, (side + 48) // 4, generator=g)
     with torch.inference_mode():
-        expected = to_uint8_hwc(model.decoder.phases(lr, dq, tables, offsets), info.config.scale)[0]
-    return float((runtime(lr, dq, tables, offsets).int() - expected.int()).abs().max())
+        expected = to_uint8_hwc(model.decoder.phases(lr, dq, tables, offsets, latent), info.config.scale)[0]
+    return float((runtime(lr, dq, tables, offsets, latent).int() - expected.int()).abs().max())
 
 
 def export_onnx(weights_dir=None, model_id: str | None = None, log=print) -> dict:
@@ -100,12 +115,20 @@ def export_onnx(weights_dir=None, model_id: str | None = None, log=print) -> dic
     atomic_write_bytes(path, data, force=True)
     entry = {"file": path.name, "sha256": sha256_file(path), "opset": OPSET, "inputs": list(INPUTS),
              "exported_with": f"torch {torch.__version__}"}  # fmt: skip
+    written = [path]
+    if info.config.decoder.detail_latent:
+        detail_path = info.path.parent / f"{info.model_id}.decoder-detail.onnx"
+        atomic_write_bytes(detail_path, export_decoder_bytes(info, detail=True), force=True)
+        entry.update(detail_file=detail_path.name, detail_sha256=sha256_file(detail_path))
+        written.append(detail_path)
     checked = WeightsInfo(
         info.model_id, info.path, info.sha256, info.config, info.trained, {**info.entry, "onnx": entry}
     )
-    difference = max_difference(checked, OnnxRuntime(SPECS["onnx-fp32"], checked))
+    runtime = OnnxRuntime(SPECS["onnx-fp32"], checked)
+    difference = max(max_difference(checked, runtime, detail=d) for d in [False, *([True] if len(written) > 1 else [])])
     if difference > MAX_DIFFERENCE:
-        path.unlink()
+        for p in written:
+            p.unlink()
         raise WeightsError(
             f"the exported graph differs from PyTorch by {difference:.2e} (> {MAX_DIFFERENCE}): not installed"
         )
@@ -113,5 +136,7 @@ def export_onnx(weights_dir=None, model_id: str | None = None, log=print) -> dic
     manifest = read_manifest(info.path.parent)
     manifest["models"][info.model_id]["onnx"] = entry
     atomic_write_bytes(info.path.parent / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode(), force=True)
-    log(f"{path}: {len(data)} bytes, sha256 {entry['sha256'][:12]}, max difference vs torch {difference:.2e}")
+    for p in written:
+        log(f"{p}: {p.stat().st_size} bytes, sha256 {sha256_file(p)[:12]}")
+    log(f"max difference vs torch {difference:.2e} grey levels")
     return entry

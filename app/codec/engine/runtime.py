@@ -131,16 +131,18 @@ def onnxruntime_module():
     return onnxruntime
 
 
-def onnx_entry(info: WeightsInfo) -> tuple[Path, str] | None:
-    """(path, sha256) of these weights' ONNX decoder graph as the manifest lists it, or None."""
+def onnx_entry(info: WeightsInfo, detail: bool = False) -> tuple[Path, str] | None:
+    """(path, sha256) of these weights' ONNX decoder graph as the manifest lists it, or None;
+    ``detail``: the graph that also reads a detail latent (weights with a detail layer)."""
     entry = info.entry.get("onnx")
+    file_key, sha_key = ("detail_file", "detail_sha256") if detail else ("file", "sha256")
     if (
         not isinstance(entry, dict)
-        or not isinstance(entry.get("file"), str)
-        or not isinstance(entry.get("sha256"), str)
+        or not isinstance(entry.get(file_key), str)
+        or not isinstance(entry.get(sha_key), str)
     ):
         return None
-    return info.path.parent / entry["file"], entry["sha256"].lower()
+    return info.path.parent / entry[file_key], entry[sha_key].lower()
 
 
 def unavailable_reason(name: str, info: WeightsInfo | None = None) -> str | None:
@@ -158,11 +160,14 @@ def unavailable_reason(name: str, info: WeightsInfo | None = None) -> str | None
         if onnxruntime_module() is None:
             return f"{name} needs the onnxruntime package (pip install onnxruntime)"
         if info is not None:
-            found = onnx_entry(info)
-            if found is None:
-                return f"{name}: the weights {info.model_id!r} have no ONNX decoder graph in their manifest"
-            if not found[0].is_file():
-                return f"{name}: the ONNX decoder graph {found[0].name} is missing"
+            graphs = [(onnx_entry(info), "")]
+            if info.config.decoder.detail_latent:  # files with a layer need the graph that reads it
+                graphs.append((onnx_entry(info, detail=True), " with the detail layer"))
+            for found, what in graphs:
+                if found is None:
+                    return f"{name}: the weights {info.model_id!r} have no ONNX decoder graph{what} in their manifest"
+                if not found[0].is_file():
+                    return f"{name}: the ONNX decoder graph {found[0].name} is missing"
     return None
 
 
@@ -237,30 +242,43 @@ class OnnxRuntime(DecoderRuntime):
         found = onnx_entry(info)
         if ort is None or found is None or not found[0].is_file():
             raise WeightsError(unavailable_reason(spec.name, info) or f"{spec.name} is unavailable")
-        path, expected = found
+        self.spec = spec
+        self.device = torch.device("cpu")
+        self._threads = threads or torch.get_num_threads()
+        self.session = self._load(ort, *found)
+        detail_graph = onnx_entry(info, detail=True)
+        self.detail_session = None if detail_graph is None else self._load(ort, *detail_graph)
+        self._output = self.session.get_outputs()[0].name
+        offsets = next((i for i in self.session.get_inputs() if i.name == "offsets"), None)
+        self._zero_offsets = None if offsets is None else np.zeros(offsets.shape, np.float32)
+
+    def _load(self, ort, path: Path, expected: str):
+        """A session on a graph whose sha256 is the manifest's."""
+        if not path.is_file():
+            raise WeightsError(f"the ONNX decoder graph {path.name} is missing")
         actual = sha256_file(path)
         if actual != expected:
             raise WeightsError(
                 f"ONNX decoder graph {path.name} fails its sha256 check (expected {expected[:12]}, got {actual[:12]})"
             )
-        self.spec = spec
-        self.device = torch.device("cpu")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # warnings about unused initializers are noise to users
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 -- any unloadable graph is a weights problem for the user
             raise WeightsError(f"ONNX decoder graph {path.name} cannot be loaded: {exc}") from None
-        self._output = self.session.get_outputs()[0].name
-        offsets = next((i for i in self.session.get_inputs() if i.name == "offsets"), None)
-        self._zero_offsets = None if offsets is None else np.zeros(offsets.shape, np.float32)
 
     def __call__(self, lr, dequantized, tables, offsets=None, detail=None):
+        session = self.session
         if detail is not None:
-            raise CodecError("the ONNX decoder graph has no detail-layer input: use a torch runtime")
+            if self.detail_session is None:
+                raise CodecError(
+                    "these weights have no ONNX decoder graph with a detail-layer input: use a torch runtime"
+                )
+            session = self.detail_session
         feeds = {
             "lr": lr.float().contiguous().numpy(),
             "dequantized": dequantized.float().contiguous().numpy(),
@@ -273,7 +291,9 @@ class OnnxRuntime(DecoderRuntime):
                 "this ONNX decoder graph predates per-file adaptation: re-export it "
                 "(python -m app.training onnx) or use a torch runtime"
             )
-        return torch.from_numpy(self.session.run([self._output], feeds)[0][0])
+        if detail is not None:
+            feeds["detail"] = detail.float().contiguous().numpy()
+        return torch.from_numpy(session.run([self._output], feeds)[0][0])
 
 
 def build_runtime(name: str, model: HyperThumbnailModel, info: WeightsInfo) -> DecoderRuntime:

@@ -21,7 +21,8 @@ fused calls take. Results equal the op-by-op network's up to the rounding of the
 sums (within one grey level; the runtime's check against torch-fp32 applies as to every runtime).
 Measured on that tile: 172 -> 131 ms without a layer, 245 -> 172 ms with one; agreement with
 torch-fp32 60.7 dB either way without a layer, 58.3 -> 58.0 dB with one (the layer's outputs summed
-in bf16 before the float32 base).
+in bf16 before the float32 base). The price is memory: oneDNN's fused kernels hold more outside
+PyTorch's allocator (the codec service's peak while viewing a 24 MP file: ~845 MB against ~730).
 Only inference on the CPU, only where the operator exists (``available``); elsewhere the runtime
 runs ``Decoder.phases``.
 """
@@ -99,7 +100,9 @@ class FusedPixelBranch:
         if offsets is not None and not isinstance(offsets, dict):
             offsets = d.split_offsets(offsets)
         dtype = d.pixel_in.weight.dtype
-        base = bilinear_phases(lr.float(), d.scale)  # first: the largest block, the same place every tile
+        # The largest block first (a 24 MP decode peaked at 760-761 MB this way, 767-824 MB with it
+        # made last; docs/PERFORMANCE.md)
+        base = bilinear_phases(lr.float(), d.scale)
         freq = d.frequency_features(dequantized.to(dtype), tables, offsets).contiguous(memory_format=self.layout)
         k = d.pixel_in.kernel_size[0]
         x = self._conv(lr.to(dtype) - 0.5, d.pixel_in.weight, self._bias(d.pixel_in, offsets, "pixel_in"), k, relu=True)

@@ -313,3 +313,47 @@ def test_detail_rates_put_the_share_asked_for_above_high():
     assert rates.min() >= 0 and rates.max() <= 1
     assert rates[above].min() < 0.41 and rates[above].max() > 0.99  # the whole layer range is drawn
     assert rates[~above].max() < 0.4 and rates[~above].min() < 0.01  # ... and the thumbnail's
+
+
+def test_detail_loss_charges_a_trainable_thumbnail_for_its_bits_at_every_rate():
+    """With the encoder trainable, the thumbnail's bits cost below the layer's start too, and there
+    the base reconstruction (the product at those rates) has full weight; a frozen thumbnail's loss
+    is what it was (its bits are fixed, the base keeps ``base_weight``)."""
+    from types import SimpleNamespace
+
+    from app.codec.nets.detail import DetailConfig
+    from app.codec.nets.model import TrainOutput
+    from app.training.train import detail_training_loss
+
+    hr = torch.full((2, 3, 8, 8), 0.5)
+
+    def loss_for(trains: str, rate: float, thumbnail_bpp: float, base_error: float) -> float:
+        out = TrainOutput(
+            reconstruction=hr + 0.01, thumbnail=hr[..., :2, :2], thumbnail_decoded=hr[..., :2, :2],
+            bpp=torch.full((2,), thumbnail_bpp), luma_table=torch.ones(2, 64), chroma_table=torch.ones(2, 64),
+            base_reconstruction=hr + base_error, detail_bpp=torch.full((2,), 0.3),
+        )  # fmt: skip
+        model = _Fake(SimpleNamespace(scale=4, detail=DetailConfig(thumbnail_full_at=0.4)), out)
+        config = TrainConfig(trains=trains, loss="mse", model=SMALL_CONFIG.to_dict())
+        with torch.no_grad():
+            loss, _ = detail_training_loss(model, config, hr, torch.full((2,), rate), None)
+        return loss.item()
+
+    low, high = 0.2, 0.8
+    for rate in (low, high):  # a trainable thumbnail pays for its bits at every rate
+        assert loss_for("all", rate, 0.5, 0.02) > loss_for("all", rate, 0.1, 0.02)
+    assert loss_for("detail", low, 0.5, 0.02) == loss_for("detail", low, 0.1, 0.02)  # frozen: fixed bits
+    # below the layer's start the base is the product: full weight when trainable, base_weight when frozen
+    all_gap = loss_for("all", low, 0.1, 0.04) - loss_for("all", low, 0.1, 0.02)
+    frozen_gap = loss_for("detail", low, 0.1, 0.04) - loss_for("detail", low, 0.1, 0.02)
+    assert all_gap == pytest.approx(frozen_gap / TrainConfig().base_weight, rel=1e-4)
+
+
+class _Fake:
+    """A model whose forward returns a fixed ``TrainOutput`` (the loss's arithmetic alone)."""
+
+    def __init__(self, config, out):
+        self.config, self.out = config, out
+
+    def __call__(self, *args, **kwargs):
+        return self.out

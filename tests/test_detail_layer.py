@@ -231,6 +231,13 @@ def test_onnx_runtime_decodes_a_layer_through_its_second_graph(coded, detail_wei
     base = Codec(tmp_path, runtime="torch-fp32").reconstructor(path, detail=False).decode().astype(int)
     assert np.abs(decoded["onnx-fp32"] - decoded["torch-fp32"]).max() <= 1
     assert np.abs(decoded["onnx-fp32"] - base).mean() > 1  # the layer really went through the graph
+    from app.codec.engine.runtime import SPECS, OnnxRuntime
+    from app.codec.errors import WeightsError
+
+    graph = tmp_path / entry["detail_file"]
+    graph.write_bytes(graph.read_bytes()[:-1] + bytes([graph.read_bytes()[-1] ^ 1]))  # one bit flipped
+    with pytest.raises(WeightsError, match="sha256"):
+        OnnxRuntime(SPECS["onnx-fp32"], find_weights(tmp_path))
     manifest_path = tmp_path / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     del manifest["models"]["test-detail"]["onnx"]["detail_file"]  # an entry from before the second graph

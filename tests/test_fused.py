@@ -36,10 +36,14 @@ def _inputs(decoder, seed=0, h=48, w=64):
     return (lr, dq, tables), offsets, detail
 
 
+@pytest.mark.parametrize("channels_last", [False, True])  # channels_last: oneDNN's fused kernels proper
 @pytest.mark.parametrize("with_offsets", [False, True])
 @pytest.mark.parametrize("with_detail", [False, True])
-def test_float32_fused_phases_equal_the_decoders(decoder, with_offsets, with_detail):
+def test_float32_fused_phases_equal_the_decoders(decoder, with_offsets, with_detail, channels_last):
     (lr, dq, tables), offsets, detail = _inputs(decoder)
+    if channels_last:
+        decoder = copy.deepcopy(decoder).to(memory_format=torch.channels_last)
+        lr, detail = (t.contiguous(memory_format=torch.channels_last) for t in (lr, detail))
     args = (lr, dq, tables, offsets if with_offsets else None, detail if with_detail else None)
     with torch.inference_mode():
         expected = decoder.phases(*args)
@@ -73,3 +77,18 @@ def test_bf16_runtime_uses_the_fused_branch_within_a_grey_level(decoder, monkeyp
         fused_error = (a.int() - reference).abs().float().mean()
         plain_error = (b.int() - reference).abs().float().mean()
         assert fused_error <= 1.25 * plain_error + 0.01, (fused_error, plain_error)  # no less exact than op by op
+
+
+def test_a_refusing_fused_kernel_falls_back_to_the_plain_network(decoder, monkeypatch):
+    model = random_model(SMALL_DETAIL_CONFIG, seed=5)
+    model.decoder = copy.deepcopy(decoder)
+    runtime = TorchRuntime(SPECS["torch-bf16"], model)
+    (lr, dq, tables), _, _ = _inputs(decoder, seed=2)
+    expected = TorchRuntime(dataclasses.replace(SPECS["torch-bf16"], fused=False), model)(lr, dq, tables)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("oneDNN: unsupported")
+
+    monkeypatch.setattr(runtime.fused_branch, "phases", refuse)
+    assert torch.equal(runtime(lr, dq, tables), expected)
+    assert runtime.fused_branch is None  # and it stays off

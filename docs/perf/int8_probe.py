@@ -79,7 +79,9 @@ def main() -> None:
         for k, image in enumerate(rng.sample(sources, count)):
             photo = load_image(image.path)
             h, w = photo.rgb.shape[:2]
-            y, x = rng.randrange(0, h - side), rng.randrange(0, w - side)
+            if min(h, w) < side:
+                continue
+            y, x = rng.randrange(0, h - side + 1), rng.randrange(0, w - side + 1)
             photo.rgb = np.ascontiguousarray(photo.rgb[y : y + side, x : x + side])
             file = args.out / "crop.hyper.jpg"
             codec.encode_photo(photo, file, rate=(0.0, 0.2, 0.4)[k % 3], effort="fast", force=True)

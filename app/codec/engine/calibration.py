@@ -44,7 +44,7 @@ from app.codec.nets.color import rgb_to_ycbcr
 from app.codec.nets.model import HyperThumbnailModel
 
 AGREEMENT_DB = 58.0
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: torch-bf16 became fused (faster): choices made before are re-measured
 CHECK_LR = 64  # thumbnail pixels a side of the load-time check (plus the decoder's margins)
 PROBE_LR = DEFAULT_DECODE_TILE  # ... and of the timing probe: the tile decodes run at (a 256 probe ranked
 # ONNX Runtime above torch-fp32, while at the 512 tile torch-fp32 is 1.3x faster)

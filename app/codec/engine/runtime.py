@@ -229,8 +229,12 @@ class TorchRuntime(DecoderRuntime):
             detail = detail.to(self.device)
             if self.spec.channels_last:
                 detail = detail.contiguous(memory_format=torch.channels_last)
-        network = self.fused_branch or self.decoder
-        return to_uint8_hwc(network.phases(lr, dequantized, tables, offsets, detail), self.scale)[0]
+        if self.fused_branch is not None:
+            try:
+                return to_uint8_hwc(self.fused_branch.phases(lr, dequantized, tables, offsets, detail), self.scale)[0]
+            except (RuntimeError, NotImplementedError):  # oneDNN refused this input: op by op from now on
+                self.fused_branch = None
+        return to_uint8_hwc(self.decoder.phases(lr, dequantized, tables, offsets, detail), self.scale)[0]
 
 
 class OnnxRuntime(DecoderRuntime):

@@ -21,10 +21,9 @@ The frequency branch (on the 8x8 block grid, a few percent of the cost) and the 
 synthesis run as they are. Bias offsets (a file's per-image adaptation) go into the biases the
 fused calls take. Results equal the op-by-op network's up to the rounding of the reduced-precision
 sums (within one grey level; the runtime's check against torch-fp32 applies as to every runtime).
-Measured on that tile: 172 -> 131 ms without a layer, 245 -> 172 ms with one; agreement with
-torch-fp32 60.7 dB either way without a layer, 58.3 -> 58.0 dB with one (the layer's outputs summed
-in bf16 before the float32 base). The price is memory: oneDNN's fused kernels hold more outside
-PyTorch's allocator (the codec service's peak while viewing a 24 MP file: ~845 MB against ~730).
+What it gives, and what it costs in memory (oneDNN's fused kernels hold more outside PyTorch's
+allocator), is measured by ``hyperthumb bench`` with and without ``HYPERTHUMB_FUSED=0`` and by the
+viewer's ``measure``: docs/PERFORMANCE.md, "v5 with fused convolutions".
 Only inference on the CPU, only where the operator exists (``available``); elsewhere the runtime
 runs ``Decoder.phases``.
 """

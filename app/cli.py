@@ -80,7 +80,7 @@ def _warmup(text: str) -> int:
     return _integer(text, "warmup", -(2**31))
 
 
-RUNTIME_HELP = "torch-fp32, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps (also HYPERTHUMB_RUNTIME)"
+RUNTIME_HELP = "torch-fp32, torch-fp32-fused, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps (also HYPERTHUMB_RUNTIME)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--effort",
         choices=("fast", "default", "best"),
         default="default",  # adaptation.EFFORT_STEPS
-        help="fast: the networks only; default: also fit the decoder to this photo (seconds); best: fit it longer",
+        help="fast: the networks only; default: also fit the decoder to this photo (seconds); best: fit it "
+        "longer and, at FINE and above, fit the detail layer to the photo (a smaller layer; minutes for 20+ MP)",
     )
     enc.add_argument(
         "--strip-gps",
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--effort",
         choices=("fast", "default", "best"),
         default="default",
-        help="fast: the networks only; default: also fit the decoder to each photo (seconds); best: fit it longer",
+        help="fast: the networks only; default: also fit the decoder to each photo (seconds); best: fit it "
+        "longer and fit the detail layer too (minutes per 20+ MP photo)",
     )
     conv.add_argument("--strip-gps", action="store_true", help="drop the GPS position and location metadata")
     conv.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
@@ -229,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ablation",
         action="store_true",
         help="also run the codec without decoder adaptation, without mozjpeg's re-coding, and at effort best",
+    )
+    ev.add_argument(
+        "--effort",
+        choices=("fast", "default", "best"),
+        default="default",
+        help="the HyperThumbnail export's effort (default: default, as the viewer exports)",
     )
 
     cmp = sub.add_parser("compare", help="one region side by side: original, baselines, HyperThumbnail, preview")
@@ -601,6 +609,7 @@ def cmd_eval(args) -> int:
         limit=args.limit,
         ablation=args.ablation,
         model_id=args.model,
+        effort=args.effort,
     )
     summary = summarise(evaluation)
     paths = write_report(evaluation, summary, Path(args.out))

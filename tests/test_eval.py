@@ -501,3 +501,25 @@ def test_thumbnail_plus_avif_reuses_the_avif_of_the_same_photo_only():
         assert abs(int(coded.reconstruction.mean()) - value) <= 2
         del photo, rgb
     assert calls == [10, 200]  # each photo coded once
+
+
+def test_eval_exports_at_the_effort_it_is_given(tmp_path, photos, capsys, monkeypatch):
+    from app.codec.api import Codec
+
+    weights = tmp_path / "plain"
+    make_weights(weights)
+    efforts = []
+    real = Codec.encode_photo
+
+    def spy(self, *args, **kwargs):
+        efforts.append(kwargs.get("effort"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Codec, "encode_photo", spy)
+    out = tmp_path / "out"
+    argv = ["eval", str(photos), "--out", str(out), "--crop", "32", "--rates", "LOW", "--limit", "1", "--effort", "fast"]
+    code = main(["--weights", str(weights), *argv])
+    assert code == 0, capsys.readouterr().err
+    assert efforts and set(efforts) == {"fast"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["effort"] == "fast"

@@ -92,3 +92,19 @@ def test_a_refusing_fused_kernel_falls_back_to_the_plain_network(decoder, monkey
     monkeypatch.setattr(runtime.fused_branch, "phases", refuse)
     assert torch.equal(runtime(lr, dq, tables), expected)
     assert runtime.fused_branch is None  # and it stays off
+
+
+def test_fp32_fused_runtime_matches_the_reference_to_float32_rounding(decoder):
+    """torch-fp32-fused (the fast path of CPUs without native bf16) is the reference's arithmetic."""
+    model = random_model(SMALL_DETAIL_CONFIG, seed=5)
+    model.decoder = copy.deepcopy(decoder)
+    fast, reference = TorchRuntime(SPECS["torch-fp32-fused"], model), TorchRuntime(SPECS["torch-fp32"], model)
+    assert fast.fused_branch is not None and reference.fused_branch is None
+    assert fast.decoder.pixel_in.weight.dtype == torch.float32
+    assert fast.decoder.pixel_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.decoder.pixel_in.weight.is_contiguous()  # the model's own decoder is left as it was
+    (lr, dq, tables), offsets, detail = _inputs(decoder, seed=3)
+    for args in [(lr, dq, tables), (lr, dq, tables, offsets, detail)]:
+        a, b = fast(*args).int(), reference(*args).int()
+        assert a.shape == b.shape
+        assert (a - b).abs().max() <= 1 and (a != b).float().mean() < 1e-3  # only rounding ties differ

@@ -308,7 +308,7 @@ def test_a_first_ever_decode_does_not_wait_for_the_calibration(weights, monkeypa
     codec = Codec(weights.path.parent, calibrate_in_background=True)
     first = codec.decoder_runtime(weights)  # returns while the calibration is held
     assert started.wait(30) and codec.calibrating
-    assert first.name == ("torch-bf16" if cpu_has_native_bf16() else "torch-fp32")
+    assert first.name == ("torch-bf16" if cpu_has_native_bf16() else "torch-fp32-fused")
     release.set()
     for thread in [t for t in threading.enumerate() if t.name == "calibration"]:
         thread.join(60)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from app.codec.engine import adaptation
+from app.codec.engine import adaptation, detail_refine
 from app.codec.engine.adaptation import EFFORT_STEPS
 from app.codec.engine.calibration import (
     Calibration,
@@ -34,7 +35,7 @@ from app.codec.engine.calibration import (
 from app.codec.engine.detail_coding import DetailLayerError
 from app.codec.engine.detail_layer import DetailCoder, DetailSource
 from app.codec.engine.device import inference_dtype, select_device
-from app.codec.engine.inference import Reconstructor, encode_thumbnail
+from app.codec.engine.inference import Reconstructor, decoder_inputs, encode_thumbnail
 from app.codec.engine.runtime import AUTO, SPECS, DecoderRuntime, cpu_has_native_bf16, requested_runtime
 from app.codec.engine.weights import WeightsInfo, find_weights, installed_weights_status, load_model, weights_dir
 from app.codec.errors import CodecError, NotHyperThumbnailError, OutputExistsError, shorten
@@ -364,7 +365,8 @@ class Codec:
         """A loaded photo -> HyperThumbnail file, written atomically; ``cancelled`` is also asked
         once the encoder is done, so a cancel up to the write leaves no file. ``effort``: "fast"
         (the networks only), "default" or "best" (also fit the decoder to this photo, 80 or 240
-        steps: see ``adaptation``; the file carries the offsets when they are worth their bytes).
+        steps: see ``adaptation``; the file carries the offsets when they are worth their bytes;
+        "best" also fits a detail layer's latent to the photo: ``detail_refine``).
         ``optimize_entropy=False`` keeps libjpeg's baseline Huffman coding (for measuring what
         mozjpeg's lossless re-coding saves, or for readers that cannot do progressive JPEG).
         ``weights``: encode with these installed weights instead of the default (evaluation)."""
@@ -398,7 +400,17 @@ class Codec:
         if layered:
             ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))  # what the file's readers will decode
             layer = self.encode_detail(
-                info, coder, photo.rgb, ycbcr, luma, chroma, rate, fit_progress, cancelled, measure=effort != "fast"
+                info,
+                coder,
+                photo.rgb,
+                ycbcr,
+                luma,
+                chroma,
+                rate,
+                fit_progress,
+                cancelled,
+                measure=effort != "fast",
+                refine_steps=detail_refine.STEPS_BY_EFFORT[effort],
             )
             check_cancel(cancelled)
             gain = layer.gain_db()
@@ -481,22 +493,33 @@ class Codec:
         cancelled: CancelFn = None,
         *,
         measure: bool = False,
+        refine_steps: int = 0,
     ) -> DetailLayer:
         """The detail layer of a photo whose thumbnail decodes to ``ycbcr``: the base
         reconstruction first (what a reader has without the layer), then the layer's record;
-        ``measure``: also decode the photo with the layer, as a reader will, to say whether it pays."""
+        ``measure``: also decode the photo with the layer, as a reader will, to say whether it pays;
+        ``refine_steps``: fit the latent to the photo (``detail_refine``, export effort "best")."""
         height, width = rgb.shape[:2]
         tile = self.decode_tile_for(width * height)
         base_progress, layer_progress = _halves(progress)
         model, runtime = self.model(info), self.decoder_runtime(info)
         base = Reconstructor(model, ycbcr, luma, chroma, (width, height), runtime)
         base_pixels = base.decode(tile=tile, progress=base_progress, cancelled=cancelled)
+        refinement = None
+        if refine_steps > 0:
+            recipe = (info.entry.get("training") or {}).get("recipe")
+            refinement = detail_refine.Refinement(
+                decoder_inputs(ycbcr, luma, chroma, torch.device("cpu")),
+                detail_refine.rd_lambda(rate, recipe if isinstance(recipe, dict) else None),
+                refine_steps,
+            )
         record = coder.encode(
             rgb,
             base_pixels,
             ycbcr,
             rate,
             autocast=self.encoder_autocast(info),
+            refinement=refinement,
             progress=layer_progress,
             cancelled=cancelled,
         )
@@ -535,7 +558,7 @@ class Codec:
         marker = self._marker(info, model, width, height, rate)
         scale = model.config.scale
         detail_bytes = self._estimate_detail_bytes(
-            info, pixels, thumb, luma, chroma, rate, (width, height), cancelled, measure=effort != "fast"
+            info, pixels, thumb, luma, chroma, rate, (width, height), cancelled, effort=effort
         )
         seam_bytes = 0.0
         if mosaic is not None:
@@ -583,7 +606,7 @@ class Codec:
         rate: float,
         full_size: tuple[int, int],
         cancelled: CancelFn,
-        measure: bool = False,
+        effort: str = "default",
     ) -> int:
         """The detail layer's share of the file (0 for thumbnail-only models): the layer of the
         sampled pixels (strips with their context, or the whole photo), scaled by area, plus the
@@ -592,7 +615,18 @@ class Codec:
         if coder is None or rate <= self.model(info).config.detail.thumbnail_full_at:
             return 0
         ycbcr = decoded_ycbcr(encode_jpeg(thumb, luma, chroma))
-        layer = self.encode_detail(info, coder, pixels, ycbcr, luma, chroma, rate, cancelled=cancelled, measure=measure)
+        layer = self.encode_detail(
+            info,
+            coder,
+            pixels,
+            ycbcr,
+            luma,
+            chroma,
+            rate,
+            cancelled=cancelled,
+            measure=effort != "fast",
+            refine_steps=detail_refine.STEPS_BY_EFFORT.get(effort, 0),
+        )
         gain = layer.gain_db()
         if not layer.pays or (gain is not None and gain < adaptation.TYPICAL_GAIN_DB):
             return 0  # the export leaves it out too (there, when a fit of the decoder does better)

@@ -281,10 +281,15 @@ def jpeg_sr_weights(codec: Codec, like: WeightsInfo | None = None) -> tuple[Weig
 
 
 def build_methods(
-    codec: Codec, weights: WeightsInfo, rates: Sequence[float], workdir: Path, ablation: bool = False
+    codec: Codec,
+    weights: WeightsInfo,
+    rates: Sequence[float],
+    workdir: Path,
+    ablation: bool = False,
+    effort: str = "default",
 ) -> tuple[list[Method], dict[str, str]]:
     """Every method that can run here, and the reasons for those that cannot."""
-    methods: list[Method] = [HyperThumbnailMethod(codec, weights, rates, workdir)]
+    methods: list[Method] = [HyperThumbnailMethod(codec, weights, rates, workdir, effort=effort)]
     if ablation:
         methods += [HyperThumbnailMethod(codec, weights, rates, workdir, name=name, effort=effort, optimize_entropy=moz)
                     for name, effort, moz in ABLATIONS]  # fmt: skip

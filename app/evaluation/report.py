@@ -54,8 +54,9 @@ def results_csv(rows: list[ResultRow]) -> str:
 def plot_title(evaluation: Evaluation) -> str:
     count = len(evaluation.images)
     crop = f", centre {evaluation.crop}px crops" if evaluation.crop else ""
+    effort = f", export effort {evaluation.effort}" if evaluation.effort != "default" else ""
     name = evaluation.folder.resolve().name or str(evaluation.folder)
-    return f"Rate-distortion on {name}: {count} image{'s' if count != 1 else ''}{crop}"
+    return f"Rate-distortion on {name}: {count} image{'s' if count != 1 else ''}{crop}{effort}"
 
 
 def write_report(evaluation: Evaluation, summary: dict, out_dir: Path) -> list[Path]:

@@ -72,6 +72,7 @@ class Evaluation:
     baseline_weights: dict | None = None
     # sizes of the EXIF segments that carry the HyperThumbnail marker
     marker_bytes: list[int] = field(default_factory=list)
+    effort: str = "default"  # the HyperThumbnail export's effort
 
 
 def measure(photo: Photo, method: Method, setting) -> list[ResultRow]:
@@ -144,18 +145,22 @@ def evaluate_folder(
     log: TextIO | None = None,
     ablation: bool = False,
     model_id: str | None = None,
+    effort: str = "default",
 ) -> Evaluation:
     """Evaluate every method on the photos in ``folder``; one progress line per photo on ``log``.
-    ``model_id``: an installed model other than the default (judge new weights before they are)."""
+    ``model_id``: an installed model other than the default (judge new weights before they are);
+    ``effort``: the HyperThumbnail export's (the ablation's variants keep their own)."""
     log = log or sys.stderr
     paths = photo_paths(folder, limit)
     codec = Codec(weights_dir, device)
     weights = find_weights(codec.weights_dir, model_id=model_id) if model_id else codec.weights()
     codec.model(weights)  # load before the long run: missing or broken weights fail now
-    evaluation = Evaluation(folder, crop, codec.device.type, _describe_weights(weights))
+    evaluation = Evaluation(folder, crop, codec.device.type, _describe_weights(weights), effort=effort)
     with tempfile.TemporaryDirectory(prefix="hyperthumb-eval-") as workdir:
         rates = list(rates) if rates else list(DEFAULT_RATES)
-        methods, evaluation.skipped_methods = build_methods(codec, weights, rates, Path(workdir), ablation)
+        methods, evaluation.skipped_methods = build_methods(
+            codec, weights, rates, Path(workdir), ablation, effort
+        )
         evaluation.methods = {m.name: list(m.settings) for m in methods}
         for method in methods:
             for name in getattr(method, "variant_names", lambda: [])():

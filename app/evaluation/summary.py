@@ -214,6 +214,7 @@ def summarise(evaluation: Evaluation) -> dict:
         "images": evaluation.images,
         "skipped_images": evaluation.skipped_images,
         "crop": evaluation.crop,
+        "effort": evaluation.effort,
         "device": evaluation.device,
         "weights": evaluation.weights,
         "jpeg_sr_weights": evaluation.baseline_weights,

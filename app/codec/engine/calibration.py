@@ -44,7 +44,7 @@ from app.codec.nets.color import rgb_to_ycbcr
 from app.codec.nets.model import HyperThumbnailModel
 
 AGREEMENT_DB = 58.0
-CACHE_VERSION = 3  # 3: torch-bf16 became fused (faster): choices made before are re-measured
+CACHE_VERSION = 4  # 3: torch-bf16 became fused; 4: torch-fp32-fused added: choices made before are re-measured
 CHECK_LR = 64  # thumbnail pixels a side of the load-time check (plus the decoder's margins)
 PROBE_LR = DEFAULT_DECODE_TILE  # ... and of the timing probe: the tile decodes run at (a 256 probe ranked
 # ONNX Runtime above torch-fp32, while at the 512 tile torch-fp32 is 1.3x faster)
@@ -262,10 +262,12 @@ def encoder_precision_choice(model: HyperThumbnailModel, info: WeightsInfo, log=
 
 def provisional_runtime(model: HyperThumbnailModel, info: WeightsInfo, device_type: str) -> DecoderRuntime:
     """A safe, usually fast runtime to decode with while ``calibrate`` has not measured this machine:
-    bf16 on a CPU with native bf16, the GPU's own path, else the reference; checked against the
+    bf16 on a CPU with native bf16, else the fused float32 path, the GPU's own path, else the reference; checked against the
     reference like any choice (the reference itself when the check fails)."""
     available = available_runtimes(info, device_type)
-    preferred = ["torch-bf16"] if device_type == "cpu" and cpu_has_native_bf16() else []
+    preferred = []
+    if device_type == "cpu":
+        preferred = ["torch-bf16"] if cpu_has_native_bf16() else ["torch-fp32-fused"]
     preferred += ["torch-cuda-fp16", "torch-mps", REFERENCE]
     name = next((n for n in preferred if n in available), REFERENCE)
     runtime = build_runtime(name, model, info)

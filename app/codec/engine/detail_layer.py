@@ -30,6 +30,7 @@ from app.codec.engine.detail_coding import (
     tile_grid,
 )
 from app.codec.engine.detail_prior_int import MEAN_DIV, IntegerPrior
+from app.codec.engine.detail_refine import Refinement, refine_latent
 from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 from app.codec.nets.detail import LATENT_STRIDE, RATE_LEVELS, rate_level
 from app.codec.nets.model import HyperThumbnailModel
@@ -62,11 +63,14 @@ class DetailCoder:
         rate: float,
         *,
         autocast=None,
+        refinement: Refinement | None = None,
         progress: ProgressFn = None,
+        refine_progress: ProgressFn = None,
         cancelled: CancelFn = None,
     ) -> bytes:
         """The ``HTD1`` record of ``photo`` (uint8 HxWx3) given its base reconstruction ``base``
-        (uint8, same size) and the thumbnail's decoded samples ``ycbcr`` (uint8 hxwx3)."""
+        (uint8, same size) and the thumbnail's decoded samples ``ycbcr`` (uint8 hxwx3);
+        ``refinement``: fit the latent to the photo before it is coded (``detail_refine``)."""
         level = rate_level(rate)
         ycc = pad_samples(ycbcr)
         lr_h, lr_w = ycc.shape[:2]
@@ -96,10 +100,34 @@ class DetailCoder:
             if progress:
                 progress(i + 1, len(tiles))
         grid = latent.shape[1:]
-        streams, checksums = [], []
-        for y0, y1, x0, x1 in tile_grid(*grid):
+        tiles = tile_grid(*grid)
+        priors = []  # the reader's probabilities per tile: the integer prior's mean (1/MEAN_DIV units) and scale index
+        for y0, y1, x0, x1 in tiles:
             check_cancel(cancelled)
-            mean_q, index = self.prior(ycc, level, (y0, y1, x0, x1))
+            priors.append(self.prior(ycc, level, (y0, y1, x0, x1)))
+        if refinement is not None and refinement.steps > 0:
+            mean = torch.empty_like(latent)
+            position = torch.empty_like(latent)
+            for (y0, y1, x0, x1), (mean_q, index) in zip(tiles, priors):
+                mean[:, y0:y1, x0:x1] = torch.from_numpy(mean_q.astype(np.float32) / MEAN_DIV)
+                position[:, y0:y1, x0:x1] = torch.from_numpy(index.astype(np.float32))
+            latent = refine_latent(
+                self.model.decoder,
+                latent,
+                mean,
+                position,
+                self.inverse_gain(level)[0],
+                photo_u8,
+                refinement.decoder_inputs,
+                refinement.lam,
+                refinement.steps,
+                self.model.config.decoder.margin(),
+                progress=refine_progress,
+                cancelled=cancelled,
+            )
+        streams, checksums = [], []
+        for (y0, y1, x0, x1), (mean_q, index) in zip(tiles, priors):
+            check_cancel(cancelled)
             values = np.round(latent[:, y0:y1, x0:x1].numpy() - mean_q / MEAN_DIV)
             symbols = clamp_symbols(values, index, self.tables)
             streams.append(encode_tile(symbols, index, self.tables))

@@ -23,7 +23,8 @@ fused calls take. Results equal the op-by-op network's up to the rounding of the
 sums (within one grey level; the runtime's check against torch-fp32 applies as to every runtime).
 What it gives, and what it costs in memory (oneDNN's fused kernels hold more outside PyTorch's
 allocator), is measured by ``hyperthumb bench`` with and without ``HYPERTHUMB_FUSED=0`` and by the
-viewer's ``measure``: docs/PERFORMANCE.md, "v5 with fused convolutions".
+viewer's ``measure``: docs/PERFORMANCE.md, "v5 with fused convolutions" (bf16) and "A CPU without
+native bf16" (torch-fp32-fused: the same chain in float32, channels_last, for CPUs without bf16).
 Only inference on the CPU, only where the operator exists (``available``); elsewhere the runtime
 runs ``Decoder.phases``.
 """

@@ -122,6 +122,29 @@ class Decoder(nn.Module):
         x = _blocks(self.detail_body, x, offsets, "detail_body")
         return F.pixel_shuffle(_run(self.detail_out, x, offsets, "detail_out"), 4)
 
+    def trunk(self, lr, dequantized, tables, offsets: dict | None = None) -> torch.Tensor:
+        """What no detail latent changes: both branches fused at thumbnail resolution, before
+        the detail features join and the ReLU [B, channels, h, w] (``phases``' first half)."""
+        dtype = self.pixel_in.weight.dtype
+        freq = self.frequency_features(dequantized.to(dtype), tables, offsets)
+        x = torch.relu(_run(self.pixel_in, lr.to(dtype) - 0.5, offsets, "pixel_in"))
+        return _run(self.fuse, torch.cat([x, freq.to(x.dtype)], dim=1), offsets, "fuse")
+
+    def residual(self, x: torch.Tensor, offsets: dict | None = None, detail: torch.Tensor | None = None):
+        """``trunk``'s output (and a detail latent) -> what is added to the bilinear base, as phases:
+        ``phases``' second half, differentiable (training, and the export's ``detail_refine``)."""
+        if detail is not None:
+            if not self.detail_latent:
+                raise ValueError("this decoder has no detail branch")
+            detail = detail.to(x.dtype)
+            features = self.detail_features(detail, offsets)
+            x = x + self.detail_fuse(features)
+        residual = _run(self.tail, _blocks(self.body, torch.relu(x), offsets, "body"), offsets, "tail")
+        if detail is not None:
+            linear = F.pixel_shuffle(self.detail_linear(detail), 4)  # 16x16 blocks -> phases
+            residual = residual + self.detail_tail(features) + linear
+        return residual
+
     def phases(
         self,
         lr: torch.Tensor,
@@ -140,9 +163,9 @@ class Decoder(nn.Module):
         if offsets is not None and not isinstance(offsets, dict):
             offsets = self.split_offsets(offsets)
         dtype = self.pixel_in.weight.dtype
-        freq = self.frequency_features(dequantized.to(dtype), tables, offsets)
-        x = torch.relu(_run(self.pixel_in, lr.to(dtype) - 0.5, offsets, "pixel_in"))
-        x = _run(self.fuse, torch.cat([x, freq.to(x.dtype)], dim=1), offsets, "fuse")
+        x = self.trunk(lr, dequantized, tables, offsets)
+        if torch.is_grad_enabled():
+            return bilinear_phases(lr.float(), self.scale) + self.residual(x, offsets, detail).float()
         if detail is not None:
             if not self.detail_latent:
                 raise ValueError("this decoder has no detail branch")
@@ -150,12 +173,7 @@ class Decoder(nn.Module):
             x = x + self.detail_fuse(features)
         x = _blocks(self.body, torch.relu(x), offsets, "body")
         residual = _run(self.tail, x, offsets, "tail")
-        del x, freq
-        if torch.is_grad_enabled():
-            if detail is not None:
-                linear = F.pixel_shuffle(self.detail_linear(detail.to(dtype)), 4)  # 16x16 blocks -> phases
-                residual = residual + self.detail_tail(features) + linear
-            return bilinear_phases(lr.float(), self.scale) + residual.float()
+        del x
         # inference: each part added into the float32 base in place, each freed as soon as it is in:
         # no photo-sized temporaries (the peak memory of a tile, and fresh memory costs page faults)
         base = bilinear_phases(lr.float(), self.scale)

@@ -80,7 +80,9 @@ def _warmup(text: str) -> int:
     return _integer(text, "warmup", -(2**31))
 
 
-RUNTIME_HELP = "torch-fp32, torch-fp32-fused, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps (also HYPERTHUMB_RUNTIME)"
+RUNTIME_HELP = (
+    "torch-fp32, torch-fp32-fused, torch-bf16, onnx-fp32, torch-cuda-fp16 or torch-mps (also HYPERTHUMB_RUNTIME)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -517,7 +517,20 @@ def test_eval_exports_at_the_effort_it_is_given(tmp_path, photos, capsys, monkey
 
     monkeypatch.setattr(Codec, "encode_photo", spy)
     out = tmp_path / "out"
-    argv = ["eval", str(photos), "--out", str(out), "--crop", "32", "--rates", "LOW", "--limit", "1", "--effort", "fast"]
+    argv = [
+        "eval",
+        str(photos),
+        "--out",
+        str(out),
+        "--crop",
+        "32",
+        "--rates",
+        "LOW",
+        "--limit",
+        "1",
+        "--effort",
+        "fast",
+    ]
     code = main(["--weights", str(weights), *argv])
     assert code == 0, capsys.readouterr().err
     assert efforts and set(efforts) == {"fast"}

@@ -158,9 +158,7 @@ def evaluate_folder(
     evaluation = Evaluation(folder, crop, codec.device.type, _describe_weights(weights), effort=effort)
     with tempfile.TemporaryDirectory(prefix="hyperthumb-eval-") as workdir:
         rates = list(rates) if rates else list(DEFAULT_RATES)
-        methods, evaluation.skipped_methods = build_methods(
-            codec, weights, rates, Path(workdir), ablation, effort
-        )
+        methods, evaluation.skipped_methods = build_methods(codec, weights, rates, Path(workdir), ablation, effort)
         evaluation.methods = {m.name: list(m.settings) for m in methods}
         for method in methods:
             for name in getattr(method, "variant_names", lambda: [])():

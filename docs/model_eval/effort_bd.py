@@ -63,7 +63,9 @@ def main() -> None:
         cell = lambda v: "n/a" if v is None else f"{v:+.2f} dB"
         print(f"{image:28s} {cell(g):>16s} {cell(b):>15s} {cell(a):>14s}")
     present = lambda values: [v for v in values if v is not None]
-    print(f"{'mean of photos':28s} {np.mean(present(gains)):+15.2f}  {np.mean(present(vb)):+14.2f}  {np.mean(present(va)):+13.2f}")
+    print(
+        f"{'mean of photos':28s} {np.mean(present(gains)):+15.2f}  {np.mean(present(vb)):+14.2f}  {np.mean(present(va)):+13.2f}"
+    )
     overall = bd(averaged(before, HYPERTHUMBNAIL), averaged(after, HYPERTHUMBNAIL))
     vs_before = bd(averaged(before, AVIF), averaged(before, HYPERTHUMBNAIL), DETAIL_RANGE)
     vs_after = bd(averaged(after, AVIF), averaged(after, HYPERTHUMBNAIL), DETAIL_RANGE)

@@ -169,4 +169,3 @@ def refine_latent(
         if progress:
             progress(i + 1, total)
     return out
-

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fast", "default", "best"),
         default="default",  # adaptation.EFFORT_STEPS
         help="fast: the networks only; default: also fit the decoder to this photo (seconds); best: fit it "
-        "longer and, at FINE and above, fit the detail layer to the photo (a smaller layer; minutes for 20+ MP)",
+        "longer and, at FINE and above, fit the detail layer to the photo (a better file for its bytes; about a "
+        "minute per megapixel on a 2-core CPU)",
     )
     enc.add_argument(
         "--strip-gps",
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fast", "default", "best"),
         default="default",
         help="fast: the networks only; default: also fit the decoder to each photo (seconds); best: fit it "
-        "longer and fit the detail layer too (minutes per 20+ MP photo)",
+        "longer and fit the detail layer too (about a minute per megapixel on a 2-core CPU)",
     )
     conv.add_argument("--strip-gps", action="store_true", help="drop the GPS position and location metadata")
     conv.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")

@@ -127,7 +127,11 @@ def test_refined_files_carry_a_layer_that_decodes_and_their_estimate_refines_too
     # effort "fast" keeps a random model's layer unmeasured (at "best" the export would measure
     # it, find that it does not pay and leave it out); here it refines as "best" does
     monkeypatch.setitem(detail_refine.STEPS_BY_EFFORT, "fast", 12)
-    refined = codec.encode_file(src, tmp_path / "refined.jpg", rate=1.0, effort="fast")
+    ticks = []
+    refined = codec.encode_file(
+        src, tmp_path / "refined.jpg", rate=1.0, effort="fast", progress=lambda d, t: ticks.append(d / t)
+    )
+    assert ticks == sorted(ticks) and ticks[-1] == 1.0  # the refinement has its share of the bar
     estimate = codec.estimate_size(load_image(src), rate=1.0, effort="fast")
     assert steps == [12, 12]  # the export and its estimate
     assert plain.detail_bytes > 0 and refined.detail_bytes > 0

@@ -505,8 +505,9 @@ class Codec:
         model, runtime = self.model(info), self.decoder_runtime(info)
         base = Reconstructor(model, ycbcr, luma, chroma, (width, height), runtime)
         base_pixels = base.decode(tile=tile, progress=base_progress, cancelled=cancelled)
-        refinement = None
-        if refine_steps > 0:
+        refinement, refine_progress = None, None
+        if refine_steps > 0:  # the refinement is most of the layer's time: half of its share of the bar
+            layer_progress, refine_progress = _halves(layer_progress)
             recipe = (info.entry.get("training") or {}).get("recipe")
             refinement = detail_refine.Refinement(
                 decoder_inputs(ycbcr, luma, chroma, torch.device("cpu")),
@@ -521,6 +522,7 @@ class Codec:
             autocast=self.encoder_autocast(info),
             refinement=refinement,
             progress=layer_progress,
+            refine_progress=refine_progress,
             cancelled=cancelled,
         )
         base_mse = mean_squared_error(rgb, base_pixels)

@@ -146,6 +146,7 @@ def refine_latent(
         window = (slice(None), slice(None), slice(window_box.y0, window_box.y1), slice(window_box.x0, window_box.x1))
         best, best_loss = y.detach().clone(), math.inf
         for step in range(steps + 1):
+            check_cancel(cancelled)  # a step takes a second or more: a cancel need not wait for the tile
             with torch.no_grad():  # the objective of the rounded latent, as the file would carry it
                 full = fixed.masked_scatter(free, y)
                 q = torch.round(full - m) + m

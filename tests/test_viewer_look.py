@@ -287,11 +287,11 @@ def test_indicator_words():
 
 def test_the_indicator_is_drawn_on_the_canvas_also_in_full_screen(open_window, qtbot):
     window = open_window(SAMPLES / "dune.jpg")
-    qtbot.waitUntil(lambda: window.view.indicator() == "Preview")
+    qtbot.waitUntil(lambda: window.view.indicator() == "Preview", timeout=TIMEOUT_MS)  # a slow CI machine: >5 s
     rect = window.view.indicator_rect()
     assert not rect.isEmpty() and rect.right() <= window.view.viewport().width()
     window.toggle_fullscreen()
-    qtbot.waitUntil(lambda: not window.statusBar().isVisible())
+    qtbot.waitUntil(lambda: not window.statusBar().isVisible(), timeout=TIMEOUT_MS)
     qtbot.wait(50)
     rect = window.view.indicator_rect().toRect()
     with_it = window.view.viewport().grab().toImage()

@@ -357,3 +357,42 @@ class _Fake:
 
     def __call__(self, *args, **kwargs):
         return self.out
+
+
+def test_a_narrower_decoder_warm_starts_from_a_wider_one(tmp_path):
+    """A lean student (a narrower, shallower pixel branch) starts from a wider model: every tensor
+    whose shape agrees is copied (encoder, QPM, the frequency branch, the detail layer), the pixel
+    branch's reshaped tensors start fresh and are named, the surplus block is dropped."""
+    from dataclasses import replace
+
+    from codec_fixtures import SMALL_DETAIL_CONFIG
+
+    from app.training.train import warm_start
+
+    torch.manual_seed(0)
+    wide = HyperThumbnailModel(SMALL_DETAIL_CONFIG)
+    lean_config = replace(SMALL_DETAIL_CONFIG, decoder=replace(SMALL_DETAIL_CONFIG.decoder, channels=8, blocks=1))
+    lean = HyperThumbnailModel(lean_config)
+    events = []
+    fresh = warm_start(lean, wide.state_dict(), events.append)
+    wide_state, lean_state = wide.state_dict(), lean.state_dict()
+    copied = [name for name in lean_state if name not in fresh]
+    assert "decoder.pixel_in.weight" in fresh and "decoder.body.0.conv1.weight" in fresh
+    assert "decoder.detail_fuse.weight" in fresh and "decoder.tail.weight" in fresh
+    assert not any(name.startswith(("encoder.", "qpm.", "analysis.", "prior.", "gains.")) for name in fresh)
+    for name in (
+        "decoder.freq_in.weight",
+        "decoder.freq_out.weight",
+        "decoder.detail_in.weight",
+        "decoder.detail_linear.weight",
+    ):
+        assert name in copied
+    for name in copied:
+        assert torch.equal(lean_state[name], wide_state[name]), name
+    surplus = [name for name in wide_state if name.startswith("decoder.body.1.")]
+    assert surplus and not any(name in lean_state for name in surplus)
+    assert f"{len(fresh)} tensors start fresh" in events[0]["event"]
+    assert f"{len(surplus)} of the source's dropped" in events[0]["event"]
+
+    with pytest.raises(ValueError, match="lacks"):  # a wider state into a model without its parts still fails
+        warm_start(HyperThumbnailModel(SMALL_CONFIG), wide.state_dict())

@@ -379,13 +379,26 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
 
 
 def warm_start(model: HyperThumbnailModel, state: dict, echo=None) -> list[str]:
-    """Load another model's parameters; parts it lacks (a new detail layer) keep their fresh
-    initialisation (the names are returned). Shapes must agree."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    """Load another model's parameters; the parts it lacks (a new detail layer) and the tensors
+    whose shapes differ (a narrower decoder's pixel branch: a lean student of a wider decoder)
+    keep their fresh initialisation, and the wider decoder's surplus residual blocks are dropped.
+    Returns the names that start fresh."""
+    own = model.state_dict()
+    surplus = [name for name in state if name not in own and name.startswith(("decoder.body.", "decoder.freq_body."))]
+    unexpected = [name for name in state if name not in own and name not in surplus]
     if unexpected:
         raise ValueError(f"the warm-start model has parameters this architecture lacks: {unexpected[:5]}")
-    if missing and echo:
-        echo({"step": 0, "event": f"warm start: {len(missing)} new tensors start fresh ({missing[0]} ...)"})
+    reshaped = [name for name in state if name in own and state[name].shape != own[name].shape]
+    skipped = set(surplus) | set(reshaped)
+    missing, _ = model.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
+    if (missing or surplus) and echo:
+        echo(
+            {
+                "step": 0,
+                "event": f"warm start: {len(missing)} tensors start fresh ({len(reshaped)} of another shape), "
+                f"{len(surplus)} of the source's dropped" + (f" ({missing[0]} ...)" if missing else ""),
+            }
+        )
     return list(missing)
 
 

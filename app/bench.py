@@ -56,7 +56,7 @@ from app.codec.engine.runtime import (
     onnxruntime_module,
     unavailable_reason,
 )
-from app.codec.engine.weights import WeightsInfo
+from app.codec.engine.weights import WeightsInfo, find_weights
 from app.codec.errors import CodecError, WeightsError
 from app.codec.files.imageio import LoadedImage
 from app.codec.files.marker import Marker
@@ -80,6 +80,7 @@ class BenchSettings:
     warmup: int = 1
     tile: int | None = None  # decoder tile (thumbnail pixels); None: the codec's default
     viewport: tuple[int, int] = (1920, 1080)
+    model_id: str | None = None  # an installed model other than the default (the decoder frontier)
 
 
 def _sync(device: torch.device) -> None:
@@ -137,8 +138,12 @@ def time_stage(run: Callable[[], object], device: torch.device, repeat: int, war
     return result
 
 
-def _model(codec: Codec) -> tuple[HyperThumbnailModel, WeightsInfo]:
-    """The default weights' model, or the default architecture untrained when none is installed."""
+def _model(codec: Codec, model_id: str | None = None) -> tuple[HyperThumbnailModel, WeightsInfo]:
+    """The installed model asked for, else the default weights' model, or the default architecture
+    untrained when none is installed (a model asked for by id must be installed)."""
+    if model_id is not None:
+        info = find_weights(codec.weights_dir, model_id=model_id)
+        return codec.model(info), info
     try:
         info = codec.weights()
         return codec.model(info), info
@@ -194,7 +199,7 @@ def run_bench(settings: BenchSettings, codec: Codec, log=lambda text: None, runt
     ``runtimes`` holds each runtime's decoder stages and their speed-up over torch-fp32.
     """
     device = codec.device
-    model, info = _model(codec)
+    model, info = _model(codec, settings.model_id)
     names = bench_runtimes(codec, info, runtimes)
     tile = settings.tile or codec.tile or DEFAULT_DECODE_TILE
     w, h = settings.width, settings.height
@@ -359,7 +364,7 @@ def run_scaling(
     settings: BenchSettings, codec: Codec, sizes: list[str], log=lambda text: None, runtime_name: str = AUTO
 ) -> list[dict]:
     """Network decode time at several sizes (3:2 photos) on one runtime, to show how cost grows."""
-    model, info = _model(codec)
+    model, info = _model(codec, settings.model_id)
     runtime = _runtime(codec, model, info, runtime_name, log)
     tile = settings.tile or codec.tile or DEFAULT_DECODE_TILE
     rows = []
@@ -388,6 +393,7 @@ def quality_check(
     rate: float = RATE_PRESETS["MEDIUM"],
     log=lambda text: None,
     runtimes: list[str] | None = None,
+    model_id: str | None = None,
 ) -> dict:
     """PSNR cost of every fast path against torch-fp32, on a folder of photos, through real files.
 
@@ -403,7 +409,7 @@ def quality_check(
     paths = find_images(folder)
     if not paths:
         raise CodecError(f"no images in {folder}")
-    info = codec.weights()
+    info = codec.weights() if model_id is None else find_weights(codec.weights_dir, model_id=model_id)
     model = codec.model(info)
     names = [n for n in (runtimes or available_runtimes(info, codec.device.type)) if n != AUTO]
     decoders = {name: build_runtime(name, model, info) for name in dict.fromkeys([REFERENCE, *names])}

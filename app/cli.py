@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="instead: PSNR cost of every fast path vs torch-fp32 on a folder of photos",
     )
+    bench.add_argument(
+        "--model", metavar="ID", help="an installed model other than the default (e.g. a leaner decoder's)"
+    )
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -676,7 +679,12 @@ def cmd_bench(args) -> int:
     if unknown:
         raise CodecError(f"unknown scaling size {unknown[0]!r}; choose from {', '.join(SCALING_WIDTHS)}")
     settings = BenchSettings(
-        width=args.size[0], height=args.size[1], repeat=args.repeat, warmup=max(0, args.warmup), tile=args.tile
+        width=args.size[0],
+        height=args.size[1],
+        repeat=args.repeat,
+        warmup=max(0, args.warmup),
+        tile=args.tile,
+        model_id=args.model,
     )
     codec = Codec(args.weights, args.device, args.tile)
     log = (lambda text: None) if args.json else (lambda text: print(f"bench: {text}", file=sys.stderr))
@@ -689,7 +697,7 @@ def cmd_bench(args) -> int:
         folder = Path(args.quality_check)
         if not folder.is_dir():
             raise CodecError(f"not a folder: {folder}")
-        result = quality_check(folder, codec, log=log, runtimes=runtimes)
+        result = quality_check(folder, codec, log=log, runtimes=runtimes, model_id=args.model)
         if args.json:
             print(json.dumps(result, indent=2))
         else:

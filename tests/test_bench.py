@@ -154,3 +154,25 @@ def test_quality_check_of_an_empty_folder_is_a_message(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, "--weights", weights, "bench", "--quality-check", tmp_path / "empty")
     assert code == 1 and "no images in" in err
+
+
+def test_bench_measures_an_installed_model_other_than_the_default(tmp_path, capsys):
+    """`bench --model ID` times that model (a leaner decoder beside the default, for the
+    frontier); an id that is not installed is a message, not a fallback to the default."""
+    from dataclasses import replace
+
+    from codec_fixtures import SMALL_CONFIG, random_model
+
+    from app.codec.engine.weights import save_weights
+
+    weights = tmp_path / "w"
+    make_weights(weights)
+    lean = replace(SMALL_CONFIG, decoder=replace(SMALL_CONFIG.decoder, channels=8, blocks=1))
+    save_weights(random_model(lean, 1), weights, "test-lean", trained=False, make_default=False)
+    argv = ["--weights", weights, "bench", "--size", "64x64", "--repeat", "1", "--warmup", "0", "--json"]
+    code, out, _ = run(capsys, *argv, "--model", "test-lean")
+    assert code == 0 and json.loads(out)["weights"]["model_id"] == "test-lean"
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out)["weights"]["model_id"] == "test-untrained"
+    code, _, err = run(capsys, *argv, "--model", "nope")
+    assert code != 0 and "'nope' is not in" in err

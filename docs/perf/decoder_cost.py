@@ -114,11 +114,15 @@ def main() -> None:
         )
         reconstructor.detail = DetailSource(coder, record, thumbnail.ycbcr)
         reconstructor.prefetch_detail()
-        tile = DEFAULT_DECODE_TILE
         base = time_stage(
-            lambda r=reconstructor: r.decode(viewport, tile=tile, detail=False), runtime.device, args.repeat, 1
+            lambda r=reconstructor: r.decode(viewport, tile=DEFAULT_DECODE_TILE, detail=False),
+            runtime.device,
+            args.repeat,
+            1,
         )
-        layered = time_stage(lambda r=reconstructor: r.decode(viewport, tile=tile), runtime.device, args.repeat, 1)
+        layered = time_stage(
+            lambda r=reconstructor: r.decode(viewport, tile=DEFAULT_DECODE_TILE), runtime.device, args.repeat, 1
+        )
         rows.append(
             {
                 "variant": name,

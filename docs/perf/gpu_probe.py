@@ -58,14 +58,15 @@ def main() -> None:
         lr = torch.rand(1, 3, h, w, device="cuda")
         dequantized = torch.randn(1, 3, 64, h // 8, w // 8, device="cuda") * 8
         tables = torch.randint(1, 60, (1, 128), device="cuda")
+        inputs = (lr, dequantized, tables)
         with torch.inference_mode():
-            eager_ms = _time(lambda: decoder.phases(lr, dequantized, tables), args.repeat)
+            eager_ms = _time(lambda x=inputs: decoder.phases(*x), args.repeat)
             started = time.perf_counter()
-            compiled(lr, dequantized, tables)
+            compiled(*inputs)
             torch.cuda.synchronize()
             compile_s = time.perf_counter() - started
-            compiled_ms = _time(lambda: compiled(lr, dequantized, tables), args.repeat)
-            diff = (compiled(lr, dequantized, tables) - decoder.phases(lr, dequantized, tables)).abs().max().item()
+            compiled_ms = _time(lambda x=inputs: compiled(*x), args.repeat)
+            diff = (compiled(*inputs) - decoder.phases(*inputs)).abs().max().item()
         row = {"size": name, "lr": [w, h], "eager_fp16_ms": eager_ms, "compiled_fp16_ms": compiled_ms,
                "compile_s": compile_s, "max_abs_diff": diff}  # fmt: skip
         report["rows"].append(row)

@@ -396,3 +396,29 @@ def test_a_narrower_decoder_warm_starts_from_a_wider_one(tmp_path):
 
     with pytest.raises(ValueError, match="lacks"):  # a wider state into a model without its parts still fails
         warm_start(HyperThumbnailModel(SMALL_CONFIG), wide.state_dict())
+
+
+def test_the_logged_psnr_with_the_layer_counts_only_crops_that_carry_it():
+    """Below the layer's start its output is untrained (v5 there: 17 dB): the logged PSNR with the
+    layer is over the crops above it, NaN for a batch with none, and the window's mean skips NaN."""
+    from types import SimpleNamespace
+
+    from app.codec.nets.detail import DetailConfig
+    from app.codec.nets.model import TrainOutput
+    from app.training.train import _mean_of_finite, detail_training_loss
+
+    hr = torch.full((2, 3, 8, 8), 0.5)
+    reconstruction = torch.stack([hr[0] + 0.01, hr[1] + 0.3])  # the second crop's layered output is garbage
+    out = TrainOutput(
+        reconstruction=reconstruction, thumbnail=hr[..., :2, :2], thumbnail_decoded=hr[..., :2, :2],
+        bpp=torch.full((2,), 0.1), luma_table=torch.ones(2, 64), chroma_table=torch.ones(2, 64),
+        base_reconstruction=hr + 0.02, detail_bpp=torch.full((2,), 0.3),
+    )  # fmt: skip
+    model = _Fake(SimpleNamespace(scale=4, detail=DetailConfig(thumbnail_full_at=0.4)), out)
+    config = TrainConfig(trains="detail", loss="mse", model=SMALL_CONFIG.to_dict())
+    with torch.no_grad():
+        _, stats = detail_training_loss(model, config, hr, torch.tensor([0.8, 0.2]), None)
+        assert stats["psnr"] == pytest.approx(40.0, abs=0.01)  # crop 0 alone: 0.01 off everywhere
+        _, stats = detail_training_loss(model, config, hr, torch.tensor([0.1, 0.2]), None)
+        assert np.isnan(stats["psnr"]) and stats["base_psnr"] == pytest.approx(33.98, abs=0.01)
+    assert _mean_of_finite([30.0, float("nan"), 32.0]) == 31.0 and np.isnan(_mean_of_finite([float("nan")]))

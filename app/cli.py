@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fast", "default", "best"),
         default="default",  # adaptation.EFFORT_STEPS
         help="fast: the networks only; default: also fit the decoder to this photo (seconds); best: fit it "
-        "longer and, at FINE and above, fit the detail layer to the photo (a better file for its bytes; about a "
+        "longer and, above HIGH (where the file has a detail layer), fit that layer to the photo (a better file for its bytes; about a "
         "minute per megapixel on a 2-core CPU)",
     )
     enc.add_argument(

@@ -105,6 +105,36 @@ def test_rd_lambda_follows_the_recipe():
     assert detail_refine.rd_lambda(1.0) == pytest.approx(detail_refine.LAMBDA_AT_RATE1)
     assert detail_refine.rd_lambda(0.5, {"lambda_at_rate0": 0.04, "lambda_at_rate1": 0.01}) == pytest.approx(0.02)
     assert detail_refine.rd_lambda(7.0) == pytest.approx(detail_refine.LAMBDA_AT_RATE1)  # the knob is clamped
+    # a recipe with the layer's own schedule (--detail-lambda-edge): TrainConfig.detail_lambda's numbers
+    from app.training.train import TrainConfig
+
+    config = TrainConfig(lambda_at_rate0=0.016, lambda_at_rate1=1.24e-4, detail_lambda_at_edge=0.016)
+    recipe = {"lambda_at_rate0": 0.016, "lambda_at_rate1": 1.24e-4, "detail_lambda_at_edge": 0.016}
+    for rate in (0.5, 0.7, 1.0):
+        trained = float(config.detail_lambda(torch.tensor(rate), 0.4))
+        assert detail_refine.rd_lambda(rate, recipe, 0.4) == pytest.approx(trained, rel=1e-6)
+    assert detail_refine.rd_lambda(0.7, recipe, 0.4) != pytest.approx(
+        detail_refine.rd_lambda(0.7, recipe | {"detail_lambda_at_edge": None})
+    )
+
+
+def test_the_padding_around_a_photo_is_not_fitted_and_progress_moves_every_step(problem):
+    """Only the photo's own pixels count: with the photo declared smaller than its padded array,
+    what lies outside it cannot change the refined latent; progress reports each Adam step."""
+    model, latent, mean, position, inverse, photo, inputs, lam = problem
+    margin = model.config.decoder.margin()
+    h, w = 200, 260  # the photo inside the padded array (256 x 320)
+    other = photo.copy()
+    other[h:], other[:, w:] = 0, 255  # garbage where there is no photo
+    calls = []
+    args = (model.decoder, latent, mean, position, inverse)
+    one = detail_refine.refine_latent(
+        *args, photo, inputs, lam, 3, margin, size=(h, w), progress=lambda *a: calls.append(a)
+    )
+    two = detail_refine.refine_latent(*args, other, inputs, lam, 3, margin, size=(h, w))
+    assert torch.equal(one, two)
+    assert not torch.equal(one, detail_refine.refine_latent(*args, other, inputs, lam, 3, margin))  # it would count
+    assert len(calls) >= 4 and calls[-1][0] == calls[-1][1] and [c[0] for c in calls] == sorted({c[0] for c in calls})
 
 
 def test_refined_files_carry_a_layer_that_decodes_and_their_estimate_refines_too(tmp_path, monkeypatch):

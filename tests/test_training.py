@@ -396,6 +396,11 @@ def test_a_narrower_decoder_warm_starts_from_a_wider_one(tmp_path):
 
     with pytest.raises(ValueError, match="lacks"):  # a wider state into a model without its parts still fails
         warm_start(HyperThumbnailModel(SMALL_CONFIG), wide.state_dict())
+    other_encoder = replace(
+        lean_config, encoder=replace(lean_config.encoder, channels=lean_config.encoder.channels + 8)
+    )
+    with pytest.raises(ValueError, match="outside the decoder"):  # a frozen part must never start fresh unnoticed
+        warm_start(HyperThumbnailModel(other_encoder), wide.state_dict())
 
 
 def test_the_logged_psnr_with_the_layer_counts_only_crops_that_carry_it():

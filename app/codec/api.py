@@ -511,7 +511,9 @@ class Codec:
             recipe = (info.entry.get("training") or {}).get("recipe")
             refinement = detail_refine.Refinement(
                 decoder_inputs(ycbcr, luma, chroma, torch.device("cpu")),
-                detail_refine.rd_lambda(rate, recipe if isinstance(recipe, dict) else None),
+                detail_refine.rd_lambda(
+                    rate, recipe if isinstance(recipe, dict) else None, model.config.detail.thumbnail_full_at
+                ),
                 refine_steps,
             )
         record = coder.encode(

@@ -383,6 +383,11 @@ def validate(model, config: TrainConfig, images: torch.Tensor) -> dict:
         model.train()
 
 
+# A leaner student may reshape its decoder (width, depth: every mode trains the decoder); anything
+# else (encoder, QPM, analysis, prior, gains: frozen in some modes) must match the source.
+RESHAPEABLE = ("decoder.",)
+
+
 def warm_start(model: HyperThumbnailModel, state: dict, echo=None) -> list[str]:
     """Load another model's parameters; the parts it lacks (a new detail layer) and the tensors
     whose shapes differ (a narrower decoder's pixel branch: a lean student of a wider decoder)
@@ -390,10 +395,13 @@ def warm_start(model: HyperThumbnailModel, state: dict, echo=None) -> list[str]:
     Returns the names that start fresh."""
     own = model.state_dict()
     surplus = [name for name in state if name not in own and name.startswith(("decoder.body.", "decoder.freq_body."))]
+    reshaped = [name for name in state if name in own and state[name].shape != own[name].shape]
+    elsewhere = [name for name in reshaped if not name.startswith(RESHAPEABLE)]
+    if elsewhere:  # a different encoder, analysis or prior would start fresh unnoticed (and frozen)
+        raise ValueError(f"the warm-start model's tensors have other shapes outside the decoder: {elsewhere[:5]}")
     unexpected = [name for name in state if name not in own and name not in surplus]
     if unexpected:
         raise ValueError(f"the warm-start model has parameters this architecture lacks: {unexpected[:5]}")
-    reshaped = [name for name in state if name in own and state[name].shape != own[name].shape]
     skipped = set(surplus) | set(reshaped)
     missing, _ = model.load_state_dict({k: v for k, v in state.items() if k not in skipped}, strict=False)
     if (missing or surplus) and echo:

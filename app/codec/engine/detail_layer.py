@@ -49,10 +49,14 @@ class DetailCoder:
         self.prior = IntegerPrior(model.prior)
         self.tables = CoderTables.from_buffers(model.prior.coder_freqs, model.prior.coder_halves)
         self.channels = model.config.detail.latent
+        self.device = next(model.analysis.parameters()).device  # a model on a GPU runs its analysis there
+
+    def _rate(self, level: int) -> torch.Tensor:
+        return torch.tensor([level / RATE_LEVELS], device=self.device)
 
     def inverse_gain(self, level: int) -> torch.Tensor:
         with torch.no_grad():
-            return self.model.gains.inverse(torch.tensor([level / RATE_LEVELS])).float().cpu()
+            return self.model.gains.inverse(self._rate(level)).float().cpu()
 
     @torch.no_grad()
     def encode(
@@ -82,7 +86,7 @@ class DetailCoder:
         from app.codec.nets.color import ycbcr_to_rgb
 
         thumb = ycbcr_to_rgb(torch.from_numpy(ycc).permute(2, 0, 1)[None].float()).round().clamp(0, 255) / 255.0
-        gain = self.model.gains.gain(torch.tensor([level / RATE_LEVELS])).float()
+        gain = self.model.gains.gain(self._rate(level)).float().cpu()
         latent = torch.empty(self.channels, lr_h // LATENT_STRIDE, lr_w // LATENT_STRIDE)
         dtype = next(self.model.analysis.parameters()).dtype
         tiles = list(tiles_in(Box(0, lr_h, 0, lr_w), ANALYSIS_TILE, 8))
@@ -93,7 +97,7 @@ class DetailCoder:
             args = [_tensor(a[hr.y0 : hr.y1, hr.x0 : hr.x1], dtype) for a in (photo_u8, base_u8)]
             args.append(thumb[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1].to(dtype))
             with autocast if autocast is not None else torch.autocast("cpu", enabled=False):
-                y = self.model.analysis(*args).float() * gain
+                y = self.model.analysis(*(a.to(self.device) for a in args)).float().cpu() * gain
             inner = box.relative_to(ctx).shrunk(LATENT_STRIDE)
             out = box.shrunk(LATENT_STRIDE)
             latent[:, out.y0 : out.y1, out.x0 : out.x1] = y[0, :, inner.y0 : inner.y1, inner.x0 : inner.x1]
@@ -122,6 +126,7 @@ class DetailCoder:
                 refinement.lam,
                 refinement.steps,
                 self.model.config.decoder.margin(),
+                size=photo.shape[:2],
                 progress=refine_progress,
                 cancelled=cancelled,
             )

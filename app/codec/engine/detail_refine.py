@@ -54,13 +54,20 @@ class Refinement:
     steps: int
 
 
-def rd_lambda(rate: float, recipe: dict | None = None) -> float:
+def rd_lambda(rate: float, recipe: dict | None = None, edge: float = 0.4) -> float:
     """The Lagrangian's lambda at knob ``rate`` (MSE on 0..1 samples per bit per pixel), from a
-    manifest entry's training recipe where it names one."""
+    manifest entry's training recipe where it names one: the knob's one schedule, or the layer's
+    own (``detail_lambda_at_edge``: from that lambda at ``edge``, the model's
+    ``thumbnail_full_at``, to ``lambda_at_rate1`` at 1), as ``TrainConfig.detail_lambda``."""
     recipe = recipe or {}
+    rate = min(1.0, max(0.0, rate))
     lo = float(recipe.get("lambda_at_rate0", LAMBDA_AT_RATE0))
     hi = float(recipe.get("lambda_at_rate1", LAMBDA_AT_RATE1))
-    return lo * (hi / lo) ** min(1.0, max(0.0, rate))
+    at_edge = recipe.get("detail_lambda_at_edge")
+    if at_edge is None:
+        return lo * (hi / lo) ** rate
+    t = min(1.0, max(0.0, (rate - edge) / (1 - edge)))
+    return float(at_edge) * (hi / float(at_edge)) ** t
 
 
 class _TileProblem:
@@ -92,6 +99,7 @@ def refine_latent(
     steps: int,
     margin: int,
     *,
+    size: tuple[int, int] | None = None,
     progress: ProgressFn = None,
     cancelled: CancelFn = None,
 ) -> torch.Tensor:
@@ -102,14 +110,20 @@ def refine_latent(
     prior's mean as a float, the coder's scale index) per element; ``inverse``: the inverse gain
     [C, 1, 1]; ``decoder_inputs``: (lr, dequantized, tables) of the whole thumbnail as the reader
     computes them; ``margin``: the decoder's context in thumbnail pixels (``DecoderConfig.margin``).
-    ``steps`` Adam steps per tile; 0 returns ``latent`` unchanged.
+    ``steps`` Adam steps per tile; 0 returns ``latent`` unchanged. ``size``: the photo's own
+    (height, width) inside the padding: the distortion counts only those pixels (a padded edge is
+    not part of the photo; on a tiny photo it would be much of the objective). Runs on the CPU,
+    where ``decoder_inputs`` are, whatever device the model is on.
     """
     if steps <= 0:
         return latent
-    decoder = copy.deepcopy(decoder).float().requires_grad_(False)  # gradients for the latent only, never the model's
+    decoder = (
+        copy.deepcopy(decoder).float().cpu().requires_grad_(False)
+    )  # gradients for the latent only, never the model's
     scale = decoder.scale
     lr_all, dq_all, tables = decoder_inputs
     grid_h, grid_w = latent.shape[1:]
+    height, width = size if size is not None else photo.shape[:2]
     # How far (latent positions) one latent element reaches in the output: the synthesis' three
     # 3x3 convolutions at latent resolution, then the residual blocks and the tail at thumbnail
     # resolution. The loss is taken over that reach; the problem's context adds as much again so
@@ -132,6 +146,8 @@ def refine_latent(
         dq = dq_all[..., lr_box.y0 // 8 : lr_box.y1 // 8, lr_box.x0 // 8 : lr_box.x1 // 8]
         target = torch.from_numpy(np.ascontiguousarray(photo[hr_box.y0 : hr_box.y1, hr_box.x0 : hr_box.x1]))
         target = F.pixel_unshuffle(target.permute(2, 0, 1)[None].float() / 255.0, scale)
+        inside = (torch.arange(hr_box.y0, hr_box.y1) < height)[:, None] & (torch.arange(hr_box.x0, hr_box.x1) < width)
+        inside = F.pixel_unshuffle(inside.float().expand(1, 3, -1, -1), scale)  # the photo's own pixels, as phases
         problem = _TileProblem(decoder, lr, dq, tables, ctx.relative_to(big).scaled(LATENT_STRIDE), inverse, scale)
         m, pos = mean[sl][None], position[sl][None]
         fixed = out[sl][None].clone()
@@ -150,10 +166,12 @@ def refine_latent(
             with torch.no_grad():  # the objective of the rounded latent, as the file would carry it
                 full = fixed.masked_scatter(free, y)
                 q = torch.round(full - m) + m
-                squared = ((problem.output(q).clamp(0, 1) - target) ** 2)[window].sum()
+                squared = ((problem.output(q).clamp(0, 1) - target) ** 2 * inside)[window].sum()
                 loss = float((latent_bits(q, m, pos)[free].sum() + weight * squared) / pixels)
             if loss < best_loss:
                 best_loss, best = loss, y.detach().clone()
+            if progress:
+                progress(i * (steps + 1) + step + 1, total * (steps + 1))
             if step == steps:
                 break
             # the gradient from the training's relaxation: uniform noise in place of rounding.
@@ -161,12 +179,10 @@ def refine_latent(
             # in distortion: tried, it traded distortion for bits at a loss.
             with torch.enable_grad():
                 noisy = fixed.masked_scatter(free, y) + (torch.rand(fixed.shape, generator=generator) - 0.5)
-                squared = ((problem.output(noisy).clamp(0, 1) - target) ** 2)[window].sum()
+                squared = ((problem.output(noisy).clamp(0, 1) - target) ** 2 * inside)[window].sum()
                 relaxed = (latent_bits(noisy, m, pos)[free].sum() + weight * squared) / pixels
                 optimizer.zero_grad(set_to_none=True)
                 relaxed.backward()
             optimizer.step()
         out[sl][free[0]] = best
-        if progress:
-            progress(i + 1, total)
     return out

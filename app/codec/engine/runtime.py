@@ -6,6 +6,7 @@ the full-resolution photo there as uint8 [4h, 4w, 3]; the network inside may run
 
     torch-fp32       PyTorch, float32, any CPU: the reference every other path is checked against
     torch-bf16       PyTorch, bfloat16 weights + channels_last: only CPUs with native bf16 (AVX512-BF16, AMX)
+    torch-fp32-fused PyTorch, float32 + channels_last, oneDNN's fused convolutions: any CPU (the fast path without bf16)
     onnx-fp32        ONNX Runtime's CPU engine on the decoder's committed ONNX graph: every CPU
     torch-cuda-fp16  PyTorch on an NVIDIA GPU, float16
     torch-mps        PyTorch on Apple's Metal GPU, float32

@@ -349,6 +349,39 @@ def test_detail_loss_charges_a_trainable_thumbnail_for_its_bits_at_every_rate():
     assert all_gap == pytest.approx(frozen_gap / TrainConfig().base_weight, rel=1e-4)
 
 
+def test_a_new_decoders_base_can_weigh_the_same_at_every_rate_below_the_layer():
+    """``base_weight_below`` (a frozen thumbnail, a leaner decoder's base to train): below the
+    layer's start the base's distortion has that weight at every rate, where the default weighs
+    it by 1 / lambda(rate) (~100x less at LOW than at HIGH); above the start nothing changes."""
+    from types import SimpleNamespace
+
+    from app.codec.nets.detail import DetailConfig
+    from app.codec.nets.model import TrainOutput
+    from app.training.train import detail_training_loss
+
+    hr = torch.full((1, 3, 8, 8), 0.5)
+
+    def gap(rate: float, **overrides) -> float:
+        """How much the loss grows when the base's squared error grows by 0.0003."""
+        losses = []
+        for error in (0.01, 0.02):
+            out = TrainOutput(
+                reconstruction=hr + 0.01, thumbnail=hr[..., :2, :2], thumbnail_decoded=hr[..., :2, :2],
+                bpp=torch.full((1,), 0.1), luma_table=torch.ones(1, 64), chroma_table=torch.ones(1, 64),
+                base_reconstruction=hr + error, detail_bpp=torch.full((1,), 0.3),
+            )  # fmt: skip
+            model = _Fake(SimpleNamespace(scale=4, detail=DetailConfig(thumbnail_full_at=0.4)), out)
+            config = TrainConfig(trains="detail", loss="mse", model=SMALL_CONFIG.to_dict(), **overrides)
+            with torch.no_grad():
+                losses.append(detail_training_loss(model, config, hr, torch.tensor([rate]), None)[0].item())
+        return losses[1] - losses[0]
+
+    assert gap(0.0, base_weight_below=2.0) == pytest.approx(2.0 * 0.0003, rel=1e-3)
+    assert gap(0.3, base_weight_below=2.0) == pytest.approx(2.0 * 0.0003, rel=1e-3)
+    assert gap(0.0) < gap(0.3) < 0.2 * 2.0 * 0.0003  # the default: little weight, less the lower the rate
+    assert gap(0.8, base_weight_below=2.0) == pytest.approx(gap(0.8))  # above the start: unchanged
+
+
 class _Fake:
     """A model whose forward returns a fixed ``TrainOutput`` (the loss's arithmetic alone)."""
 

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="detail models: weight of the distortion without the detail layer",
     )
     p.add_argument(
+        "--base-weight-below",
+        type=float,
+        default=None,
+        help="detail models: the base's distortion weight at rates below the layer's start, the same at every "
+        "rate (default: --base-weight / lambda(rate), as above it; a new decoder needs its base trained at LOW too)",
+    )
+    p.add_argument(
         "--detail-lambda-edge",
         type=float,
         default=None,
@@ -197,6 +204,7 @@ def cmd_train(args) -> int:
             warmup=args.warmup,
             trains=args.trains,
             base_weight=args.base_weight,
+            base_weight_below=args.base_weight_below,
             rate_warmup=args.rate_warmup,
             detail_lambda_at_edge=args.detail_lambda_edge,
         )

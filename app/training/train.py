@@ -98,6 +98,12 @@ class TrainConfig:
     # detail models: weight of the base reconstruction's distortion (the decoder without the
     # layer: what a file shows before, or without, its detail layer)
     base_weight: float = 0.3
+    # detail models with a frozen thumbnail: the base's weight at rates below the layer's start, as
+    # a plain distortion weight (the thumbnail-only models' loss: the same at every rate). None: ``base_weight`` / lambda(r)
+    # as above the start, which trains the base ~100x less at LOW than at HIGH: harmless for a base
+    # warm-started from v2 (v3..v5), too little for a new (leaner) decoder, whose base is what
+    # every file up to HIGH shows.
+    base_weight_below: float | None = None
     # detail models: the rate term's weight rises linearly from 0 over this many steps, so the
     # new latent learns to carry detail before it is asked to be cheap
     rate_warmup: int = 0
@@ -302,6 +308,11 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
         # trainable encoder spent bits freely at LOW..HIGH (seen: 0.10 -> 0.18 bpp in 150 steps).
         thumbnail_bits = out.bpp
         base_weight = torch.where(layered > 0, base_weight, torch.ones_like(base_weight))
+    elif config.base_weight_below is not None:
+        # A frozen thumbnail's bits are constants, so below the layer's start only the base's
+        # distortion weight matters: base_weight_below x D after ``middle``, the same at every rate.
+        below = config.base_weight_below * config.rate_lambda(rate) / middle
+        base_weight = torch.where(layered > 0, base_weight, below)
     per_crop = (
         ramp * thumbnail_bits
         + layered * (ramp * out.detail_bpp + recon / detail_lambda)

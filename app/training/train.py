@@ -98,11 +98,11 @@ class TrainConfig:
     # detail models: weight of the base reconstruction's distortion (the decoder without the
     # layer: what a file shows before, or without, its detail layer)
     base_weight: float = 0.3
-    # detail models with a frozen thumbnail: the base's weight at rates below the layer's start, as
-    # a plain distortion weight (the thumbnail-only models' loss: the same at every rate). None: ``base_weight`` / lambda(r)
-    # as above the start, which trains the base ~100x less at LOW than at HIGH: harmless for a base
-    # warm-started from v2 (v3..v5), too little for a new (leaner) decoder, whose base is what
-    # every file up to HIGH shows.
+    # detail models with a frozen thumbnail: the base's weight at rates below the layer's start,
+    # as a plain distortion weight (the thumbnail-only models' loss: the same at every rate).
+    # None: ``base_weight`` / lambda(r) as above the start, which trains the base ~100x less at LOW
+    # than at HIGH: harmless for a base warm-started from v2 (v3..v5), too little for a new
+    # (leaner) decoder, whose base is what every file up to HIGH shows.
     base_weight_below: float | None = None
     # detail models: the rate term's weight rises linearly from 0 over this many steps, so the
     # new latent learns to carry detail before it is asked to be cheap
@@ -405,7 +405,7 @@ def warm_start(model: HyperThumbnailModel, state: dict, echo=None) -> list[str]:
     keep their fresh initialisation, and the wider decoder's surplus residual blocks are dropped.
     Returns the names that start fresh."""
     own = model.state_dict()
-    surplus = [name for name in state if name not in own and name.startswith(("decoder.body.", "decoder.freq_body."))]
+    surplus = [name for name in state if name not in own and name.startswith(RESHAPEABLE)]  # e.g. a dropped block
     reshaped = [name for name in state if name in own and state[name].shape != own[name].shape]
     elsewhere = [name for name in reshaped if not name.startswith(RESHAPEABLE)]
     if elsewhere:  # a different encoder, analysis or prior would start fresh unnoticed (and frozen)

@@ -6,7 +6,7 @@ import torch
 from codec_fixtures import random_model
 
 from app.codec.engine.inference import Reconstructor, encode_thumbnail
-from app.codec.files.tiling import Box, Cancelled, tiles_in
+from app.codec.files.tiling import Box, Cancelled, fixed_shape_contexts, tiles_in
 from app.codec.nets.color import rgb_to_ycbcr
 from app.synthetic import photo_like
 
@@ -37,6 +37,35 @@ def test_tiles_cover_area_once():
         covered[t.y0 : t.y1, t.x0 : t.x1] += 1
         assert t.y0 % 8 == 0 and t.x0 % 8 == 0
     assert covered[8:, 16:].min() == 1 and covered.sum() == 195 * 285
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fixed_shape_contexts_cover_once_with_margins_and_one_shape(seed):
+    """Every decode's tiles: the area exactly once, each tile inside its context with the full
+    margin except where the context meets the image's edge, all contexts of one shape (what lets
+    the allocator reuse the last tile's buffers), no more tiles and no more work than plain tiles."""
+    rng = np.random.default_rng(seed)
+    height, width = 8 * rng.integers(2, 200, size=2)
+    y0, y1 = sorted(8 * rng.choice(height // 8 + 1, size=2, replace=False))
+    x0, x1 = sorted(8 * rng.choice(width // 8 + 1, size=2, replace=False))
+    area, tile, margin = Box(y0, y1, x0, x1), int(rng.choice([16, 64, 256, 512])), int(rng.choice([8, 16, 40]))
+    pairs = list(fixed_shape_contexts(area, tile, 8, margin, height, width))
+    covered = np.zeros((height, width), int)
+    for box, ctx in pairs:
+        covered[box.y0 : box.y1, box.x0 : box.x1] += 1
+        assert all(v % 8 == 0 for v in (*vars(box).values(), *vars(ctx).values()))
+        assert 0 <= ctx.y0 and ctx.y1 <= height and 0 <= ctx.x0 and ctx.x1 <= width
+        assert box.y0 - ctx.y0 >= min(margin, box.y0) and ctx.y1 - box.y1 >= min(margin, height - box.y1)
+        assert box.x0 - ctx.x0 >= min(margin, box.x0) and ctx.x1 - box.x1 >= min(margin, width - box.x1)
+    assert covered[y0:y1, x0:x1].min() == 1 and covered.sum() == area.height * area.width
+    plain = list(tiles_in(area, tile, 8))
+    assert len(pairs) == len(plain)
+    assert len({(ctx.height, ctx.width) for _, ctx in pairs}) == 1
+    plain_work = sum(b.expanded(margin, height, width).height * b.expanded(margin, height, width).width for b in plain)
+    rows = len({b.y0 for b in plain})
+    cols = len({b.x0 for b in plain})
+    work = sum(ctx.height * ctx.width for _, ctx in pairs)
+    assert work <= plain_work + 16 * (rows * width + cols * height)  # a rounding row/column per tile at most
 
 
 def test_tiled_encode_equals_untiled(model, photo):

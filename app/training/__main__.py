@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from app.codec.engine.runtime import keep_freed_memory
+    from app.codec.engine.allocator import keep_freed_memory
 
     keep_freed_memory()  # every step frees and re-allocates the same big tensors: keep them off the page-fault path
     cache = data.cache_dir(None)

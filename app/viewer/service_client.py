@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import queue
 import signal
 import socket
@@ -25,6 +26,7 @@ import sys
 import threading
 import types
 
+from app.codec.engine.allocator import malloc_environment
 from app.codec.errors import CodecError, error_of_kind
 from app.codec.files.tiling import Cancelled
 from app.viewer import codec_service
@@ -69,14 +71,24 @@ _main_lock = threading.Lock()
 
 def _spawn(process) -> None:
     """``process.start()`` with the parent's ``__main__`` hidden for the moment it takes (about
-    10 ms), so the child runs only its target."""
+    10 ms), so the child runs only its target, and with the allocator policy of a process that
+    decodes pieces of every shape in its environment (``allocator.keep_freed_memory``: glibc
+    reads part of it only at start)."""
     with _main_lock:
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
+        extra = malloc_environment("release")
+        saved = {name: os.environ.get(name) for name in extra}
+        os.environ.update(extra)
         try:
             process.start()
         finally:
             sys.modules["__main__"] = main
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class ServiceClient:

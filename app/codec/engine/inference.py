@@ -14,7 +14,7 @@ import torch
 from app.codec.engine.runtime import SPECS, DecoderRuntime, TorchRuntime
 from app.codec.files.marker import thumbnail_size
 from app.codec.files.presets import DEFAULT_DECODE_TILE, DEFAULT_ENCODE_TILE
-from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
+from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, fixed_shape_contexts, tiles_in
 from app.codec.nets.color import ycbcr_to_rgb
 from app.codec.nets.dct import pad_to_multiple
 from app.codec.nets.detail import quantized_rate
@@ -198,10 +198,9 @@ class Reconstructor:
         out = torch.empty((region.height, region.width, 3), dtype=torch.uint8, device=self.lr.device)
         lr_area = Box(region.y0 // s, -(-region.y1 // s), region.x0 // s, -(-region.x1 // s))
         lr_area = lr_area.aligned_out(8, self.lr_height, self.lr_width)
-        tiles = list(tiles_in(lr_area, tile, 8))
-        for i, box in enumerate(tiles):
+        tiles = list(fixed_shape_contexts(lr_area, tile, 8, margin, self.lr_height, self.lr_width))
+        for i, (box, ctx) in enumerate(tiles):
             check_cancel(cancelled)
-            ctx = box.expanded(margin, self.lr_height, self.lr_width)
             blocks = ctx.shrunk(8)
             hr = self.runtime(
                 self.lr[..., ctx.y0 : ctx.y1, ctx.x0 : ctx.x1],

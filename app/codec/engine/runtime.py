@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from app.codec.engine import fused
+from app.codec.engine.allocator import keep_freed_memory
 from app.codec.engine.weights import WeightsInfo, sha256_file
 from app.codec.errors import CodecError, WeightsError
 from app.codec.nets.decoder import to_uint8_hwc
@@ -100,37 +100,6 @@ def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        return False
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's mallopt() parameters
-KEEP_FREED_BYTES = 512 * 2**20
-MALLOC_ARENAS = 2
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Ask glibc to serve big tensors from its heap and keep up to 512 MB of freed memory instead
-    of returning it to the kernel: the decoder's buffers are freed and allocated again every tile,
-    and on Linux each fresh page costs a fault. Measured on the 2-core dev VM: bf16 viewport
-    decode 128 -> 80 ms, float32 450 -> 190 ms (tile 512).
-
-    The heaps are also capped at ``MALLOC_ARENAS``: glibc gives each new thread that allocates
-    its own heap, and each heap kept its own freed tiles, so the viewer's codec service (a
-    decoding lane, the detail prefetch, torch's threads) held several copies of the same buffers.
-    Measured in the service's pattern (24 MP FINE file, detail prefetched, 9 viewports; 2-core
-    Xeon): peak RSS 952 -> ~750 MB, same speed. No-op off glibc; ``HYPERTHUMB_MALLOC=default``
-    opts out, and a ``MALLOC_ARENA_MAX`` set by the user is left alone."""
-    if os.environ.get("HYPERTHUMB_MALLOC", "").lower() == "default" or platform.system() != "Linux":
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        if "MALLOC_ARENA_MAX" not in os.environ:
-            libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-        return bool(libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
-    except (OSError, AttributeError):
         return False
 
 

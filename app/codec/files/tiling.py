@@ -86,11 +86,14 @@ def _axis_segments(a0: int, a1: int, step: int, margin: int, limit: int, align: 
         return [(a0, a1, e0, e1)]
     span = e1 - e0
     length = -(-(span + 2 * margin * (count - 1)) // (count * align)) * align
-    while True:
+    while length < span:
         starts = [e0 + (i * (span - length) // (count - 1)) // align * align for i in range(count)]
         if all(starts[i] + length - starts[i + 1] >= 2 * margin for i in range(count - 1)):
             break
         length += align
+    if length >= span:  # margins as wide as the tiles: every tile's context is all there is
+        cuts = [*range(a0, a1, step), a1]
+        return [(cuts[i], cuts[i + 1], e0, e1) for i in range(count)]
     bounds = [a0]
     for i in range(count - 1):
         overlap = starts[i] + length - starts[i + 1]

@@ -24,7 +24,9 @@ CODEC_LAYERS = {
 }
 # The viewer's window process may use the torch-free codec only; the codec service (a child
 # process) is the one viewer module that reaches the codec's door.
-VIEWER_ALLOWED = ("app.codec.errors", "app.codec.files")
+# engine.allocator: the one torch-free module of the engine (the allocator policy the viewer hands
+# its codec service); engine/__init__ imports nothing, and the test below loads it without torch
+VIEWER_ALLOWED = ("app.codec.errors", "app.codec.files", "app.codec.engine.allocator")
 VIEWER_SERVICE_MODULES = {"app.viewer.codec_service"}
 VIEWER_SERVICE_ALLOWED = VIEWER_ALLOWED + ("app.codec.api",)
 HEAVY = ("torch", "onnxruntime", "constriction")  # never in the window's process
@@ -155,8 +157,9 @@ def test_the_rules_catch_a_broken_import(tmp_path, monkeypatch):
 
 
 def test_the_torch_free_package_loads_without_torch():
-    """At run time too: importing the files package (everything in it) pulls in no torch."""
-    every = ", ".join(module_name(p) for p in modules_under("codec/files"))
+    """At run time too: importing the files package (everything in it) and the engine's allocator
+    policy pulls in no torch."""
+    every = ", ".join([*(module_name(p) for p in modules_under("codec/files")), "app.codec.engine.allocator"])
     code = f"import sys, {every}; sys.exit(sorted(m for m in {HEAVY!r} if m in sys.modules) or 0)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr or result.stdout

@@ -52,6 +52,7 @@ def test_fixed_shape_contexts_cover_once_with_margins_and_one_shape(seed):
     pairs = list(fixed_shape_contexts(area, tile, 8, margin, height, width))
     covered = np.zeros((height, width), int)
     for box, ctx in pairs:
+        assert box.height > 0 and box.width > 0
         covered[box.y0 : box.y1, box.x0 : box.x1] += 1
         assert all(v % 8 == 0 for v in (*vars(box).values(), *vars(ctx).values()))
         assert 0 <= ctx.y0 and ctx.y1 <= height and 0 <= ctx.x0 and ctx.x1 <= width
@@ -59,7 +60,7 @@ def test_fixed_shape_contexts_cover_once_with_margins_and_one_shape(seed):
         assert box.x0 - ctx.x0 >= min(margin, box.x0) and ctx.x1 - box.x1 >= min(margin, width - box.x1)
     assert covered[y0:y1, x0:x1].min() == 1 and covered.sum() == area.height * area.width
     plain = list(tiles_in(area, tile, 8))
-    assert len(pairs) == len(plain)
+    assert len(pairs) <= len(plain)
     assert len({(ctx.height, ctx.width) for _, ctx in pairs}) == 1
     plain_work = sum(b.expanded(margin, height, width).height * b.expanded(margin, height, width).width for b in plain)
     rows = len({b.y0 for b in plain})

@@ -73,7 +73,10 @@ def _spawn(process) -> None:
     """``process.start()`` with the parent's ``__main__`` hidden for the moment it takes (about
     10 ms), so the child runs only its target, and with the allocator policy of a process that
     decodes pieces of every shape in its environment (``allocator.keep_freed_memory``: glibc
-    reads part of it only at start)."""
+    reads part of it only at start). multiprocessing takes no environment of its own, so the
+    two variables are in ``os.environ`` for those milliseconds and restored after: a program the
+    viewer starts meanwhile (an external editor) would inherit them, which changes only how its
+    glibc allocates."""
     with _main_lock:
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")

@@ -432,7 +432,7 @@ def cmd_decode(args) -> int:
     from app.codec.api import Codec
     from app.codec.files.atomic import atomic_output, check_target, refuse_source_as_output
     from app.codec.files.orientation import display_box_to_stored, display_size, to_display
-    from app.codec.files.outputs import check_output_size, metadata_options, output_format
+    from app.codec.files.outputs import check_output_size, metadata_options, output_format, write_options
     from app.codec.files.reader import read_thumbnail
     from app.codec.files.tiling import Box
     from app.progress import ProgressBar
@@ -477,7 +477,7 @@ def cmd_decode(args) -> int:
         print(printable(f"hyperthumb: note: {note}"), file=sys.stderr)
     with atomic_output(out_path, force=args.force) as tmp:
         try:
-            image.save(tmp, format=out_format, **extra)
+            image.save(tmp, format=out_format, **write_options(out_format), **extra)
         except (ValueError, TypeError, KeyError) as exc:  # the encoder refused these pixels or options
             raise CodecError(f"cannot write {shorten(out_path.name)} as {out_format}: {shorten(exc, 120)}") from None
     _warn_if_untrained(codec.weights(marker.weights_sha256))

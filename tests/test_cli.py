@@ -1,5 +1,6 @@
 """``hyperthumb`` end to end on small photos, and every bad input giving a one-line error."""
 
+import io
 import json
 
 import numpy as np
@@ -62,6 +63,35 @@ def test_encode_info_decode_round_trip(tmp_path, weights, photo, capsys):
     crop = np.asarray(Image.open(tmp_path / "crop.png").convert("RGB"))
     assert crop.shape == (40, 50, 3)
     assert np.abs(crop.astype(int) - decoded[20:60, 10:60]).max() <= 1
+
+
+def _png_zlib_level(path) -> int:
+    """FLEVEL of the first IDAT's zlib header: 0 fastest (level 0-1), 1 fast (2-5), 2 default (6), 3 best."""
+    data = path.read_bytes()
+    at = data.index(b"IDAT") + 4
+    return data[at + 1] >> 6
+
+
+def test_decoded_photos_are_written_fast_as_png_and_finely_as_jpeg(tmp_path, weights, photo, capsys):
+    """Pillow's defaults are zlib level 6 (most of a big decode's time went to it) and JPEG
+    quality 75 (rounding away what the decoder rebuilt): the decode writes level 3 and quality 95."""
+    assert run(capsys, "--weights", weights, "encode", photo, tmp_path / "t.jpg")[0] == 0
+    assert run(capsys, "--weights", weights, "decode", tmp_path / "t.jpg", tmp_path / "o.png")[0] == 0
+    assert _png_zlib_level(tmp_path / "o.png") == 1
+    png = np.asarray(Image.open(tmp_path / "o.png").convert("RGB")).astype(int)
+    assert run(capsys, "--weights", weights, "decode", tmp_path / "t.jpg", tmp_path / "o.jpg")[0] == 0
+    with Image.open(tmp_path / "o.jpg") as jpeg:
+        luma_table = jpeg.quantization[0]
+        pixels = np.asarray(jpeg.convert("RGB")).astype(int)
+    assert max(luma_table) <= 12  # quality 95's table (quality 75's reaches 61)
+
+    def resaved(quality: int) -> np.ndarray:
+        buffer = io.BytesIO()
+        Image.fromarray(png.astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+        return np.asarray(Image.open(buffer).convert("RGB")).astype(int)
+
+    assert np.array_equal(pixels, resaved(95))  # the same pixels as the PNG, written at quality 95
+    assert np.abs(pixels - png).mean() < np.abs(resaved(75) - png).mean()
 
 
 def test_orientation_is_applied_to_decoded_output(tmp_path, weights, capsys):

@@ -88,6 +88,24 @@ def output_format(path: str | Path) -> str:
     return format_name
 
 
+# How the encoder writes a decoded photo, where Pillow's defaults do it harm. PNG: zlib level 3
+# instead of 6, measured on a 24 MP reconstruction and three validation photos (2-core AVX2
+# EPYC): 2.3-3.7x faster (a 24 MP decode spent 15-20 s of its ~27 s writing the PNG), files
+# 0-13% larger. JPEG and WebP: quality 95 instead of 75 and 80, so the detail the decoder rebuilt
+# is not rounded away on the way out (JPEG stays 4:2:0, as ``decoded_exif`` records).
+WRITE_OPTIONS: dict[str, dict[str, Any]] = {
+    "PNG": {"compress_level": 3},
+    "JPEG": {"quality": 95},
+    "MPO": {"quality": 95},
+    "WEBP": {"quality": 95},
+}
+
+
+def write_options(format_name: str) -> dict[str, Any]:
+    """Pillow ``save`` keywords for writing a decoded photo as ``format_name`` (``WRITE_OPTIONS``)."""
+    return dict(WRITE_OPTIONS.get(format_name, {}))
+
+
 def check_output_size(format_name: str, width: int, height: int, path: str | Path) -> None:
     """Refuse, before decoding, a size the format cannot store (JPEG 65500, WebP 16383 a side)."""
     limit = MAX_SIDE.get(format_name)

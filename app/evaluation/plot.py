@@ -224,8 +224,11 @@ def draw_rd_plot(
     curves: dict[str, list[tuple[float, float]]],
     title: str,
     presets: dict[str, tuple[float, float]] | None = None,
+    x_label: str = "bits per full-resolution pixel (log scale)",
+    y_label: str = "PSNR RGB (dB)",
 ) -> Image.Image:
-    """RGB image of the curves (method -> [(bpp, PSNR dB), ...]), SIZE pixels."""
+    """RGB image of the curves (method -> [(bpp, PSNR dB), ...]), SIZE pixels; any positive
+    quantity on the log x axis and any on y with their labels (the decoder frontier: time, BD)."""
     curves = {name: [(b, p) for b, p in points if b and b > 0 and p is not None] for name, points in curves.items()}
     curves = {name: points for name, points in curves.items() if points}
     s = SUPERSAMPLE
@@ -248,7 +251,7 @@ def draw_rd_plot(
         db_lo=db_lo,
         db_hi=db_hi,
     )
-    _draw_axes(image, frame, "bits per full-resolution pixel (log scale)", "PSNR RGB (dB)")
+    _draw_axes(image, frame, x_label, y_label)
     _draw_curves(image, frame, curves)
     _draw_preset_labels(image, frame, presets or {})
     _draw_legend(image, frame, curves)

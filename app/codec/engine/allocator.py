@@ -51,7 +51,7 @@ def keep_freed_memory() -> bool:
     allocated again every tile, and on Linux each fresh page costs a fault. Measured on the
     2-core dev VM: bf16 viewport decode 128 -> 80 ms, float32 450 -> 190 ms (tile 512). It pays
     where the tiles share one shape (``tiling.fixed_shape_contexts``): a 24 MP CLI decode peaks at
-    650-740 MB (966-1,042 MB with tiles of several shapes). Tiles of many shapes leave holes no later tile fits: the viewer's pieces and
+    650-780 MB (966-1,042 MB with tiles of several shapes). Tiles of many shapes leave holes no later tile fits: the viewer's pieces and
     views, decoded in one process, held 1.1-1.2 GB of it.
 
     ``release`` (the viewer's codec service, which decodes pieces of every shape): blocks of 16 MB

@@ -110,7 +110,7 @@ def fixed_shape_contexts(
     tiles of ``tile`` and a smaller last one, clipped contexts at the edges). Why: a 24 MP
     decode's edge and last tiles had shapes of their own, and glibc's heap grew by a few hundred
     MB of holes no later tile fitted (500-540 MB free in the heap against ~310 MB in use; a
-    24 MP CLI decode peaked at 966-1,042 MB, now 650-740 MB). The work is the same within a few rows; the output is
+    24 MP CLI decode peaked at 966-1,042 MB, now 650-780 MB). The work is the same within a few rows; the output is
     unchanged (each tile keeps at least ``margin`` of context, the receptive field)."""
     step = max(align, tile // align * align)
     rows = _axis_segments(area.y0, area.y1, step, margin, height, align)

@@ -52,12 +52,9 @@ def macs_per_thumbnail_pixel(decoder: Decoder, with_detail: bool) -> float:
     per_position = {"freq": 1 / 64, "detail": 1 / 16}
     total = 0.0
     for name, m in decoder.named_modules():
-        if isinstance(m, nn.Conv2d):
-            macs = m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] / m.groups
-        elif isinstance(m, nn.Linear):
-            continue  # the table code: once per image
-        else:
-            continue
+        if not isinstance(m, nn.Conv2d):
+            continue  # the table code's Linear layers run once per image
+        macs = m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] / m.groups
         if name.startswith("detail") and not with_detail:
             continue
         if name == "detail_linear":

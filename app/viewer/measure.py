@@ -173,4 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Interpreter shutdown after a measurement aborts in an extension's finaliser ("none_dealloc",
+    # a reference-count error in PySide6's objects, after everything is written): leave without it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -50,15 +50,15 @@ def keep_freed_memory() -> bool:
     freed memory instead of returning it to the kernel: the decoder's buffers are freed and
     allocated again every tile, and on Linux each fresh page costs a fault. Measured on the
     2-core dev VM: bf16 viewport decode 128 -> 80 ms, float32 450 -> 190 ms (tile 512). It pays
-    where the tiles share one shape (``tiling.fixed_shape_contexts``): a 24 MP CLI decode peaks at
-    650-780 MB (966-1,042 MB with tiles of several shapes). Tiles of many shapes leave holes no later tile fits: the viewer's pieces and
-    views, decoded in one process, held 1.1-1.2 GB of it.
+    where the tiles share one shape (``tiling.fixed_shape_contexts``): a 24 MP CLI decode peaks
+    at 650-780 MB (966-1,042 MB with tiles of several shapes). Pieces of many shapes leave holes
+    no later one fits: the viewer's pieces and views, decoded in one process, held 1.1-1.2 GB.
 
     ``release`` (the viewer's codec service, which decodes pieces of every shape): blocks of 16 MB
     and more are mmap'ed and given back when freed, with huge pages where ``HUGE_PAGES_TUNABLE`` was
-    set at start. Measured in the service's pattern (five piece shapes, base and detail, 24 MP FINE
-    file; AVX2 EPYC, float32): peak RSS 1,125-1,146 -> 715-777 MB for +7% decode time (+15%
-    without huge pages); docs/PERFORMANCE.md.
+    set at start. Measured on a 24 MP FINE file (AVX2 EPYC, float32; docs/PERFORMANCE.md): the
+    service's peak while viewing 819-1,080 -> 704-744 MB, its last visible tile +16% (median of
+    5 ``app.viewer.measure`` runs; +20% without huge pages).
 
     Under both, the heaps are capped at ``MALLOC_ARENAS``: glibc gives each new thread that
     allocates its own heap, and each heap kept its own freed tiles, so the viewer's codec service

@@ -104,12 +104,21 @@ def context_saving(s, feature, fit_half, test_half):
         slope = 0.0 if float(x.std()) < 1e-6 else float(torch.cov(torch.stack([x, t]))[0, 1] / x.var())
         centred = f - f[fit_half].mean()
         best = min(
-            (float(latent_bits(q[fit_half, ch], torch.zeros(()), p[fit_half, ch] + (slope * centred[fit_half] + a) / LADDER).sum()), a)
+            (
+                float(
+                    latent_bits(
+                        q[fit_half, ch], torch.zeros(()), p[fit_half, ch] + (slope * centred[fit_half] + a) / LADDER
+                    ).sum()
+                ),
+                a,
+            )
             for a in torch.linspace(-1, 1, 21).tolist()
         )[1]
         corrected = p[test_half, ch] + (slope * centred[test_half] + best) / LADDER
         before += float(latent_bits(q[test_half, ch], torch.zeros(()), p[test_half, ch]).sum())
-        after += float(latent_bits(q[test_half, ch], torch.zeros(()), corrected.round().clamp(0, SCALE_LEVELS - 1)).sum())
+        after += float(
+            latent_bits(q[test_half, ch], torch.zeros(()), corrected.round().clamp(0, SCALE_LEVELS - 1)).sum()
+        )
     return before, after
 
 
@@ -130,7 +139,9 @@ def main() -> None:
     rates_flat = rates.repeat_interleave(train["q"].shape[2] * train["q"].shape[3])
     val = validation_crops(cache / "validation", size=512)
     held = {r: symbols_and_features(model, val, torch.full((len(val),), r)) for r in RATES}
-    print(f"{model.config.detail.latent} channels; {args.patches} patches, {len(val)} validation crops ({time.time() - started:.0f} s)")
+    print(
+        f"{model.config.detail.latent} channels; {args.patches} patches, {len(val)} validation crops ({time.time() - started:.0f} s)"
+    )
     last = model.prior.layers[-1]
     c = model.config.detail.latent
     w0, b0 = last.weight[c:, :, 0, 0].detach(), last.bias[c:].detach()
@@ -160,10 +171,16 @@ def main() -> None:
         anchor = (i % 2 == 0)[None, None]
         ones = torch.ones_like(a)
         row = []
-        for feature in (ones, torch.where(anchor, ones, neighbours), torch.where(anchor, earlier, (neighbours + earlier) / 2)):
+        for feature in (
+            ones,
+            torch.where(anchor, ones, neighbours),
+            torch.where(anchor, earlier, (neighbours + earlier) / 2),
+        ):
             b, after = context_saving(s, feature, fit_half, test_half)
             row.append(100 * (1 - after / b))
-        print(f"   rate {r}: shift {row[0]:+.1f}%, checkerboard {row[1]:+.1f}%, checkerboard + channel quarters {row[2]:+.1f}%")
+        print(
+            f"   rate {r}: shift {row[0]:+.1f}%, checkerboard {row[1]:+.1f}%, checkerboard + channel quarters {row[2]:+.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -94,9 +94,12 @@ def main(argv=None) -> int:
             kind: sorted((p["viewport_ms"][key], p["bd_vs_reference_db"][key]) for p in points if p["bd_vs_reference_db"][key] is not None)
             for kind, key in (("base (thumbnail rates)", "base"), ("with the detail layer (layer rates)", "with_layer"))
         }  # fmt: skip
-        labels = {
-            p["label"]: (p["viewport_ms"]["with_layer"], p["bd_vs_reference_db"]["with_layer"] or 0.0) for p in points
-        }
+        labels = {}  # every point named: "<label>, layer" and "<label>, base"
+        for p in points:
+            for key in ("with_layer", "base"):
+                if p["bd_vs_reference_db"][key] is not None:
+                    name = f"{p['label']}, {'layer' if key == 'with_layer' else 'base'}"
+                    labels[name] = (p["viewport_ms"][key], p["bd_vs_reference_db"][key])
         title = f"Decoder frontier: {costs['device']}, {costs['runtime']}"
         image = draw_rd_plot(curves, title, labels, x_label="viewport decode, 1920x1080 (ms, log scale)",
                              y_label=f"BD-PSNR vs {args.reference.name} (dB)")  # fmt: skip

@@ -1,5 +1,7 @@
 """Helpers shared by codec tests: tiny models, weights folders, PSNR."""
 
+from dataclasses import replace
+
 import torch
 
 from app.codec.engine.weights import save_weights
@@ -32,6 +34,10 @@ SMALL_DETAIL_CONFIG = ModelConfig(
     ),
     detail=DetailConfig(latent=8, analysis=16, prior=8),
 )
+# the same with a context prior (2 groups of 4 channels, each in two checkerboard passes)
+SMALL_CONTEXT_CONFIG = replace(
+    SMALL_DETAIL_CONFIG, detail=replace(SMALL_DETAIL_CONFIG.detail, context_groups=2, context_width=8)
+)
 
 
 def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThumbnailModel:
@@ -48,6 +54,10 @@ def random_model(config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> HyperThum
             c = config.detail.latent
             model.prior.layers[-1].weight[c:].normal_(std=10.0)
             model.prior.layers[-1].bias[c:] = torch.linspace(4.0, SCALE_LEVELS - 8.0, c)
+            if config.detail.context_groups:  # corrections of a few scale steps, read from the symbols
+                for step in model.context.steps:
+                    step[-1].weight.normal_(std=1.0)
+                    step[-1].bias.normal_(std=2.0)
     return model.eval()
 
 

@@ -460,3 +460,44 @@ def test_the_logged_psnr_with_the_layer_counts_only_crops_that_carry_it():
         _, stats = detail_training_loss(model, config, hr, torch.tensor([0.1, 0.2]), None)
         assert np.isnan(stats["psnr"]) and stats["base_psnr"] == pytest.approx(33.98, abs=0.01)
     assert _mean_of_finite([30.0, float("nan"), 32.0]) == 31.0 and np.isnan(_mean_of_finite([float("nan")]))
+
+
+def test_a_context_prior_trains_on_the_frozen_symbols_and_installs_as_a_new_model(tmp_path):
+    """``python -m app.training context``: the base model's weights unchanged, a context that
+    saves bits on the symbols it was fitted to, and a manifest entry naming the base."""
+    from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+
+    from app.codec.engine.weights import save_weights
+
+    weights_dir = tmp_path / "weights"
+    base = random_model(SMALL_DETAIL_CONFIG, seed=2)
+    save_weights(base, weights_dir, "test-base", trained=True, training={"note": "test"})
+    cache = tmp_path / "cache"
+    (cache / "pack").mkdir(parents=True)
+    (cache / "validation").mkdir()
+    crops = []
+    for i in range(6):
+        name = f"crop-{i}.jpg"
+        Image.fromarray(photo_like(96, 96, seed=i, detail=1.5)).save(cache / "pack" / name, quality=95)
+        crops.append({"file": name, "source": "synthetic", "photo": True})
+    (cache / "pack" / "index.json").write_text(json.dumps({"crops": crops}))
+    for i in range(2):
+        Image.fromarray(photo_like(512, 512, seed=10 + i, detail=1.5)).save(cache / "validation" / f"v{i}.png")
+    from app.training.context import train_context
+
+    model, results = train_context(
+        "test-base", weights_dir=weights_dir, cache=cache, groups=2, width=8,
+        patches=32, patch=64, steps=120, batch=8, echo=lambda text: None,
+    )  # fmt: skip
+    for name, value in base.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), name
+    assert results["training_bits_saved"] > 1.0  # the context learned something about these symbols
+    assert set(results["validation_bits_saved"]) == {"0.55", "0.7", "0.85", "1.0"}
+    assert results["base"] == "test-base" and results["recipe"]["groups"] == 2
+    assert training_main(
+        ["context", "--base", "test-base", "--id", "test-context", "--to", str(weights_dir), "--cache", str(cache),
+         "--groups", "2", "--width", "8", "--patches", "8", "--patch", "64", "--steps", "5", "--no-default"]
+    ) == 0  # fmt: skip
+    info = find_weights(weights_dir, model_id="test-context")
+    assert info.config.detail.context_groups == 2 and "test-base" in info.entry["training"]["note"]
+    assert find_weights(weights_dir).model_id == "test-base"  # --no-default

@@ -162,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=0.5)
     p.add_argument("--steps", type=int, default=80)
 
+    p = sub.add_parser("context", help="train a detail model's context prior on its frozen symbols (a new model)")
+    p.add_argument("--base", help="the detail model it extends (default: the manifest's default)")
+    p.add_argument("--id", required=True, help="the new model's id, e.g. hyperthumb-x4-v5c")
+    p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
+    p.add_argument("--cache", help="data cache folder (default $HYPERTHUMB_DATA or ~/.cache/hyperthumb)")
+    p.add_argument("--groups", type=int, default=4, help="channel groups, each coded in two checkerboard passes")
+    p.add_argument("--width", type=int, default=32, help="hidden width of each step's network")
+    p.add_argument(
+        "--neighbours", default="group", choices=("group", "all"),
+        help="what the first 3x3 reads spatially: the group's anchors (group) or every input (all)",
+    )  # fmt: skip
+    p.add_argument("--patches", type=int, default=2048, help="training patches")
+    p.add_argument("--patch", type=int, default=256, help="patch side in photo pixels (a multiple of 64)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-default", action="store_true", help="do not make it the default model")
+
     p = sub.add_parser("record-results", help="store an eval summary.json in a model's manifest entry")
     p.add_argument("summary", help="summary.json written by `hyperthumb eval`")
     p.add_argument("--to", default="model_weights", help="weights folder (default: model_weights)")
@@ -367,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "record-results":
             return cmd_record_results(args)
+        if args.command == "context":
+            from .context import cmd_context
+
+            return cmd_context(args)
         if args.command == "adapters":
             return cmd_adapters(args)
         if args.command == "onnx":

@@ -13,13 +13,19 @@ shows, and a damaged or mismatched tile is caught instead of decoding to garbage
 
 Record layout (big-endian)::
 
-    "HTD1"  u8 version (1)  u8 rate level  u16 grid height  u16 grid width  u8 tile  u8 channels
+    "HTD1"  u8 version (1 or 2)  u8 rate level  u16 grid height  u16 grid width  u8 tile  u8 channels
     per tile, row-major: u32 stream bytes, u32 CRC-32 of its symbols (int16 little-endian, C order)
     the streams, concatenated (each a whole number of little-endian u32 words)
 
 A tile's symbols are ``round(gained latent - mean)`` clamped to its table's support, grouped by
 scale index (ascending) and, within a group, in C-order over (channel, row, column); each group is
 coded with that index's table.
+
+Version 2 (a model with a context prior, ``detail_context_int``): a tile's symbols are coded in
+the context's steps, in order; each step codes its group of channels at its checkerboard pass's
+positions, ``[channels, positions]`` in C order (positions row-major), grouped by scale index
+(ascending) as above, the scale indexes coming from the base prior and the symbols of the steps
+before. One stream per tile still; the CRC covers the tile's symbols as in version 1.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import numpy as np
 import torch
 
 MAGIC = b"HTD1"
-VERSION = 1
+VERSION = 1  # the thumbnail-only prior's scales
+CONTEXT_VERSION = 2  # scales from the context prior (``detail_context_int``)
+VERSIONS = (VERSION, CONTEXT_VERSION)
 TILE = 32  # latent positions per tile side
 MIN_TILE = (
     16  # readers refuse smaller tiles: each costs a prior evaluation (a hostile file's 1x1 tiles would take minutes)
@@ -75,26 +83,16 @@ def symbols_checksum(symbols: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i2").tobytes())
 
 
-def encode_tile(symbols: np.ndarray, index: np.ndarray, tables: CoderTables) -> bytes:
-    """Symbols (int, [C, h, w], already clamped to their tables) -> one range-coded stream."""
-    import constriction
-
-    encoder = constriction.stream.queue.RangeEncoder()
+def _encode_groups(encoder, symbols: np.ndarray, index: np.ndarray, tables: CoderTables) -> None:
+    """Symbols (already clamped) in C order, grouped by scale index ascending, each group with its table."""
     flat_s, flat_i = symbols.reshape(-1), index.reshape(-1)
     for k in np.unique(flat_i):
         group = flat_s[flat_i == k] + tables.halves[k]
         encoder.encode(group.astype(np.int32), tables.models[k])
-    return encoder.get_compressed().astype("<u4").tobytes()
 
 
-def decode_tile(stream: bytes, index: np.ndarray, tables: CoderTables) -> np.ndarray:
-    """One stream + the scale indexes of its positions -> its symbols (int16, shaped like index)."""
-    import constriction
-
-    if len(stream) % 4:
-        raise DetailLayerError("a detail tile's stream is not a whole number of words")
-    words = np.frombuffer(stream, "<u4").astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
+def _decode_groups(decoder, index: np.ndarray, tables: CoderTables) -> np.ndarray:
+    """The inverse of ``_encode_groups``: int16 symbols shaped like ``index``."""
     flat_i = index.reshape(-1)
     out = np.zeros(flat_i.shape, np.int16)
     try:
@@ -104,6 +102,55 @@ def decode_tile(stream: bytes, index: np.ndarray, tables: CoderTables) -> np.nda
     except Exception as exc:  # noqa: BLE001 -- constriction reports a bad stream as its own error types
         raise DetailLayerError(f"a detail tile does not decode ({type(exc).__name__})") from None
     return out.reshape(index.shape)
+
+
+def _decoder(stream: bytes):
+    import constriction
+
+    if len(stream) % 4:
+        raise DetailLayerError("a detail tile's stream is not a whole number of words")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(stream, "<u4").astype(np.uint32))
+
+
+def encode_tile(symbols: np.ndarray, index: np.ndarray, tables: CoderTables) -> bytes:
+    """Symbols (int, [C, h, w], already clamped to their tables) -> one range-coded stream."""
+    import constriction
+
+    encoder = constriction.stream.queue.RangeEncoder()
+    _encode_groups(encoder, symbols, index, tables)
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode_tile(stream: bytes, index: np.ndarray, tables: CoderTables) -> np.ndarray:
+    """One stream + the scale indexes of its positions -> its symbols (int16, shaped like index)."""
+    return _decode_groups(_decoder(stream), index, tables)
+
+
+def encode_context_tile(values: np.ndarray, context, hidden, position_fx: np.ndarray, tables: CoderTables):
+    """Version 2: rounded values (latent - mean, [C, h, w]) -> (stream, symbols as coded, scale
+    indexes), coded in the context's steps (``detail_context_int.tile_steps``)."""
+    import constriction
+
+    from app.codec.engine.detail_context_int import tile_steps
+
+    encoder = constriction.stream.queue.RangeEncoder()
+
+    def code(channels, where, index):
+        symbols = clamp_symbols(values[channels][:, where], index, tables)
+        _encode_groups(encoder, symbols, index, tables)
+        return symbols
+
+    symbols, index = tile_steps(context, hidden, position_fx, code)
+    return encoder.get_compressed().astype("<u4").tobytes(), symbols, index
+
+
+def decode_context_tile(stream: bytes, context, hidden, position_fx: np.ndarray, tables: CoderTables) -> np.ndarray:
+    """Version 2: one stream -> its symbols (int16 [C, h, w])."""
+    from app.codec.engine.detail_context_int import tile_steps
+
+    decoder = _decoder(stream)
+    symbols, _ = tile_steps(context, hidden, position_fx, lambda _c, _w, index: _decode_groups(decoder, index, tables))
+    return symbols
 
 
 def clamp_symbols(values: np.ndarray, index: np.ndarray, tables: CoderTables) -> np.ndarray:
@@ -121,9 +168,10 @@ class DetailRecord:
     channels: int
     streams: list[bytes]
     checksums: list[int]
+    version: int = VERSION
 
     def to_bytes(self) -> bytes:
-        head = _HEADER.pack(MAGIC, VERSION, self.rate_level, *self.grid, self.tile, self.channels)
+        head = _HEADER.pack(MAGIC, self.version, self.rate_level, *self.grid, self.tile, self.channels)
         table = b"".join(_TILE_ENTRY.pack(len(s), c) for s, c in zip(self.streams, self.checksums))
         return head + table + b"".join(self.streams)
 
@@ -134,8 +182,10 @@ class DetailRecord:
         magic, version, level, gh, gw, tile, channels = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise DetailLayerError("not a detail layer")
-        if version != VERSION:
-            raise DetailLayerError(f"detail layer version {version} is not supported (this reader knows {VERSION})")
+        if version not in VERSIONS:
+            raise DetailLayerError(
+                f"detail layer version {version} is not supported (this reader knows {', '.join(map(str, VERSIONS))})"
+            )
         if not (gh and gw and channels):
             raise DetailLayerError("the detail layer declares an empty grid")
         if tile < MIN_TILE:
@@ -153,4 +203,4 @@ class DetailRecord:
             at += length
         if at != len(data):
             raise DetailLayerError("the detail layer has bytes after its last tile")
-        return cls(level, (gh, gw), tile, channels, streams, [c for _, c in entries])
+        return cls(level, (gh, gw), tile, channels, streams, [c for _, c in entries], version)

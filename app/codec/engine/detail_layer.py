@@ -19,17 +19,22 @@ import numpy as np
 import torch
 
 from app.codec.engine.detail_coding import (
+    CONTEXT_VERSION,
     TILE,
+    VERSION,
     CoderTables,
     DetailLayerError,
     DetailRecord,
     clamp_symbols,
+    decode_context_tile,
     decode_tile,
+    encode_context_tile,
     encode_tile,
     symbols_checksum,
     tile_grid,
 )
-from app.codec.engine.detail_prior_int import MEAN_DIV, IntegerPrior
+from app.codec.engine.detail_context_int import IntegerContext
+from app.codec.engine.detail_prior_int import ACT_BITS, MEAN_DIV, IntegerPrior
 from app.codec.engine.detail_refine import Refinement, refine_latent
 from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
 from app.codec.nets.detail import LATENT_STRIDE, RATE_LEVELS, rate_level
@@ -47,6 +52,8 @@ class DetailCoder:
             raise ValueError("this model has no detail layer")
         self.model = model
         self.prior = IntegerPrior(model.prior)
+        # a context model codes version 2 (scales from the symbols decoded before) and still reads version 1
+        self.context = IntegerContext(model.context) if model.config.detail.context_groups else None
         self.tables = CoderTables.from_buffers(model.prior.coder_freqs, model.prior.coder_halves)
         self.channels = model.config.detail.latent
         self.device = next(model.analysis.parameters()).device  # a model on a GPU runs its analysis there
@@ -105,15 +112,22 @@ class DetailCoder:
                 progress(i + 1, len(tiles))
         grid = latent.shape[1:]
         tiles = tile_grid(*grid)
-        priors = []  # the reader's probabilities per tile: the integer prior's mean (1/MEAN_DIV units) and scale index
+        # the reader's probabilities per tile: the integer prior's mean (1/MEAN_DIV units) and its scale index
+        # (a context model: its scale position in fixed point and hidden features, for the context's steps)
+        priors = []
         for y0, y1, x0, x1 in tiles:
             check_cancel(cancelled)
-            priors.append(self.prior(ycc, level, (y0, y1, x0, x1)))
+            box = (y0, y1, x0, x1)
+            priors.append(
+                self.prior(ycc, level, box) if self.context is None else self.prior.with_features(ycc, level, box)
+            )
         if refinement is not None and refinement.steps > 0:
             mean = torch.empty_like(latent)
-            position = torch.empty_like(latent)
-            for (y0, y1, x0, x1), (mean_q, index) in zip(tiles, priors):
+            position = torch.empty_like(latent)  # a context model: the base prior's (the rate term's proxy)
+            for (y0, y1, x0, x1), (mean_q, index, *_) in zip(tiles, priors):
                 mean[:, y0:y1, x0:x1] = torch.from_numpy(mean_q.astype(np.float32) / MEAN_DIV)
+                if self.context is not None:
+                    index = np.clip(np.round(index / 2.0**ACT_BITS), 0, None)
                 position[:, y0:y1, x0:x1] = torch.from_numpy(index.astype(np.float32))
             latent = refine_latent(
                 self.model.decoder,
@@ -131,13 +145,18 @@ class DetailCoder:
                 cancelled=cancelled,
             )
         streams, checksums = [], []
-        for (y0, y1, x0, x1), (mean_q, index) in zip(tiles, priors):
+        for (y0, y1, x0, x1), (mean_q, index, *features) in zip(tiles, priors):
             check_cancel(cancelled)
             values = np.round(latent[:, y0:y1, x0:x1].numpy() - mean_q / MEAN_DIV)
-            symbols = clamp_symbols(values, index, self.tables)
-            streams.append(encode_tile(symbols, index, self.tables))
+            if self.context is None:
+                symbols = clamp_symbols(values, index, self.tables)
+                streams.append(encode_tile(symbols, index, self.tables))
+            else:
+                stream, symbols, _ = encode_context_tile(values, self.context, features[0], index, self.tables)
+                streams.append(stream)
             checksums.append(symbols_checksum(symbols))
-        return DetailRecord(level, tuple(grid), TILE, self.channels, streams, checksums).to_bytes()
+        version = VERSION if self.context is None else CONTEXT_VERSION
+        return DetailRecord(level, tuple(grid), TILE, self.channels, streams, checksums, version).to_bytes()
 
 
 def pad_samples(ycbcr: np.ndarray) -> np.ndarray:
@@ -180,6 +199,8 @@ class DetailSource:
             raise DetailLayerError(
                 f"the detail layer has {self.record.channels} channels, the decoder {coder.channels}"
             )
+        if self.record.version == CONTEXT_VERSION and coder.context is None:
+            raise DetailLayerError("the detail layer was coded with a context prior, which this model does not have")
         self.tiles = tile_grid(*grid, self.record.tile)
         self.level = self.record.rate_level
         self.inverse = coder.inverse_gain(self.level)[0]  # [C, 1, 1]
@@ -219,13 +240,21 @@ class DetailSource:
         y1 = max(self.tiles[i][1] for i in tiles)
         x0 = min(self.tiles[i][2] for i in tiles)
         x1 = max(self.tiles[i][3] for i in tiles)
-        mean_q, index = self.coder.prior(self.ycc, self.level, (y0, y1, x0, x1))
+        context = self.coder.context if self.record.version == CONTEXT_VERSION else None
+        if context is None:
+            mean_q, index = self.coder.prior(self.ycc, self.level, (y0, y1, x0, x1))
+        else:  # index: the base prior's scale position in fixed point; the context's steps refine it
+            mean_q, index, hidden = self.coder.prior.with_features(self.ycc, self.level, (y0, y1, x0, x1))
         for i in tiles:
             ty0, ty1, tx0, tx1 = self.tiles[i]
             inner = (slice(None), slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
             mean = torch.from_numpy(mean_q[inner].astype(np.float32) / MEAN_DIV)
             try:
-                symbols = decode_tile(self.record.streams[i], np.ascontiguousarray(index[inner]), self.coder.tables)
+                stream, tile_index = self.record.streams[i], np.ascontiguousarray(index[inner])
+                if context is None:
+                    symbols = decode_tile(stream, tile_index, self.coder.tables)
+                else:
+                    symbols = decode_context_tile(stream, context, hidden[inner], tile_index, self.coder.tables)
                 if symbols_checksum(symbols) != self.record.checksums[i]:
                     raise DetailLayerError("checksum mismatch")
                 values = mean + torch.from_numpy(symbols.astype(np.float32))

@@ -70,11 +70,8 @@ class IntegerPrior:
         cols = F.unfold(x[None], kernel, padding=kernel // 2)[0]  # [C*k*k, H*W]
         return (weight @ cols).reshape(-1, h, w)
 
-    def __call__(self, ycbcr: np.ndarray, level: int, box: tuple[int, int, int, int] | None = None):
-        """``ycbcr``: the decoded thumbnail's samples, uint8 [H, W, 3] with H and W multiples of
-        ``LATENT_STRIDE``; ``level``: the layer's rate level; ``box`` (y0, y1, x0, x1) in latent
-        positions (default: all). Returns (mean in 1/MEAN_DIV units, scale index) as int32 and
-        uint8 arrays [C, box height, box width]: the same on every machine."""
+    def _run(self, ycbcr: np.ndarray, level: int, box):
+        """(last layer's accumulators, last hidden layer, its shift, inner slices) over ``box``."""
         gh, gw = ycbcr.shape[0] // LATENT_STRIDE, ycbcr.shape[1] // LATENT_STRIDE
         y0, y1, x0, x1 = box or (0, gh, 0, gw)
         r = DetailPrior.receptive_radius()
@@ -84,11 +81,37 @@ class IntegerPrior:
         pixels = pixels.permute(2, 0, 1)[None].double()
         x = DetailPrior.inputs(pixels, torch.tensor([float(level)], dtype=torch.float64))[0]
         for i, (weight, bias, kernel, shift) in enumerate(self.layers):
+            hidden = x
             acc = self._conv(x, weight, kernel) + bias[:, None, None]
             if i < len(self.layers) - 1:
                 x = torch.floor((acc.clamp_(min=0) + 2.0 ** (shift - 1)) / 2.0**shift)  # ReLU, back to ACT_BITS
-        c = self.latent
-        mean = torch.floor(acc[:c] / 2.0 ** (shift - int(math.log2(MEAN_DIV))))
-        index = torch.floor((acc[c:] + 2.0 ** (shift - 1)) / 2.0**shift).clamp_(0, SCALE_LEVELS - 1)
         inner = (slice(None), slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0))
+        return acc, hidden, shift, inner
+
+    def _mean(self, acc: torch.Tensor, shift: int) -> torch.Tensor:
+        return torch.floor(acc[: self.latent] / 2.0 ** (shift - int(math.log2(MEAN_DIV))))
+
+    def __call__(self, ycbcr: np.ndarray, level: int, box: tuple[int, int, int, int] | None = None):
+        """``ycbcr``: the decoded thumbnail's samples, uint8 [H, W, 3] with H and W multiples of
+        ``LATENT_STRIDE``; ``level``: the layer's rate level; ``box`` (y0, y1, x0, x1) in latent
+        positions (default: all). Returns (mean in 1/MEAN_DIV units, scale index) as int32 and
+        uint8 arrays [C, box height, box width]: the same on every machine."""
+        acc, _, shift, inner = self._run(ycbcr, level, box)
+        c = self.latent
+        mean = self._mean(acc, shift)
+        index = torch.floor((acc[c:] + 2.0 ** (shift - 1)) / 2.0**shift).clamp_(0, SCALE_LEVELS - 1)
         return mean[inner].numpy().astype(np.int32), index[inner].numpy().astype(np.uint8)
+
+    def with_features(self, ycbcr: np.ndarray, level: int, box: tuple[int, int, int, int] | None = None):
+        """For a context model (``detail_context_int``): (mean in 1/MEAN_DIV units int32, scale
+        position in fixed point with ``ACT_BITS`` fraction bits int64, last hidden layer as
+        integers at ``ACT_BITS`` float64 [P, h, w]) over ``box``; exact like ``__call__``."""
+        acc, hidden, shift, inner = self._run(ycbcr, level, box)
+        c = self.latent
+        drop = shift - ACT_BITS
+        position = torch.floor((acc[c:] + 2.0 ** (drop - 1)) / 2.0**drop) if drop > 0 else acc[c:] * 2.0**-drop
+        return (
+            self._mean(acc, shift)[inner].numpy().astype(np.int32),
+            position[inner].numpy().astype(np.int64),
+            hidden[inner].clone(),
+        )

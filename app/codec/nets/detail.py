@@ -52,6 +52,11 @@ class DetailConfig:
     # The one rate knob r in 0..1: the thumbnail's own knob (the QPM's) rises from 0 to 1 while r
     # goes from 0 to ``thumbnail_full_at``, then stays at its best while the detail layer grows.
     thumbnail_full_at: float = 0.4
+    # The context prior (``detail_context``): 0 = none (v3..v5); else the latent's channels in this
+    # many groups, each coded in two checkerboard passes whose scales read what is decoded before.
+    context_groups: int = 0
+    context_width: int = 32  # hidden width of each context step's network
+    context_neighbours: str = "group"  # what the first 3x3 reads spatially (``detail_context.NEIGHBOURS``)
 
     def thumbnail_rate(self, rate: torch.Tensor) -> torch.Tensor:
         return (rate / self.thumbnail_full_at).clamp(0.0, 1.0)
@@ -192,14 +197,21 @@ class DetailPrior(nn.Module):
         level = (rate_levels.to(x.dtype) - 128.0).view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
         return torch.cat([x, level], 1)
 
-    def forward(self, ycbcr: torch.Tensor, rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def hidden(self, ycbcr: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's features [B, P, h/4, w/4]: what the context prior also reads."""
         x = self.inputs(ycbcr.float(), torch.round(rate.float() * RATE_LEVELS)) / 128.0
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return x
+
+    def head(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden features -> (mean, scale position)."""
+        x = self.layers[-1](hidden)
         c = x.shape[1] // 2
         return x[:, :c], x[:, c:]
+
+    def forward(self, ycbcr: torch.Tensor, rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.hidden(ycbcr, rate))
 
 
 def scale_from_position(u: torch.Tensor) -> torch.Tensor:

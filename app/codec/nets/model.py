@@ -20,6 +20,7 @@ from app.codec.nets.detail import (
     latent_bits,
     quantized_rate,
 )
+from app.codec.nets.detail_context import ContextPrior
 from app.codec.nets.encoder import Encoder, EncoderConfig
 from app.codec.nets.jpeg_sim import quantize, round_ste, simulate_jpeg
 from app.codec.nets.qpm import QPMConfig, QuantizationPredictor
@@ -42,6 +43,9 @@ class ModelConfig:
         d = asdict(self)
         if self.detail is None:
             del d["detail"]  # thumbnail-only models keep the manifest entries they always had
+        elif not self.detail.context_groups:
+            for key in ("context_groups", "context_width", "context_neighbours"):  # v3..v5 keep their entries too
+                del d["detail"][key]
         return d
 
     @classmethod
@@ -84,6 +88,14 @@ class HyperThumbnailModel(nn.Module):
             self.analysis = DetailAnalysis(config.detail, config.scale)
             self.gains = RateGains(config.detail.latent, config.detail.rate_anchors)
             self.prior = DetailPrior(config.detail)
+            if config.detail.context_groups:
+                self.context = ContextPrior(
+                    config.detail.prior,
+                    config.detail.latent,
+                    config.detail.context_groups,
+                    config.detail.context_width,
+                    config.detail.context_neighbours,
+                )
 
     def forward(
         self, hr: torch.Tensor, rate: torch.Tensor, autocast: torch.dtype | None = None, frozen_thumbnail: bool = False
@@ -110,7 +122,11 @@ class HyperThumbnailModel(nn.Module):
             return TrainOutput(base, lr, sim.decoded, bpp, luma, chroma)
         y = self._networks(autocast, self.analysis, hr, base.detach(), sim.decoded.detach()).float()
         scaled = y * self.gains.gain(rate)
-        mean, position = self.prior(sim.decoded_ycbcr, rate)
+        hidden = self.prior.hidden(sim.decoded_ycbcr, rate)
+        mean, position = self.prior.head(hidden)
+        if self.config.detail.context_groups:  # the symbols a decoder reads, as files code them
+            symbols = torch.round(scaled - mean).detach()
+            position = position + self.context(hidden, symbols)
         bits = latent_bits(scaled + torch.empty_like(scaled).uniform_(-0.5, 0.5), mean, position)
         detail_bpp = bits.sum(dim=(1, 2, 3)) / (hr.shape[-2] * hr.shape[-1])
         latent = (round_ste(scaled - mean) + mean) * self.gains.inverse(rate)

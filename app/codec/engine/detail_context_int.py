@@ -1,0 +1,116 @@
+"""The context prior (``nets.detail_context``) in exact integers, and a tile's coding order.
+
+Same rules as ``detail_prior_int``: weights ``round(w * 2^e)`` with a per-layer power of two,
+fixed-point activations with ``ACT_BITS`` fraction bits, products in float64 on integer values
+(every sum below 2^53, so exact in any order). The inputs are the base prior's last hidden layer
+(already integers at ``ACT_BITS``) and the decoded symbols shifted to the same scale.
+
+A tile is coded in ``2 * groups`` steps (``tile_steps``): each step's scale indexes are the base
+prior's position plus this network's correction, both in fixed point, rounded once; each step
+computes only the positions it codes (half the tile).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.codec.engine.detail_prior_int import ACT_BITS, _weight_exponent
+from app.codec.nets.detail import SCALE_LEVELS
+from app.codec.nets.detail_context import ContextPrior
+
+
+def anchors_of(height: int, width: int) -> np.ndarray:
+    """bool [h, w]: the first pass's positions ((row + column) even, tile-local)."""
+    return (np.add.outer(np.arange(height), np.arange(width)) % 2) == 0
+
+
+class IntegerContext:
+    """``ContextPrior`` in integers: ``correction(step, hidden, symbols, where)``."""
+
+    def __init__(self, context: ContextPrior):
+        self.groups, self.group_size = context.groups, context.group_size
+        self.steps = []  # per step: (centre weights, spatial weights, bias, shift, centred inputs), then the 1x1s
+        for step in context.steps:
+            first, *rest = step
+            w = (first.weight * first.mask).detach().float().cpu()
+            # inputs that the mask reads at the position alone go through a 1x1 product (no unfold)
+            centred = int((first.mask.sum((0, 2, 3)) == first.mask.shape[0]).sum()) if first.mask.shape[-1] > 1 else 0
+            e = _weight_exponent(w)
+            w_int = torch.round(w.double() * 2.0**e)
+            centre = w_int[:, :centred, 1, 1].contiguous()
+            spatial = w_int[:, centred:].reshape(w.shape[0], -1)
+            bias = torch.round(first.bias.detach().double().cpu() * 2.0 ** (e + ACT_BITS))
+            layers = [(centre, spatial, bias, e, centred)]  # every output at ACT_BITS: shift = e
+            for conv in rest:
+                w = conv.weight.detach().float().cpu()
+                e = _weight_exponent(w)
+                w_int = torch.round(w.double() * 2.0**e).reshape(w.shape[0], -1)
+                layers.append((w_int, torch.round(conv.bias.detach().double().cpu() * 2.0 ** (e + ACT_BITS)), e))
+            self.steps.append(layers)
+
+    @property
+    def step_count(self) -> int:
+        return len(self.steps)
+
+    def channels(self, step: int) -> slice:
+        g = step // 2
+        return slice(g * self.group_size, (g + 1) * self.group_size)
+
+    def correction(self, step: int, hidden: torch.Tensor, symbols: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """The scale-position correction (fixed point, ``ACT_BITS`` fraction bits, int64
+        [group size, where.sum()]) of step ``step`` at the positions ``where`` (bool [h, w]),
+        from the tile's hidden features (float64 integers [P, h, w]) and the symbols decoded so
+        far (int [C, h, w]; zero where not yet decoded). Zero padding at the tile's edges."""
+        g, second = divmod(step, 2)
+        n = self.group_size
+        sym = torch.from_numpy(symbols[: (g + 1) * n if second else g * n].astype(np.float64))
+        if second:
+            sym[g * n :] *= torch.from_numpy(anchors_of(*symbols.shape[1:]))
+        x = torch.cat([hidden, sym * 2.0**ACT_BITS]).reshape(hidden.shape[0] + sym.shape[0], -1)
+        at = torch.from_numpy(where.reshape(-1))
+        (centre, spatial, bias, shift, centred), *rest = self.steps[step]
+        acc = bias[:, None] + centre @ x[:centred, at]
+        if spatial.shape[1]:
+            image = x[centred:].reshape(-1, *symbols.shape[1:])
+            acc += spatial @ F.unfold(image[None], 3, padding=1)[0][:, at]
+        x = _round_shift(acc.clamp_(min=0), shift)  # ReLU, back to ACT_BITS
+        for i, (weight, layer_bias, layer_shift) in enumerate(rest):
+            acc = weight @ x + layer_bias[:, None]
+            if i < len(rest) - 1:
+                acc.clamp_(min=0)
+            x = _round_shift(acc, layer_shift)
+        return x.numpy().astype(np.int64)
+
+
+def _round_shift(acc: torch.Tensor, shift: int) -> torch.Tensor:
+    """floor((acc + 2^(shift-1)) / 2^shift): exact on float64 integers (a left shift if shift <= 0)."""
+    return torch.floor((acc + 2.0 ** (shift - 1)) / 2.0**shift) if shift > 0 else acc * 2.0**-shift
+
+
+def step_index(position_fx: np.ndarray, correction_fx: np.ndarray) -> np.ndarray:
+    """Base position + correction (both fixed point) -> the coder's scale index, uint8."""
+    total = position_fx + correction_fx
+    return np.clip((total + (1 << (ACT_BITS - 1))) >> ACT_BITS, 0, SCALE_LEVELS - 1).astype(np.uint8)
+
+
+def tile_steps(context: IntegerContext, hidden: torch.Tensor, position_fx: np.ndarray, code_step):
+    """Run a tile's steps in order. ``code_step(channels, where, index)`` codes (encoder) or
+    decodes (decoder) that step's symbols, int [group size, where.sum()], and returns them; they
+    join the context of the later steps. Returns the tile's (symbols int16, scale indexes uint8),
+    both [C, h, w]."""
+    c, h, w = position_fx.shape
+    anchors = anchors_of(h, w)
+    symbols = np.zeros((c, h, w), np.int16)
+    index = np.zeros((c, h, w), np.uint8)
+    for step in range(context.step_count):
+        where = anchors if step % 2 == 0 else ~anchors
+        if not where.any():
+            continue
+        channels = context.channels(step)
+        correction = context.correction(step, hidden, symbols, where)
+        idx = step_index(position_fx[channels][:, where], correction)
+        index[channels][:, where] = idx
+        symbols[channels][:, where] = code_step(channels, where, idx)
+    return symbols, index

@@ -37,6 +37,9 @@ class IntegerContext:
             w = (first.weight * first.mask).detach().float().cpu()
             # inputs that the mask reads at the position alone go through a 1x1 product (no unfold)
             centred = int((first.mask.sum((0, 2, 3)) == first.mask.shape[0]).sum()) if first.mask.shape[-1] > 1 else 0
+            second = len(self.steps) % 2 == 1
+            if centred not in (0, first.in_channels - (self.group_size if second else 0)):
+                raise ValueError("a context step's 1x1 inputs must be its hidden features and earlier groups")
             e = _weight_exponent(w)
             w_int = torch.round(w.double() * 2.0**e)
             centre = w_int[:, :centred, 1, 1].contiguous()
@@ -65,15 +68,20 @@ class IntegerContext:
         far (int [C, h, w]; zero where not yet decoded). Zero padding at the tile's edges."""
         g, second = divmod(step, 2)
         n = self.group_size
-        sym = torch.from_numpy(symbols[: (g + 1) * n if second else g * n].astype(np.float64))
-        if second:
-            sym[g * n :] *= torch.from_numpy(anchors_of(*symbols.shape[1:]))
-        x = torch.cat([hidden, sym * 2.0**ACT_BITS]).reshape(hidden.shape[0] + sym.shape[0], -1)
-        at = torch.from_numpy(where.reshape(-1))
         (centre, spatial, bias, shift, centred), *rest = self.steps[step]
-        acc = bias[:, None] + centre @ x[:centred, at]
-        if spatial.shape[1]:
-            image = x[centred:].reshape(-1, *symbols.shape[1:])
+        at = torch.from_numpy(where.reshape(-1))
+        positions = symbols.shape[1] * symbols.shape[2]
+        prefix = torch.from_numpy(symbols[: g * n].reshape(g * n, positions).astype(np.float64)) * 2.0**ACT_BITS
+        inputs = [hidden.reshape(hidden.shape[0], -1), prefix]
+        if second:
+            anchored = symbols[g * n : (g + 1) * n] * anchors_of(*symbols.shape[1:])
+            inputs.append(torch.from_numpy(anchored.reshape(n, positions).astype(np.float64)) * 2.0**ACT_BITS)
+        acc = bias[:, None].expand(-1, int(at.sum())).clone()
+        if centred:  # "group": the hidden features and earlier groups at the position itself, a 1x1 product
+            acc += centre @ torch.cat([x[:, at] for x in inputs[:2]])
+            inputs = inputs[2:]
+        if inputs:  # the rest over each position's 3x3 neighbourhood
+            image = torch.cat(inputs).reshape(-1, *symbols.shape[1:])
             acc += spatial @ F.unfold(image[None], 3, padding=1)[0][:, at]
         x = _round_shift(acc.clamp_(min=0), shift)  # ReLU, back to ACT_BITS
         for i, (weight, layer_bias, layer_shift) in enumerate(rest):

@@ -17,6 +17,7 @@ from app.codec.engine.detail_coding import (
     DetailLayerError,
     DetailRecord,
     decode_context_tile,
+    decode_context_tiles,
     encode_context_tile,
     symbols_checksum,
 )
@@ -104,7 +105,7 @@ def test_integer_context_is_exact(model, neighbours):
     anchors = anchors_of(*position.shape[1:])
     for step in range(context.step_count):
         where = anchors if step % 2 == 0 else ~anchors
-        got = context.correction(step, hidden, symbols, where)
+        got = context.correction(step, hidden[None], symbols[None], where)[0]
         assert np.array_equal(got, _int64_correction(model, step, hidden, symbols, where)), step
     assert np.abs(got).max() > 2**ACT_BITS  # the test context moves scales by whole steps
 
@@ -118,7 +119,8 @@ def test_integer_context_follows_the_float_context(model):
     _, position_fx, hidden = prior.with_features(ycc, level)
     rng = np.random.default_rng(1)
     symbols = rng.integers(-6, 7, position_fx.shape).astype(np.int16)
-    got_symbols, index = tile_steps(context, hidden, position_fx, lambda c, w, i: symbols[c][:, w])
+    got_symbols, index = tile_steps(context, hidden[None], position_fx[None], lambda t, c, w, i: symbols[c][:, w])
+    got_symbols, index = got_symbols[0], index[0]
     assert np.array_equal(got_symbols, symbols)
     with torch.no_grad():
         h = model.prior.hidden(torch.from_numpy(ycc).permute(2, 0, 1)[None].float(), torch.tensor([level / 255]))
@@ -148,6 +150,28 @@ def test_context_tiles_round_trip_and_damage_is_caught(model):
     except DetailLayerError:
         wrong = None
     assert wrong is None or symbols_checksum(wrong) != symbols_checksum(symbols)
+
+
+def test_tiles_decoded_together_are_the_tiles_decoded_alone(model):
+    """The decoder batches a chunk's tiles through the context's steps: the same symbols as one
+    by one, and a damaged tile among them fails alone."""
+    tables = CoderTables.from_buffers(model.prior.coder_freqs, model.prior.coder_halves)
+    context = IntegerContext(model.context)
+    streams, hiddens, positions, expected = [], [], [], []
+    for seed in range(3):
+        _, position, hidden = _features(model, 10 + seed, (64, 64))
+        values = np.round(np.random.default_rng(seed).normal(0, 4, position.shape))
+        stream, symbols, _ = encode_context_tile(values, context, hidden, position, tables)
+        streams.append(stream)
+        hiddens.append(hidden)
+        positions.append(position)
+        expected.append(symbols)
+    streams[1] = streams[1][: len(streams[1]) // 2] + bytes(len(streams[1]) - len(streams[1]) // 2)
+    symbols, failed = decode_context_tiles(streams, context, torch.stack(hiddens), np.stack(positions), tables)
+    for t in (0, 2):
+        assert t not in failed and np.array_equal(symbols[t], expected[t])
+        assert np.array_equal(decode_context_tile(streams[t], context, hiddens[t], positions[t], tables), expected[t])
+    assert 1 in failed or symbols_checksum(symbols[1]) != symbols_checksum(expected[1])
 
 
 @pytest.fixture(scope="module")

@@ -135,22 +135,47 @@ def encode_context_tile(values: np.ndarray, context, hidden, position_fx: np.nda
 
     encoder = constriction.stream.queue.RangeEncoder()
 
-    def code(channels, where, index):
+    def code(_tile, channels, where, index):
         symbols = clamp_symbols(values[channels][:, where], index, tables)
         _encode_groups(encoder, symbols, index, tables)
         return symbols
 
-    symbols, index = tile_steps(context, hidden, position_fx, code)
-    return encoder.get_compressed().astype("<u4").tobytes(), symbols, index
+    symbols, index = tile_steps(context, hidden[None], position_fx[None], code)
+    return encoder.get_compressed().astype("<u4").tobytes(), symbols[0], index[0]
+
+
+def decode_context_tiles(streams: list[bytes], context, hidden, position_fx: np.ndarray, tables: CoderTables):
+    """Version 2: T streams of tiles of one shape (``hidden`` [T, P, h, w], ``position_fx``
+    [T, C, h, w]) -> their symbols (int16 [T, C, h, w]) and the tiles that failed to decode
+    (their symbols are zeros; the others do not depend on them)."""
+    from app.codec.engine.detail_context_int import tile_steps
+
+    decoders, failed = [], set()
+    for t, stream in enumerate(streams):
+        try:
+            decoders.append(_decoder(stream))
+        except DetailLayerError:
+            decoders.append(None)
+            failed.add(t)
+
+    def decode(t, _channels, _where, index):
+        if t not in failed:
+            try:
+                return _decode_groups(decoders[t], index, tables)
+            except DetailLayerError:
+                failed.add(t)
+        return np.zeros(index.shape, np.int16)
+
+    symbols, _ = tile_steps(context, hidden, position_fx, decode)
+    return symbols, failed
 
 
 def decode_context_tile(stream: bytes, context, hidden, position_fx: np.ndarray, tables: CoderTables) -> np.ndarray:
     """Version 2: one stream -> its symbols (int16 [C, h, w])."""
-    from app.codec.engine.detail_context_int import tile_steps
-
-    decoder = _decoder(stream)
-    symbols, _ = tile_steps(context, hidden, position_fx, lambda _c, _w, index: _decode_groups(decoder, index, tables))
-    return symbols
+    symbols, failed = decode_context_tiles([stream], context, hidden[None], position_fx[None], tables)
+    if failed:
+        raise DetailLayerError("a detail tile does not decode")
+    return symbols[0]
 
 
 def clamp_symbols(values: np.ndarray, index: np.ndarray, tables: CoderTables) -> np.ndarray:

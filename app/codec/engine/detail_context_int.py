@@ -63,26 +63,27 @@ class IntegerContext:
 
     def correction(self, step: int, hidden: torch.Tensor, symbols: np.ndarray, where: np.ndarray) -> np.ndarray:
         """The scale-position correction (fixed point, ``ACT_BITS`` fraction bits, int64
-        [group size, where.sum()]) of step ``step`` at the positions ``where`` (bool [h, w]),
-        from the tile's hidden features (float64 integers [P, h, w]) and the symbols decoded so
-        far (int [C, h, w]; zero where not yet decoded). Zero padding at the tile's edges."""
+        [T, group size, where.sum()]) of step ``step`` at the positions ``where`` (bool [h, w])
+        of T tiles of one shape, from their hidden features (float64 integers [T, P, h, w]) and
+        the symbols decoded so far (int [T, C, h, w]; zero where not yet decoded). Zero padding
+        at each tile's edges: the tiles are independent, batched only to share the work."""
         g, second = divmod(step, 2)
         n = self.group_size
+        tiles, _, h, w = symbols.shape
         (centre, spatial, bias, shift, centred), *rest = self.steps[step]
         at = torch.from_numpy(where.reshape(-1))
-        positions = symbols.shape[1] * symbols.shape[2]
-        prefix = torch.from_numpy(symbols[: g * n].reshape(g * n, positions).astype(np.float64)) * 2.0**ACT_BITS
-        inputs = [hidden.reshape(hidden.shape[0], -1), prefix]
+        prefix = torch.from_numpy(symbols[:, : g * n].reshape(tiles, g * n, h * w).astype(np.float64)) * 2.0**ACT_BITS
+        inputs = [hidden.reshape(tiles, -1, h * w), prefix]
         if second:
-            anchored = symbols[g * n : (g + 1) * n] * anchors_of(*symbols.shape[1:])
-            inputs.append(torch.from_numpy(anchored.reshape(n, positions).astype(np.float64)) * 2.0**ACT_BITS)
-        acc = bias[:, None].expand(-1, int(at.sum())).clone()
+            anchored = symbols[:, g * n : (g + 1) * n] * anchors_of(h, w)
+            inputs.append(torch.from_numpy(anchored.reshape(tiles, n, h * w).astype(np.float64)) * 2.0**ACT_BITS)
+        acc = bias[:, None].expand(tiles, -1, int(at.sum())).clone()
         if centred:  # "group": the hidden features and earlier groups at the position itself, a 1x1 product
-            acc += centre @ torch.cat([x[:, at] for x in inputs[:2]])
+            acc += centre @ torch.cat([x[:, :, at] for x in inputs[:2]], 1)
             inputs = inputs[2:]
         if inputs:  # the rest over each position's 3x3 neighbourhood
-            image = torch.cat(inputs).reshape(-1, *symbols.shape[1:])
-            acc += spatial @ F.unfold(image[None], 3, padding=1)[0][:, at]
+            image = torch.cat(inputs, 1).reshape(tiles, -1, h, w)
+            acc += spatial @ F.unfold(image, 3, padding=1)[:, :, at]
         x = _round_shift(acc.clamp_(min=0), shift)  # ReLU, back to ACT_BITS
         for i, (weight, layer_bias, layer_shift) in enumerate(rest):
             acc = weight @ x + layer_bias[:, None]
@@ -104,21 +105,22 @@ def step_index(position_fx: np.ndarray, correction_fx: np.ndarray) -> np.ndarray
 
 
 def tile_steps(context: IntegerContext, hidden: torch.Tensor, position_fx: np.ndarray, code_step):
-    """Run a tile's steps in order. ``code_step(channels, where, index)`` codes (encoder) or
-    decodes (decoder) that step's symbols, int [group size, where.sum()], and returns them; they
-    join the context of the later steps. Returns the tile's (symbols int16, scale indexes uint8),
-    both [C, h, w]."""
-    c, h, w = position_fx.shape
+    """Run the steps of T tiles of one shape in order. ``code_step(tile, channels, where,
+    index)`` codes (encoder) or decodes (decoder) one tile's symbols of that step, int
+    [group size, where.sum()], and returns them; they join the context of the later steps.
+    ``hidden`` [T, P, h, w], ``position_fx`` [T, C, h, w]. Returns (symbols int16, scale
+    indexes uint8), both [T, C, h, w]."""
+    tiles, c, h, w = position_fx.shape
     anchors = anchors_of(h, w)
-    symbols = np.zeros((c, h, w), np.int16)
-    index = np.zeros((c, h, w), np.uint8)
+    symbols = np.zeros((tiles, c, h, w), np.int16)
+    index = np.zeros((tiles, c, h, w), np.uint8)
     for step in range(context.step_count):
         where = anchors if step % 2 == 0 else ~anchors
         if not where.any():
             continue
         channels = context.channels(step)
-        correction = context.correction(step, hidden, symbols, where)
-        idx = step_index(position_fx[channels][:, where], correction)
-        index[channels][:, where] = idx
-        symbols[channels][:, where] = code_step(channels, where, idx)
+        idx = step_index(position_fx[:, channels][:, :, where], context.correction(step, hidden, symbols, where))
+        for t in range(tiles):
+            index[t, channels][:, where] = idx[t]
+            symbols[t, channels][:, where] = code_step(t, channels, where, idx[t])
     return symbols, index

@@ -26,7 +26,7 @@ from app.codec.engine.detail_coding import (
     DetailLayerError,
     DetailRecord,
     clamp_symbols,
-    decode_context_tile,
+    decode_context_tiles,
     decode_tile,
     encode_context_tile,
     encode_tile,
@@ -245,20 +245,40 @@ class DetailSource:
             mean_q, index = self.coder.prior(self.ycc, self.level, (y0, y1, x0, x1))
         else:  # index: the base prior's scale position in fixed point; the context's steps refine it
             mean_q, index, hidden = self.coder.prior.with_features(self.ycc, self.level, (y0, y1, x0, x1))
+        inner = {}
         for i in tiles:
             ty0, ty1, tx0, tx1 = self.tiles[i]
-            inner = (slice(None), slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
-            mean = torch.from_numpy(mean_q[inner].astype(np.float32) / MEAN_DIV)
-            try:
-                stream, tile_index = self.record.streams[i], np.ascontiguousarray(index[inner])
-                if context is None:
-                    symbols = decode_tile(stream, tile_index, self.coder.tables)
-                else:
-                    symbols = decode_context_tile(stream, context, hidden[inner], tile_index, self.coder.tables)
-                if symbols_checksum(symbols) != self.record.checksums[i]:
-                    raise DetailLayerError("checksum mismatch")
+            inner[i] = (slice(None), slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
+        decoded: dict[int, np.ndarray | None] = {}  # None: the stream failed to decode
+        if context is None:
+            for i in tiles:
+                try:
+                    decoded[i] = decode_tile(
+                        self.record.streams[i], np.ascontiguousarray(index[inner[i]]), self.coder.tables
+                    )
+                except DetailLayerError:
+                    decoded[i] = None
+        else:  # the context's steps run batched over the chunk's tiles of one shape
+            shapes: dict[tuple, list[int]] = {}
+            for i in tiles:
+                shapes.setdefault(index[inner[i]].shape, []).append(i)
+            for members in shapes.values():
+                symbols, failed = decode_context_tiles(
+                    [self.record.streams[i] for i in members],
+                    context,
+                    torch.stack([hidden[inner[i]] for i in members]),
+                    np.stack([index[inner[i]] for i in members]),
+                    self.coder.tables,
+                )
+                for k, i in enumerate(members):
+                    decoded[i] = None if k in failed else symbols[k]
+        for i in tiles:
+            ty0, ty1, tx0, tx1 = self.tiles[i]
+            mean = torch.from_numpy(mean_q[inner[i]].astype(np.float32) / MEAN_DIV)
+            symbols = decoded[i]
+            if symbols is not None and symbols_checksum(symbols) == self.record.checksums[i]:
                 values = mean + torch.from_numpy(symbols.astype(np.float32))
-            except DetailLayerError:
+            else:
                 self.failed_tiles.append(i)
                 values = mean  # the prior's expectation: a smooth, safe stand-in
             self.latent[:, ty0:ty1, tx0:tx1] = values * self.inverse

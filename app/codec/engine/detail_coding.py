@@ -83,24 +83,37 @@ def symbols_checksum(symbols: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i2").tobytes())
 
 
+def _grouped(index: np.ndarray):
+    """(order, [(scale index, count)]): the positions of a C-ordered ``index`` sorted by scale
+    index, C order kept within each (a stable sort), and each index's run length."""
+    flat_i = index.reshape(-1)
+    keys, counts = np.unique(flat_i, return_counts=True)
+    return np.argsort(flat_i, kind="stable"), zip(keys.tolist(), counts.tolist())
+
+
 def _encode_groups(encoder, symbols: np.ndarray, index: np.ndarray, tables: CoderTables) -> None:
     """Symbols (already clamped) in C order, grouped by scale index ascending, each group with its table."""
-    flat_s, flat_i = symbols.reshape(-1), index.reshape(-1)
-    for k in np.unique(flat_i):
-        group = flat_s[flat_i == k] + tables.halves[k]
-        encoder.encode(group.astype(np.int32), tables.models[k])
+    order, runs = _grouped(index)
+    ordered = symbols.reshape(-1)[order].astype(np.int32)
+    at = 0
+    for k, count in runs:
+        encoder.encode(ordered[at : at + count] + np.int32(tables.halves[k]), tables.models[k])
+        at += count
 
 
 def _decode_groups(decoder, index: np.ndarray, tables: CoderTables) -> np.ndarray:
     """The inverse of ``_encode_groups``: int16 symbols shaped like ``index``."""
-    flat_i = index.reshape(-1)
-    out = np.zeros(flat_i.shape, np.int16)
+    order, runs = _grouped(index)
+    ordered = np.empty(order.shape, np.int64)
+    at = 0
     try:
-        for k in np.unique(flat_i):
-            where = flat_i == k
-            out[where] = decoder.decode(tables.models[k], int(where.sum())).astype(np.int64) - tables.halves[k]
+        for k, count in runs:
+            ordered[at : at + count] = decoder.decode(tables.models[k], count).astype(np.int64) - tables.halves[k]
+            at += count
     except Exception as exc:  # noqa: BLE001 -- constriction reports a bad stream as its own error types
         raise DetailLayerError(f"a detail tile does not decode ({type(exc).__name__})") from None
+    out = np.empty(order.shape, np.int16)
+    out[order] = ordered
     return out.reshape(index.shape)
 
 

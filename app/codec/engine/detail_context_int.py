@@ -21,6 +21,9 @@ from app.codec.nets.detail import SCALE_LEVELS
 from app.codec.nets.detail_context import ContextPrior
 
 
+NEIGHBOUR_TAPS = ((0, 1), (1, 0), (1, 2), (2, 1))  # (row, column) in a 3x3 kernel: up, left, right, down
+
+
 def anchors_of(height: int, width: int) -> np.ndarray:
     """bool [h, w]: the first pass's positions ((row + column) even, tile-local)."""
     return (np.add.outer(np.arange(height), np.arange(width)) % 2) == 0
@@ -43,7 +46,13 @@ class IntegerContext:
             e = _weight_exponent(w)
             w_int = torch.round(w.double() * 2.0**e)
             centre = w_int[:, :centred, 1, 1].contiguous()
-            spatial = w_int[:, centred:].reshape(w.shape[0], -1)
+            if centred and second:
+                # "group", second pass: the 3x3 reads only the group's anchors, and around a second-pass
+                # position only the 4 direct neighbours are anchors (the centre and the diagonals are
+                # zero), so the other 5 taps add exact zeros: keep the 4, tap-major
+                spatial = torch.cat([w_int[:, centred:, dy, dx] for dy, dx in NEIGHBOUR_TAPS], 1)
+            else:
+                spatial = w_int[:, centred:].reshape(w.shape[0], -1)
             bias = torch.round(first.bias.detach().double().cpu() * 2.0 ** (e + ACT_BITS))
             layers = [(centre, spatial, bias, e, centred)]  # every output at ACT_BITS: shift = e
             for conv in rest:
@@ -81,7 +90,11 @@ class IntegerContext:
         if centred:  # "group": the hidden features and earlier groups at the position itself, a 1x1 product
             acc += centre @ torch.cat([x[:, :, at] for x in inputs[:2]], 1)
             inputs = inputs[2:]
-        if inputs:  # the rest over each position's 3x3 neighbourhood
+        if inputs and centred:  # the group's anchors: the 4 direct neighbours of each second-pass position
+            padded = F.pad(inputs[0].reshape(tiles, n, h, w), (1, 1, 1, 1))
+            cols = torch.cat([padded[:, :, dy : dy + h, dx : dx + w] for dy, dx in NEIGHBOUR_TAPS], 1)
+            acc += spatial @ cols.reshape(tiles, -1, h * w)[:, :, at]
+        elif inputs:  # "all": every input over each position's 3x3 neighbourhood
             image = torch.cat(inputs, 1).reshape(tiles, -1, h, w)
             acc += spatial @ F.unfold(image, 3, padding=1)[:, :, at]
         x = _round_shift(acc.clamp_(min=0), shift)  # ReLU, back to ACT_BITS

@@ -20,7 +20,6 @@ from app.codec.engine.detail_prior_int import ACT_BITS, _weight_exponent
 from app.codec.nets.detail import SCALE_LEVELS
 from app.codec.nets.detail_context import ContextPrior
 
-
 NEIGHBOUR_TAPS = ((0, 1), (1, 0), (1, 2), (2, 1))  # (row, column) in a 3x3 kernel: up, left, right, down
 
 

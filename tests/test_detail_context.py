@@ -261,3 +261,35 @@ def test_training_charges_the_layer_its_bits_under_the_context(model):
     grads = [p.grad for p in model.context.parameters() if p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
     model.zero_grad()
+
+
+@pytest.mark.parametrize("damage", ["flip", "version 1", "version 2 elsewhere"])
+def test_a_damaged_context_layer_gives_the_base_where_it_fails_and_a_note(coded, weights, tmp_path, damage):
+    """Hostile version-2 records: a damaged tile stream, a record relabelled version 1 (every
+    tile's scales then differ: each fails its CRC), and a version-2 label on a plain model's file
+    (refused). Never a crash, never garbage: the prior's mean where a tile fails, and a note."""
+    from test_detail_layer import _rewrite_payload
+
+    path = coded["test-plain" if damage == "version 2 elsewhere" else "test-context"][0]
+    record = _record(path)
+
+    def mutate(data: bytes) -> bytes:
+        if damage == "flip":
+            streams = list(record.streams)
+            streams[0] = bytes(b ^ 0xA5 if i % 3 == 0 else b for i, b in enumerate(streams[0]))
+            return replace(record, streams=streams).to_bytes()
+        return replace(record, version=1 if damage == "version 1" else CONTEXT_VERSION).to_bytes()
+
+    bad = _rewrite_payload(path, tmp_path / "bad.jpg", mutate)
+    codec = Codec(weights)
+    base = codec.reconstructor(path, detail=False).decode()
+    reconstructor = codec.reconstructor(bad)
+    pixels = reconstructor.decode()
+    assert pixels.shape == base.shape and pixels.std() > 5
+    assert reconstructor.notes
+    if damage == "version 2 elsewhere":
+        assert "detail layer is not used" in reconstructor.notes[0] and "context prior" in reconstructor.notes[0]
+        assert np.array_equal(pixels, base)
+    else:
+        failed = reconstructor.detail.failed_tiles
+        assert failed == [0] if damage == "flip" else len(failed) == len(reconstructor.detail.tiles)

@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+from codec_fixtures import SMALL_CONTEXT_CONFIG, SMALL_DETAIL_CONFIG, random_model
 from PIL import Image
 
 from app.codec.api import Codec
@@ -137,9 +137,10 @@ def test_the_padding_around_a_photo_is_not_fitted_and_progress_moves_every_step(
     assert len(calls) >= 4 and calls[-1][0] == calls[-1][1] and [c[0] for c in calls] == sorted({c[0] for c in calls})
 
 
-def test_refined_files_carry_a_layer_that_decodes_and_their_estimate_refines_too(tmp_path, monkeypatch):
+@pytest.mark.parametrize("context", [False, True], ids=["record v1", "context, record v2"])
+def test_refined_files_carry_a_layer_that_decodes_and_their_estimate_refines_too(tmp_path, monkeypatch, context):
     assert detail_refine.STEPS_BY_EFFORT["best"] > 0 == detail_refine.STEPS_BY_EFFORT["default"]
-    model = random_model(SMALL_DETAIL_CONFIG, seed=11)
+    model = random_model(SMALL_CONTEXT_CONFIG if context else SMALL_DETAIL_CONFIG, seed=11)
     save_weights(model, tmp_path / "weights", "test-detail", trained=False, training={"note": "test"})
     codec = Codec(tmp_path / "weights")
     src = tmp_path / "photo.png"

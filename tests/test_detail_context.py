@@ -293,3 +293,29 @@ def test_a_damaged_context_layer_gives_the_base_where_it_fails_and_a_note(coded,
     else:
         failed = reconstructor.detail.failed_tiles
         assert failed == [0] if damage == "flip" else len(failed) == len(reconstructor.detail.tiles)
+
+
+def test_exactness_is_proved_when_a_model_is_loaded(model):
+    """The largest accumulator any thumbnail and any codable symbols can reach is bounded below
+    2^53 at load time; a context whose weights could exceed it is refused, not run inexactly."""
+    from app.codec.engine.detail_context_int import check_exact
+
+    prior, context = IntegerPrior(model.prior), IntegerContext(model.context)
+    check_exact(prior, context)
+    check_exact(prior, None)
+    (centre, spatial, bias, shift, centred), *rest = context.steps[3]
+    context.steps[3] = [(centre, spatial * 2.0**30, bias, shift, centred), *rest]  # a hostile weights file
+    with pytest.raises(ValueError, match="not exact"):
+        check_exact(prior, context)
+
+
+def test_the_largest_symbols_stay_exact(model):
+    """Symbols at the tables' limit (+-512) through every step: still the int64 reference."""
+    context = IntegerContext(model.context)
+    _, position, hidden = _features(model, 4)
+    symbols = np.where(np.random.default_rng(5).random(position.shape) < 0.5, 512, -512).astype(np.int16)
+    anchors = anchors_of(*position.shape[1:])
+    for step in range(context.step_count):
+        where = anchors if step % 2 == 0 else ~anchors
+        got = context.correction(step, hidden[None], symbols[None], where)[0]
+        assert np.array_equal(got, _int64_correction(model, step, hidden, symbols, where)), step

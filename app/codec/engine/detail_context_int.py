@@ -12,12 +12,14 @@ computes only the positions it codes (half the tile).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from app.codec.engine.detail_prior_int import ACT_BITS, _weight_exponent
-from app.codec.nets.detail import SCALE_LEVELS
+from app.codec.nets.detail import MAX_HALF_WIDTH, SCALE_LEVELS
 from app.codec.nets.detail_context import ContextPrior
 
 NEIGHBOUR_TAPS = ((0, 1), (1, 0), (1, 2), (2, 1))  # (row, column) in a 3x3 kernel: up, left, right, down
@@ -90,6 +92,8 @@ class IntegerContext:
             acc += centre @ torch.cat([x[:, :, at] for x in inputs[:2]], 1)
             inputs = inputs[2:]
         if inputs and centred:  # the group's anchors: the 4 direct neighbours of each second-pass position
+            if not np.array_equal(where, ~anchors_of(h, w)):
+                raise ValueError("a second pass codes exactly the positions that are not anchors")
             padded = F.pad(inputs[0].reshape(tiles, n, h, w), (1, 1, 1, 1))
             cols = torch.cat([padded[:, :, dy : dy + h, dx : dx + w] for dy, dx in NEIGHBOUR_TAPS], 1)
             acc += spatial @ cols.reshape(tiles, -1, h * w)[:, :, at]
@@ -103,6 +107,30 @@ class IntegerContext:
                 acc.clamp_(min=0)
             x = _round_shift(acc, layer_shift)
         return x.numpy().astype(np.int64)
+
+
+EXACT_LIMIT = 2.0**53  # float64 holds every integer below this exactly
+
+
+def check_exact(prior, context: IntegerContext | None) -> None:
+    """Raise ``ValueError`` unless every accumulator of the base prior (``IntegerPrior``) and of the
+    context stays below 2^53 for any thumbnail and any symbols the tables allow (|s| <= 512):
+    a conservative bound, sum |W| * largest input + |B| per layer, so exactness is proved when a
+    model is loaded rather than assumed (the shipped v5c: below 2^50)."""
+
+    def through(layers, largest: float) -> float:
+        for weight, bias, shift in layers:
+            acc = float((weight.abs().sum(1) * largest + bias.abs()).max())
+            if acc >= EXACT_LIMIT:
+                raise ValueError(f"an integer prior layer can reach 2^{math.log2(acc):.1f}: not exact in float64")
+            largest = math.floor((acc + 2.0 ** (shift - 1)) / 2.0**shift) if shift > 0 else acc * 2.0**-shift
+        return largest
+
+    hidden = through([(w, b, s) for w, b, _, s in prior.layers[:-1]], 128.0)  # samples - 128 and the level - 128
+    through([(w, b, s) for w, b, _, s in prior.layers[-1:]], hidden)
+    for (centre, spatial, bias, shift, _), *rest in context.steps if context is not None else []:
+        largest = max(hidden, MAX_HALF_WIDTH * 2.0**ACT_BITS)  # no table codes a larger symbol
+        through([(torch.cat([centre, spatial], 1), bias, shift), *rest], largest)
 
 
 def _round_shift(acc: torch.Tensor, shift: int) -> torch.Tensor:

@@ -33,7 +33,7 @@ from app.codec.engine.detail_coding import (
     symbols_checksum,
     tile_grid,
 )
-from app.codec.engine.detail_context_int import IntegerContext
+from app.codec.engine.detail_context_int import IntegerContext, check_exact
 from app.codec.engine.detail_prior_int import ACT_BITS, MEAN_DIV, IntegerPrior
 from app.codec.engine.detail_refine import Refinement, refine_latent
 from app.codec.files.tiling import Box, CancelFn, ProgressFn, check_cancel, tiles_in
@@ -54,6 +54,7 @@ class DetailCoder:
         self.prior = IntegerPrior(model.prior)
         # a context model codes version 2 (scales from the symbols decoded before) and still reads version 1
         self.context = IntegerContext(model.context) if model.config.detail.context_groups else None
+        check_exact(self.prior, self.context)  # every probability exact in float64, proved once per model
         self.tables = CoderTables.from_buffers(model.prior.coder_freqs, model.prior.coder_halves)
         self.channels = model.config.detail.latent
         self.device = next(model.analysis.parameters()).device  # a model on a GPU runs its analysis there

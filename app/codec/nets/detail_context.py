@@ -14,8 +14,9 @@ decoded neighbours and the earlier channels. So a context model decodes a tile i
 Step (g, pass) reads the base prior's last hidden features (thumbnail and rate), the symbols of
 groups < g everywhere, and, in the second pass, group g's anchors; it predicts a correction of
 group g's scale position. **Only the scale**: the mean stays the thumbnail prior's, so the
-decoded latent, and hence every reconstruction, is exactly the model's without the context;
-the context changes the bits alone. Symbols are read only inside their own tile (zero outside),
+decoded latent, and hence every reconstruction, is the model's without the context, except where
+that model's too-small scale made the coder clip a symbol to its table (then it is closer to the
+encoder's latent); the context changes the bits, not what they mean. Symbols are read only inside their own tile (zero outside),
 so that a tile still decodes on its own. Plain convolutions and ReLUs on integer symbols and
 fixed-point features: ``detail_context_int`` runs it in exact integers, like the base prior.
 """

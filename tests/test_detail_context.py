@@ -9,6 +9,7 @@ import pytest
 import torch
 from codec_fixtures import SMALL_CONTEXT_CONFIG, SMALL_DETAIL_CONFIG, random_model
 from PIL import Image
+from test_detail_layer import _photo, _rewrite_payload
 
 from app.codec.api import Codec
 from app.codec.engine.detail_coding import (
@@ -46,15 +47,6 @@ def weights(tmp_path_factory, model):
     plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("context.")})
     save_weights(plain, directory, "test-plain", trained=False, training={"note": "test"}, make_default=False)
     return directory
-
-
-def _photo(seed: int = 0, size=(200, 264)) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    h, w = size
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([x / w, y / h, (x + y) / (w + h)], -1) * 180 + 40
-    base[(x // 23 + y // 17) % 2 == 0] *= 0.7
-    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
 
 
 def _features(model, seed=1, size=(64, 96), level=200):
@@ -268,8 +260,6 @@ def test_a_damaged_context_layer_gives_the_base_where_it_fails_and_a_note(coded,
     """Hostile version-2 records: a damaged tile stream, a record relabelled version 1 (every
     tile's scales then differ: each fails its CRC), and a version-2 label on a plain model's file
     (refused). Never a crash, never garbage: the prior's mean where a tile fails, and a note."""
-    from test_detail_layer import _rewrite_payload
-
     path = coded["test-plain" if damage == "version 2 elsewhere" else "test-context"][0]
     record = _record(path)
 

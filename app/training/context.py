@@ -22,6 +22,7 @@ from dataclasses import replace
 
 import torch
 
+from app.codec.engine.runtime import cpu_has_native_bf16
 from app.codec.engine.weights import find_weights, load_model, save_weights
 from app.codec.nets.detail import RATE_LEVELS, SCALE_LEVELS, latent_bits
 from app.codec.nets.model import HyperThumbnailModel
@@ -101,7 +102,7 @@ def train_context(
     if unexpected or any(not k.startswith("context.") for k in missing):
         raise ValueError("the base model's weights do not fit the context model")
     model.eval()
-    autocast = torch.bfloat16 if _native_bf16() else None  # the frozen networks only; the prior runs in float32
+    autocast = torch.bfloat16 if cpu_has_native_bf16() else None  # the frozen networks only; the prior runs in float32
     cache = data.cache_dir(cache)
     crops, weights = data.load_pack(cache / "pack")
     sampler = CropSampler(crops, weights, patch, seed)
@@ -167,14 +168,6 @@ def train_context(
         seconds=dict(symbols=round(collect_s), training=round(time.time() - started)),
     )
     return model, results
-
-
-def _native_bf16() -> bool:
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cmd_context(args) -> int:

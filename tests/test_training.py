@@ -349,6 +349,45 @@ def test_detail_loss_charges_a_trainable_thumbnail_for_its_bits_at_every_rate():
     assert all_gap == pytest.approx(frozen_gap / TrainConfig().base_weight, rel=1e-4)
 
 
+def test_the_thumbnail_term_can_trade_against_bits_as_the_base_does():
+    """``thumb_weight_per_rate``: the thumbnail's fidelity weighs lambda(0.5) / lambda(rate) per
+    crop, so at LOW (a large lambda) a better preview is worth fewer bits than at HIGH; without it,
+    the same at every rate."""
+    from types import SimpleNamespace
+
+    from app.codec.nets.detail import DetailConfig
+    from app.codec.nets.model import TrainOutput
+    from app.training.train import detail_training_loss
+
+    hr = torch.full((2, 3, 8, 8), 0.5)
+
+    def loss_for(per_rate: bool, rate: float, thumbnail_error: float) -> float:
+        out = TrainOutput(
+            reconstruction=hr + 0.01, thumbnail=hr[..., :2, :2], thumbnail_decoded=hr[..., :2, :2] + thumbnail_error,
+            bpp=torch.full((2,), 0.1), luma_table=torch.ones(2, 64), chroma_table=torch.ones(2, 64),
+            base_reconstruction=hr + 0.02, detail_bpp=torch.full((2,), 0.3),
+        )  # fmt: skip
+        model = _Fake(SimpleNamespace(scale=4, detail=DetailConfig(thumbnail_full_at=0.4)), out)
+        config = TrainConfig(
+            trains="all", loss="mse", model=SMALL_CONFIG.to_dict(), thumb_weight=1.0, thumb_weight_per_rate=per_rate,
+            lambda_at_rate0=0.016, lambda_at_rate1=1.24e-4,
+        )  # fmt: skip
+        with torch.no_grad():
+            loss, _ = detail_training_loss(model, config, hr, torch.full((2,), rate), None)
+        return loss.item()
+
+    def gap(per_rate, rate):  # what a preview error of 0.04 instead of 0.02 adds to the loss
+        return loss_for(per_rate, rate, 0.04) - loss_for(per_rate, rate, 0.02)
+
+    assert gap(False, 0.0) == pytest.approx(gap(False, 0.3), rel=1e-4)  # one weight at every rate
+    config = TrainConfig(lambda_at_rate0=0.016, lambda_at_rate1=1.24e-4)
+    lam = lambda r: float(config.rate_lambda(torch.tensor(r)))  # noqa: E731
+    quantized = round(0.3 * 255) / 255  # the knob as files store it, which the loss sees
+    assert gap(True, 0.0) / gap(True, 0.3) == pytest.approx(lam(quantized) / lam(0.0), rel=1e-3)
+    assert gap(True, 0.0) < 0.2 * gap(False, 0.0)  # at LOW the preview is cheap next to its bits
+    assert gap(True, 0.8) == pytest.approx(gap(True, 0.4), rel=1e-4)  # above HIGH: HIGH's thumbnail, HIGH's lambda
+
+
 def test_a_new_decoders_base_can_weigh_the_same_at_every_rate_below_the_layer():
     """``base_weight_below`` (a frozen thumbnail, a leaner decoder's base to train): below the
     layer's start the base's distortion has that weight at every rate, where the default weighs

@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="bpp weight at HIGH",
     )
     p.add_argument("--thumb-weight", type=float, default=TrainConfig.thumb_weight)
+    p.add_argument(
+        "--thumb-weight-per-rate", action="store_true",
+        help="detail models: the thumbnail term weighted by lambda(0.5) / lambda(rate) per crop, like the base's distortion",
+    )  # fmt: skip
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="linear learning-rate warm-up steps")
     p.add_argument(
         "--trains",
@@ -216,6 +220,7 @@ def cmd_train(args) -> int:
             lambda_at_rate0=args.lambda_rate0,
             lambda_at_rate1=args.lambda_rate1,
             thumb_weight=args.thumb_weight,
+            thumb_weight_per_rate=args.thumb_weight_per_rate,
             loss=args.loss,
             precision=args.precision,
             warmup=args.warmup,

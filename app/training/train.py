@@ -120,6 +120,13 @@ class TrainConfig:
     # 0.55 already 0.40) and an easy photo's layer could make it worse: a larger lambda at the edge
     # makes the knob continuous from the thumbnail's best upwards.
     detail_lambda_at_edge: float | None = None
+    # detail models with a trainable thumbnail: weigh the thumbnail-fidelity term per crop by
+    # lambda(0.5) / lambda(rate), as the base's distortion is (above the layer's start, where the
+    # thumbnail is HIGH's, lambda at HIGH), so the preview's fidelity trades
+    # against the thumbnail's bits at each rate as the base does. False: one weight at every rate,
+    # which (runs/ht-v7-preview, thumb_weight 1.0) bought preview fidelity with bits at LOW until
+    # LOW's files were 4x larger (0.117 bpp).
+    thumb_weight_per_rate: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -321,7 +328,12 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
     loss = (middle * per_crop).mean()
     reference = downscale_bicubic(hr, model.config.scale)
     thumb = F.mse_loss(out.thumbnail_decoded, reference)
-    if not frozen:
+    if not frozen and config.thumb_weight_per_rate:
+        per_crop_thumb = ((out.thumbnail_decoded - reference) ** 2).mean(dim=(1, 2, 3))
+        # above the layer's start every file carries HIGH's thumbnail: it trades at HIGH's lambda
+        thumbnail_lambda = config.rate_lambda(rate.clamp(max=model.config.detail.thumbnail_full_at))
+        loss = loss + config.thumb_weight * (middle * per_crop_thumb / thumbnail_lambda).mean()
+    elif not frozen:
         loss = loss + config.thumb_weight * thumb
     # PSNR with the layer over the crops whose rate carries it: below the layer's start its gains are
     # untrained and the layered output is meaningless (v5: 17 dB at rate 0.2), which would drag a

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--thumb-weight-per-rate", action="store_true",
         help="detail models: the thumbnail term weighted by lambda(0.5) / lambda(rate) per crop, like the base's distortion",
     )  # fmt: skip
+    p.add_argument(
+        "--thumb-sizes-from", metavar="WEIGHTS",
+        help="detail models with a trainable thumbnail: hold the thumbnail's bits at this weights file's "
+        "(its encoder and QPM, on the same crops at the same rates) by a per-rate price on them",
+    )  # fmt: skip
+    p.add_argument("--thumb-size-step", type=float, default=TrainConfig.thumb_size_step,
+                   help="the size hold's dual-ascent step on its log-prices")  # fmt: skip
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="linear learning-rate warm-up steps")
     p.add_argument(
         "--trains",
@@ -221,6 +228,8 @@ def cmd_train(args) -> int:
             lambda_at_rate1=args.lambda_rate1,
             thumb_weight=args.thumb_weight,
             thumb_weight_per_rate=args.thumb_weight_per_rate,
+            thumb_sizes_from=args.thumb_sizes_from,
+            thumb_size_step=args.thumb_size_step,
             loss=args.loss,
             precision=args.precision,
             warmup=args.warmup,

@@ -36,6 +36,7 @@ from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 from app.codec.nets.qpm import QPMConfig
 from app.codec.nets.rate import bits_per_pixel
 from app.codec.nets.tables import standard_tables
+from app.training.size_hold import ThumbnailSizeHold
 
 MODES = ("hyperthumb", "jpeg-sr")
 LOSSES = ("l1", "mse")
@@ -127,6 +128,12 @@ class TrainConfig:
     # which (runs/ht-v7-preview, thumb_weight 1.0) bought preview fidelity with bits at LOW until
     # LOW's files were 4x larger (0.117 bpp).
     thumb_weight_per_rate: bool = False
+    # detail models with a trainable thumbnail: a weights file whose encoder and QPM set the
+    # thumbnail's sizes. Its bits on each crop are the target, and a per-rate price on the
+    # thumbnail's bits follows them by dual ascent (``size_hold``): the preview then learns at the
+    # knob's sizes instead of buying fidelity with bits. None: no hold.
+    thumb_sizes_from: str | None = None
+    thumb_size_step: float = 0.01  # the hold's dual-ascent step on its log-prices
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -247,7 +254,12 @@ def frozen_encoder_forward(model: HyperThumbnailModel, hr: torch.Tensor, rate: t
 
 
 def training_loss(
-    model, config: TrainConfig, hr: torch.Tensor, rng: random.Random, step: int | None = None
+    model,
+    config: TrainConfig,
+    hr: torch.Tensor,
+    rng: random.Random,
+    step: int | None = None,
+    size_hold: ThumbnailSizeHold | None = None,
 ) -> tuple[torch.Tensor, dict]:
     autocast = config.autocast_dtype(hr.device.type)
     if config.mode == "jpeg-sr":
@@ -257,7 +269,8 @@ def training_loss(
         return loss, {"loss": loss.item(), "psnr": psnr(reconstruction, hr)}
     rate = torch.rand(hr.shape[0]).to(hr.device)  # the CPU generator: its state is in the checkpoint
     if model.config.detail is not None:
-        return detail_training_loss(model, config, hr, detail_rates(rate, model.config.detail, config), autocast, step)
+        rates = detail_rates(rate, model.config.detail, config)
+        return detail_training_loss(model, config, hr, rates, autocast, step, size_hold)
     if config.trains == "decoder":
         reconstruction, sim = frozen_encoder_forward(model, hr, rate, autocast)
         loss = config.distortion(reconstruction, hr)
@@ -289,7 +302,9 @@ def detail_rates(uniform: torch.Tensor, detail: DetailConfig, config: TrainConfi
     return torch.where(above, edge + (1 - edge) * (1 - uniform / share), edge * (uniform - share) / (1 - share))
 
 
-def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None):
+def detail_training_loss(
+    model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None, size_hold=None
+):
     """Detail models, per crop: (thumbnail bits + detail bits) + (distortion with the layer +
     ``base_weight`` x distortion without it) / lambda(rate), times lambda at the knob's middle,
     plus thumbnail fidelity; the layer's terms only at rates where files carry it. The same optimum per crop as distortion + lambda x bits, but each
@@ -315,6 +330,11 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
         # trainable encoder spent bits freely at LOW..HIGH (seen: 0.10 -> 0.18 bpp in 150 steps).
         thumbnail_bits = out.bpp
         base_weight = torch.where(layered > 0, base_weight, torch.ones_like(base_weight))
+        if size_hold is not None:  # the reference's sizes: its bits on these crops, a price that follows them
+            thumb_rate = model.config.thumbnail_rate(rate)
+            reference_bpp = size_hold.reference_bpp(hr, thumb_rate, autocast)
+            thumbnail_bits = size_hold.price(thumb_rate).to(out.bpp) * out.bpp
+            size_ratio = size_hold.update(thumb_rate, out.bpp, reference_bpp)
     elif config.base_weight_below is not None:
         # A frozen thumbnail's bits are constants, so below the layer's start only the base's
         # distortion weight matters: base_weight_below x D after ``middle``, the same at every rate.
@@ -343,6 +363,9 @@ def detail_training_loss(model, config: TrainConfig, hr: torch.Tensor, rate: tor
     stats = {"loss": loss.item(), "psnr": layered_psnr, "base_psnr": psnr(out.base_reconstruction, hr),
              "bpp": out.bpp.mean().item(), "detail_bpp": out.detail_bpp.mean().item(),
              "thumb_psnr": psnr(out.thumbnail_decoded, reference)}  # fmt: skip
+    if size_hold is not None and not frozen:
+        stats["bpp_vs_ref"] = math.exp(size_ratio.item())
+        stats.update({f"price{i}": math.exp(p) for i, p in enumerate(size_hold.log_price.tolist())})
     return loss, stats
 
 
@@ -460,6 +483,7 @@ def _save_checkpoint(
     rng: random.Random,
     sampler: CropSampler,
     elapsed: float,
+    size_hold: ThumbnailSizeHold | None = None,
 ):
     payload = {
         "step": step,
@@ -470,17 +494,23 @@ def _save_checkpoint(
         "numpy_rng": sampler.rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
     }
+    if size_hold is not None:
+        payload["size_hold"] = size_hold.state()
     tmp = path.with_suffix(".part")
     torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
-def save_snapshot(path: str | os.PathLike, model, config: TrainConfig, step: int, elapsed: float) -> None:
+def save_snapshot(
+    path: str | os.PathLike, model, config: TrainConfig, step: int, elapsed: float, size_hold=None
+) -> None:
     """The model and where the run stands, without optimizer state (see ``train``'s ``snapshot``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"step": step, "elapsed_s": elapsed, "config": asdict(config),
                "model": {k: v.detach().float().cpu() for k, v in model.state_dict().items()}}  # fmt: skip
+    if size_hold is not None:
+        payload["size_hold"] = size_hold.state()
     tmp = path.with_name(f".{path.name}.part")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -561,11 +591,18 @@ def train(
                     }
                 )
     optimizer = torch.optim.Adam(config.trainable(model), lr=config.lr)
+    size_hold = None
+    if config.thumb_sizes_from and model.config.detail is not None and not config.decoder_only:
+        size_hold = ThumbnailSizeHold(
+            reference_thumbnail(config, config.thumb_sizes_from, device), config.thumb_size_step
+        )
     step, elapsed, rewarm_from = 0, 0.0, None
     if resume_from and not (resume and checkpoint_path.is_file()):
         state = torch.load(resume_from, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         step, elapsed, rewarm_from = state["step"], state["elapsed_s"], state["step"]
+        if size_hold is not None and "size_hold" in state:
+            size_hold.load_state(state["size_hold"])
         rng.seed(config.seed + step)  # a fresh stream: the snapshot does not carry the RNG states
         sampler.rng = np.random.default_rng(config.seed + step)
         torch.manual_seed(config.seed + step)
@@ -577,6 +614,8 @@ def train(
         sampler.rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed_s"]
+        if size_hold is not None and "size_hold" in state:
+            size_hold.load_state(state["size_hold"])
     (run / "config.json").write_text(json.dumps(asdict(config), indent=1) + "\n")
     _log(
         run,
@@ -600,7 +639,7 @@ def train(
             if rewarm_from is not None and step - rewarm_from < config.warmup:
                 group["lr"] *= (step - rewarm_from + 1) / config.warmup  # Adam's moments start from zero again
         hr = sampler.batch(config.batch).to(device)
-        loss, stats = training_loss(model, config, hr, rng, step)
+        loss, stats = training_loss(model, config, hr, rng, step, size_hold)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -633,9 +672,10 @@ def train(
                 rng,
                 sampler,
                 elapsed + now - started,
+                size_hold,
             )
             if snapshot:
-                save_snapshot(snapshot, model, config, step, elapsed + now - started)
+                save_snapshot(snapshot, model, config, step, elapsed + now - started, size_hold)
         if timed_out:
             _log(
                 run,
@@ -644,6 +684,18 @@ def train(
             )
             break
     return model.eval()
+
+
+def reference_thumbnail(config: TrainConfig, weights: str | os.PathLike, device: str) -> HyperThumbnailModel:
+    """The run's architecture with the encoder and QPM of ``weights`` (a weights file or a
+    snapshot), for ``ThumbnailSizeHold``: only the thumbnail's half of it ever runs."""
+    reference = HyperThumbnailModel(ModelConfig.from_dict(config.model))
+    source = torch.load(weights, map_location="cpu", weights_only=False)
+    state = source.get("model") or source["state_dict"]
+    for name in ("encoder", "qpm"):
+        part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
+        getattr(reference, name).load_state_dict(part)  # strict: the sizes must come from this architecture
+    return reference.to(device)
 
 
 def validation_crops(folder: str | os.PathLike, size: int = 512, limit: int | None = None) -> torch.Tensor:

@@ -110,12 +110,10 @@ class HyperThumbnailModel(nn.Module):
         """
         if self.config.detail is not None:
             rate = quantized_rate(rate)
-        thumb_rate = self.config.thumbnail_rate(rate)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_thumbnail):
-            lr = self._networks(autocast, self.encoder, hr, thumb_rate).float()
-            luma, chroma = self.qpm(lr, thumb_rate)
-            sim = simulate_jpeg(lr, luma, chroma, rounding="round" if frozen_thumbnail else "ste")
-            bpp = bits_per_pixel(quantize(sim.scaled, "noise"), self.config.scale)
+            lr, luma, chroma, sim, bpp = self.thumbnail(
+                hr, self.config.thumbnail_rate(rate), autocast, frozen_thumbnail
+            )
         tables = torch.cat([luma, chroma], dim=1)
         base = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables).float()
         if self.config.detail is None:
@@ -132,6 +130,15 @@ class HyperThumbnailModel(nn.Module):
         latent = (round_ste(scaled - mean) + mean) * self.gains.inverse(rate)
         reconstruction = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables, None, latent)
         return TrainOutput(reconstruction.float(), lr, sim.decoded, bpp, luma, chroma, base, detail_bpp)
+
+    def thumbnail(self, hr: torch.Tensor, thumb_rate: torch.Tensor, autocast=None, exact: bool = False):
+        """The training graph's first half: encoder -> QPM -> simulated JPEG -> estimated bits per
+        photo pixel (noisy rounding, float32). ``exact`` rounds as files do (no gradient through it)."""
+        lr = self._networks(autocast, self.encoder, hr, thumb_rate).float()
+        luma, chroma = self.qpm(lr, thumb_rate)
+        sim = simulate_jpeg(lr, luma, chroma, rounding="round" if exact else "ste")
+        bpp = bits_per_pixel(quantize(sim.scaled, "noise"), self.config.scale)
+        return lr, luma, chroma, sim, bpp
 
     @staticmethod
     def _networks(autocast: torch.dtype | None, network: nn.Module, *inputs):

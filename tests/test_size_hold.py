@@ -8,7 +8,7 @@ import pytest
 import torch
 from codec_fixtures import SMALL_DETAIL_CONFIG
 
-from app.codec.nets.model import HyperThumbnailModel, ModelConfig
+from app.codec.nets.model import HyperThumbnailModel
 from app.synthetic import photo_like
 from app.training.size_hold import KNOTS, ThumbnailSizeHold
 from app.training.train import TrainConfig, reference_thumbnail, train

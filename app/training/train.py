@@ -575,7 +575,10 @@ def train(
     checkpoint_path = run / "checkpoint.pt"
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    model = HyperThumbnailModel(ModelConfig.from_dict(config.model)).to(device)
+    # channels_last: oneDNN's own layout, so its convolutions skip a reorder each way (v5's recipe,
+    # batch 16 of 256 px on the 2-core Zen 4 EPYC: 1.53 instead of 1.78 s a step)
+    layout = torch.channels_last if device == "cpu" else torch.contiguous_format
+    model = HyperThumbnailModel(ModelConfig.from_dict(config.model)).to(device, memory_format=layout)
     sampler = CropSampler(crops, crop_weights, config.patch, config.seed)
     if init_from:
         source = torch.load(init_from, map_location=device, weights_only=False)
@@ -593,9 +596,8 @@ def train(
     optimizer = torch.optim.Adam(config.trainable(model), lr=config.lr)
     size_hold = None
     if config.thumb_sizes_from and model.config.detail is not None and not config.decoder_only:
-        size_hold = ThumbnailSizeHold(
-            reference_thumbnail(config, config.thumb_sizes_from, device), config.thumb_size_step
-        )
+        reference = reference_thumbnail(config, config.thumb_sizes_from, device).to(memory_format=layout)
+        size_hold = ThumbnailSizeHold(reference, config.thumb_size_step)
     step, elapsed, rewarm_from = 0, 0.0, None
     if resume_from and not (resume and checkpoint_path.is_file()):
         state = torch.load(resume_from, map_location=device, weights_only=False)
@@ -638,7 +640,7 @@ def train(
             group["lr"] = config.learning_rate(step) * group.get("lr_scale", 1.0)
             if rewarm_from is not None and step - rewarm_from < config.warmup:
                 group["lr"] *= (step - rewarm_from + 1) / config.warmup  # Adam's moments start from zero again
-        hr = sampler.batch(config.batch).to(device)
+        hr = sampler.batch(config.batch).to(device).contiguous(memory_format=layout)
         loss, stats = training_loss(model, config, hr, rng, step, size_hold)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

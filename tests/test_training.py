@@ -540,3 +540,36 @@ def test_a_context_prior_trains_on_the_frozen_symbols_and_installs_as_a_new_mode
     info = find_weights(weights_dir, model_id="test-context")
     assert info.config.detail.context_groups == 2 and "test-base" in info.entry["training"]["note"]
     assert find_weights(weights_dir).model_id == "test-base"  # --no-default
+
+
+def test_a_context_model_fine_tunes_its_layer_under_the_context(tmp_path):
+    """The joint fine-tune after ``context`` (``train --trains detail`` on a model with a context):
+    the thumbnail stays bit for bit, the context and the layer learn together, and the logged
+    layer bits are the context's (fewer than the same weights count without it)."""
+    from codec_fixtures import SMALL_CONTEXT_CONFIG, SMALL_DETAIL_CONFIG, random_model
+
+    start = random_model(SMALL_CONTEXT_CONFIG, seed=4)
+    torch.save({"model": start.state_dict()}, tmp_path / "start.pt")
+    crops, weights = synthetic_pack()
+    config = tiny_config(
+        steps=30, lr=1e-3, loss="mse", trains="detail", model=SMALL_CONTEXT_CONFIG.to_dict(),
+        lambda_at_rate0=1e-3, lambda_at_rate1=1e-4, detail_rate_share=1.0,
+    )  # fmt: skip
+    tuned = train(tmp_path / "joint", config, crops, weights, echo=None, init_from=tmp_path / "start.pt")
+    after = tuned.state_dict()
+    for name, value in start.state_dict().items():
+        if name.startswith(("encoder.", "qpm.")):  # the files' thumbnails do not change
+            assert torch.equal(value, after[name]), name
+    assert any(not torch.equal(v, after[k]) for k, v in start.state_dict().items() if k.startswith("context."))
+    assert any(not torch.equal(v, after[k]) for k, v in start.state_dict().items() if k.startswith("analysis."))
+    # the same weights without their context count more bits for the same latent
+    plain = HyperThumbnailModel(SMALL_DETAIL_CONFIG)
+    plain.load_state_dict({k: v for k, v in after.items() if not k.startswith("context.")})
+    hr = torch.from_numpy(crops[:4, :64, :64]).permute(0, 3, 1, 2).float() / 255.0
+    rate = torch.full((4,), 0.8)
+    bits = {}
+    for name, model in (("context", tuned.eval()), ("plain", plain.eval())):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            bits[name] = model(hr, rate, frozen_thumbnail=True).detail_bpp.mean().item()
+    assert bits["context"] < bits["plain"], bits

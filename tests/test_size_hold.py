@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from codec_fixtures import SMALL_DETAIL_CONFIG
+from codec_fixtures import SMALL_CONFIG, SMALL_DETAIL_CONFIG
 
 from app.codec.nets.model import HyperThumbnailModel
 from app.synthetic import photo_like
@@ -38,12 +38,18 @@ def test_the_price_rises_where_bits_exceed_the_reference_and_falls_where_they_ar
     rates = torch.tensor([0.0, 0.0, 1.0, 1.0])
     bpp = torch.tensor([0.2, 0.2, 0.05, 0.05])
     reference = torch.tensor([0.1, 0.1, 0.1, 0.1])
-    ratio = hold.update(rates, bpp, reference)
-    assert ratio.item() == pytest.approx(0.0, abs=1e-6)  # log 2 and log 1/2 cancel over the batch
+    ratios = hold.update(rates, bpp, reference)
+    assert ratios[0].item() == pytest.approx(np.log(2.0)) and ratios[2].item() == pytest.approx(-np.log(2.0))
+    assert np.isnan(ratios[1].item())  # no crop reaches the middle knot
     low, middle, high = hold.log_price.tolist()
     assert low == pytest.approx(0.1 * np.log(2.0), rel=1e-5)  # too many bits at LOW: dearer
     assert middle == 0.0  # no crop near the middle knot: unchanged
     assert high == pytest.approx(-0.1 * np.log(2.0), rel=1e-5)  # too few at the top: cheaper
+    # a knot that only a sliver of one crop reaches moves by the sliver, not by the crop's whole ratio
+    sliver = ThumbnailSizeHold(small_model(), step_size=0.1)
+    sliver.update(torch.tensor([0.02]), torch.tensor([0.2]), torch.tensor([0.1]))  # 4% of the crop at knot 0.5
+    assert sliver.log_price[1].item() == pytest.approx(0.1 * 0.04 * np.log(2.0), rel=1e-4)
+    assert sliver.log_price[0].item() == pytest.approx(0.1 * 0.96 * np.log(2.0), rel=1e-4)  # less than one crop too
     for _ in range(1000):  # bounded, whatever the batches say
         hold.update(rates, bpp * 100, reference)
     assert hold.log_price.abs().max().item() <= 4.0
@@ -62,9 +68,12 @@ def test_state_round_trips_and_refuses_other_knots():
 
 def test_the_reference_is_the_weights_files_thumbnail_half(tmp_path):
     source = small_model(seed=3)
-    torch.save({"model": source.state_dict()}, tmp_path / "ref.pt")
+    # as a weights file stores it (``state_dict`` and the ModelConfig), which the real runs name
+    torch.save({"config": SMALL_DETAIL_CONFIG.to_dict(), "state_dict": source.state_dict()}, tmp_path / "ref.pt")
     config = TrainConfig(model=SMALL_DETAIL_CONFIG.to_dict())
+    rng = torch.get_rng_state()
     reference = reference_thumbnail(config, tmp_path / "ref.pt", "cpu")
+    assert torch.equal(rng, torch.get_rng_state())  # a held run draws what an unheld one does
     for name in ("encoder", "qpm"):
         for key, value in getattr(source, name).state_dict().items():
             assert torch.equal(value, getattr(reference, name).state_dict()[key]), key
@@ -76,6 +85,24 @@ def test_the_reference_is_the_weights_files_thumbnail_half(tmp_path):
     torch.manual_seed(0)
     b = source.eval().thumbnail(hr, rates, exact=True)[-1]
     assert torch.allclose(a, b) and a.item() > 0
+    # a file whose thumbnail settings differ is refused, not silently a different target
+    other = SMALL_DETAIL_CONFIG.to_dict()
+    other["qpm"] = {**other["qpm"], "hidden": other["qpm"]["hidden"] * 2}
+    torch.save({"config": other, "state_dict": source.state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="qpm"):
+        reference_thumbnail(config, tmp_path / "other.pt", "cpu")
+
+
+def test_a_hold_needs_a_trainable_thumbnail_and_a_detail_model(tmp_path):
+    with pytest.raises(ValueError, match="freezes the thumbnail"):
+        TrainConfig(trains="detail", thumb_sizes_from="x.pt")
+    with pytest.raises(ValueError, match="freezes the thumbnail"):
+        TrainConfig(trains="decoder", thumb_sizes_from="x.pt")
+    crops = np.stack([photo_like(96, 96, seed=i) for i in range(4)])
+    with pytest.raises(ValueError, match="detail models"):
+        thumbnail_only = SMALL_CONFIG.to_dict()
+        train(tmp_path / "r", TrainConfig(steps=1, batch=2, patch=64, thumb_sizes_from="x.pt", model=thumbnail_only),
+              crops, np.full(4, 0.25), echo=None)  # fmt: skip
 
 
 def test_a_held_run_keeps_the_thumbnails_sizes_that_a_free_one_inflates(tmp_path):
@@ -101,12 +128,15 @@ def test_a_held_run_keeps_the_thumbnails_sizes_that_a_free_one_inflates(tmp_path
 
     free = run("free")
     held = run("held", thumb_sizes_from=str(tmp_path / "start.pt"), thumb_size_step=0.2)
-    assert "bpp_vs_ref" in held[-1] and "price0" in held[-1] and "bpp_vs_ref" not in free[-1]
+    assert "bpp_vs_ref_r0" in held[-1] and "price_r0.5" in held[-1] and "bpp_vs_ref_r0" not in free[-1]
     assert free[-1]["bpp"] > 1.3 * free[0]["bpp"]  # the free encoder bought bits ...
     assert held[-1]["bpp"] < 0.85 * free[-1]["bpp"]  # ... the held one far fewer
-    assert held[-1]["price0"] > 1.0  # because its bits got dearer
+    assert held[-1]["price_r0"] > 1.0  # because its bits got dearer
+    assert held[-1]["bpp_vs_ref_r0"] < 0.7 * free[-1]["bpp"] / free[0]["bpp"]  # nearer the reference's sizes
     saved = torch.load(tmp_path / "held.snapshot.pt", weights_only=False)
-    assert saved["step"] == 60 and saved["size_hold"]["log_price"][0] > 0
+    assert saved["step"] == 60 and saved["size_hold"]["log_price"][0] > 0.5
+    checkpoint = torch.load(tmp_path / "held" / "checkpoint.pt", weights_only=False)
+    assert checkpoint["size_hold"] == saved["size_hold"]  # the run folder's own resume carries it too
     # resumed from the snapshot on "a new machine": the price continues, not from 1
     events = []
     config = TrainConfig(**{**saved["config"], "steps": 61})

@@ -544,8 +544,8 @@ def test_a_context_prior_trains_on_the_frozen_symbols_and_installs_as_a_new_mode
 
 def test_a_context_model_fine_tunes_its_layer_under_the_context(tmp_path):
     """The joint fine-tune after ``context`` (``train --trains detail`` on a model with a context):
-    the thumbnail stays bit for bit, the context and the layer learn together, and the logged
-    layer bits are the context's (fewer than the same weights count without it)."""
+    the thumbnail stays bit for bit, the context and the layer learn together, and the forward's
+    layer bits (what the loss charges) are the context's: fewer than the same weights count without it."""
     from codec_fixtures import SMALL_CONTEXT_CONFIG, SMALL_DETAIL_CONFIG, random_model
 
     start = random_model(SMALL_CONTEXT_CONFIG, seed=4)

@@ -5,13 +5,18 @@ thumbnail's rate-distortion trade, so at every lambda the encoder buys more bits
 runs/ht-v7-preview's LOW grew 4x, and with the thumbnail term weighed per rate (runs/ht-v9-preview)
 the validation crops' thumbnails still grew 1.5-1.7x in 500 steps. The product promises the knob's
 sizes (LOW ~0.03 bpp), and a preview is only "better" at the same bytes. So the thumbnail's bits
-get a price, per thumbnail rate, that dual ascent moves until each crop's estimated bits match
-what the frozen reference model spends on the same crop at the same rate.
+get a price, per thumbnail rate, that dual ascent moves until, around each rate, the crops'
+estimated bits match on (geometric) average what the frozen reference model spends on the same
+crops at the same rates. Single crops may stray either way: the hold keeps the knob's sizes, not
+each photo's.
 
 The price is ``exp(log_price)`` interpolated linearly between knots over the thumbnail's own knob
 (0..1; the product's rates above the layer's start all carry the thumbnail of knob 1). After each
 step, every knot's log-price moves by ``step_size`` times the mean log ratio of bits, current over
-reference, of the batch's crops weighed by their interpolation weight at that knot.
+reference, of the batch's crops weighed by their interpolation weight at that knot, and divided by
+that weight's sum where it is above one crop (a knot that only a sliver of one crop reaches moves
+by that sliver, not by the crop's whole ratio). The update runs once per training step, inside the
+loss, before the step's backward pass: the price a step uses is the one before its own update.
 """
 
 import torch
@@ -53,15 +58,17 @@ class ThumbnailSizeHold:
         return self.reference.thumbnail(hr, thumb_rate, autocast, exact=True)[-1]
 
     def update(self, thumb_rate: torch.Tensor, bpp: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """One dual-ascent step from a batch's bits; returns the mean log ratio (current / reference)."""
+        """One dual-ascent step from a batch's bits; returns each knot's weighted mean log ratio
+        (current / reference; NaN where no crop of the batch reaches the knot)."""
         ratio = torch.log(bpp.detach().float().clamp(min=1e-6) / reference.float().clamp(min=1e-6)).cpu()
         weights = self._weights(thumb_rate.detach().float().cpu())
         mass = weights.sum(dim=0)
         seen = mass > 0
-        moves = (weights * ratio[:, None]).sum(dim=0) / mass.clamp(min=1e-12)
+        weighted = (weights * ratio[:, None]).sum(dim=0)
+        moves = weighted / mass.clamp(min=1.0)
         self.log_price = torch.where(seen, self.log_price + self.step_size * moves, self.log_price)
         self.log_price = self.log_price.clamp(-LOG_PRICE_LIMIT, LOG_PRICE_LIMIT)
-        return ratio.mean()
+        return torch.where(seen, weighted / mass.clamp(min=1e-12), torch.full_like(weighted, float("nan")))
 
     def state(self) -> dict:
         return {"log_price": self.log_price.tolist(), "knots": list(KNOTS)}

@@ -36,7 +36,7 @@ from app.codec.nets.model import HyperThumbnailModel, ModelConfig
 from app.codec.nets.qpm import QPMConfig
 from app.codec.nets.rate import bits_per_pixel
 from app.codec.nets.tables import standard_tables
-from app.training.size_hold import ThumbnailSizeHold
+from app.training.size_hold import KNOTS, ThumbnailSizeHold
 
 MODES = ("hyperthumb", "jpeg-sr")
 LOSSES = ("l1", "mse")
@@ -147,6 +147,8 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.trains not in TRAINABLE:
             raise ValueError(f"trains must be one of {TRAINABLE}, not {self.trains!r}")
+        if self.thumb_sizes_from and (self.decoder_only or self.trains == "detail"):
+            raise ValueError("thumb_sizes_from holds a trainable thumbnail's sizes: this run freezes the thumbnail")
 
     @property
     def decoder_only(self) -> bool:
@@ -334,7 +336,7 @@ def detail_training_loss(
             thumb_rate = model.config.thumbnail_rate(rate)
             reference_bpp = size_hold.reference_bpp(hr, thumb_rate, autocast)
             thumbnail_bits = size_hold.price(thumb_rate).to(out.bpp) * out.bpp
-            size_ratio = size_hold.update(thumb_rate, out.bpp, reference_bpp)
+            size_ratios = size_hold.update(thumb_rate, out.bpp, reference_bpp)
     elif config.base_weight_below is not None:
         # A frozen thumbnail's bits are constants, so below the layer's start only the base's
         # distortion weight matters: base_weight_below x D after ``middle``, the same at every rate.
@@ -364,8 +366,9 @@ def detail_training_loss(
              "bpp": out.bpp.mean().item(), "detail_bpp": out.detail_bpp.mean().item(),
              "thumb_psnr": psnr(out.thumbnail_decoded, reference)}  # fmt: skip
     if size_hold is not None and not frozen:
-        stats["bpp_vs_ref"] = math.exp(size_ratio.item())
-        stats.update({f"price{i}": math.exp(p) for i, p in enumerate(size_hold.log_price.tolist())})
+        for knot, ratio, price in zip(KNOTS, size_ratios.tolist(), size_hold.log_price.tolist()):
+            stats[f"bpp_vs_ref_r{knot:g}"] = math.exp(ratio)  # NaN: no crop near this knot in the batch
+            stats[f"price_r{knot:g}"] = math.exp(price)
     return loss, stats
 
 
@@ -376,19 +379,22 @@ DETAIL_VALIDATION_RATES = {"r0": 0.0, "r0.2": 0.2, "r0.4": 0.4, "r0.7": 0.7, "r1
 @torch.no_grad()
 def validate_detail(model, images: torch.Tensor) -> dict:
     """Detail models at five knob settings: PSNR with and without the layer, the thumbnail's
-    estimated bits and the detail layer's (rounded latents under the prior)."""
+    estimated bits and the detail layer's (rounded latents under the prior), and the preview's
+    PSNR against the bicubic downscale."""
     result = {}
     for name, r in DETAIL_VALIDATION_RATES.items():
         rate = torch.full((len(images),), r)
-        psnrs, bases, bpps, dbpps = [], [], [], []
+        psnrs, bases, bpps, dbpps, thumbs = [], [], [], [], []
         for one in images.split(2):  # 512 px crops: a few at a time bounds the memory
             out = model(one, rate[: len(one)], frozen_thumbnail=True)
+            thumbs.append(psnr(out.thumbnail_decoded, downscale_bicubic(one, model.config.scale)))
             psnrs.append(psnr(out.reconstruction, one))
             bases.append(psnr(out.base_reconstruction, one))
             bpps.append(out.bpp.mean().item())
             dbpps.append(out.detail_bpp.mean().item())
         result[name] = {"psnr": float(np.mean(psnrs)), "base_psnr": float(np.mean(bases)),
-                        "bpp": float(np.mean(bpps)), "detail_bpp": float(np.mean(dbpps))}  # fmt: skip
+                        "bpp": float(np.mean(bpps)), "detail_bpp": float(np.mean(dbpps)),
+                        "thumb_psnr": float(np.mean(thumbs))}  # fmt: skip
     return result
 
 
@@ -595,7 +601,11 @@ def train(
                 )
     optimizer = torch.optim.Adam(config.trainable(model), lr=config.lr)
     size_hold = None
-    if config.thumb_sizes_from and model.config.detail is not None and not config.decoder_only:
+    if config.thumb_sizes_from and model.config.detail is None:
+        raise ValueError(
+            "thumb_sizes_from is for detail models (a thumbnail-only model trades its bits by lambda alone)"
+        )
+    if config.thumb_sizes_from:
         reference = reference_thumbnail(config, config.thumb_sizes_from, device).to(memory_format=layout)
         size_hold = ThumbnailSizeHold(reference, config.thumb_size_step)
     step, elapsed, rewarm_from = 0, 0.0, None
@@ -690,10 +700,18 @@ def train(
 
 def reference_thumbnail(config: TrainConfig, weights: str | os.PathLike, device: str) -> HyperThumbnailModel:
     """The run's architecture with the encoder and QPM of ``weights`` (a weights file or a
-    snapshot), for ``ThumbnailSizeHold``: only the thumbnail's half of it ever runs."""
-    reference = HyperThumbnailModel(ModelConfig.from_dict(config.model))
+    snapshot), for ``ThumbnailSizeHold``: only the thumbnail's half of it ever runs. Refused when
+    the file's own encoder or QPM settings differ from the run's (e.g. other quality tables would
+    load without a shape error and give other sizes)."""
     source = torch.load(weights, map_location="cpu", weights_only=False)
     state = source.get("model") or source["state_dict"]
+    saved = source.get("config") or {}
+    saved = saved.get("model", saved)  # a snapshot stores the TrainConfig, a weights file the ModelConfig
+    for part in ("encoder", "qpm"):
+        if part in saved and json.loads(json.dumps(saved[part])) != json.loads(json.dumps(config.model[part])):
+            raise ValueError(f"{weights}: its {part} ({saved[part]}) is not this run's ({config.model[part]})")
+    with torch.random.fork_rng():  # a held run draws the same rates and noise as an unheld one
+        reference = HyperThumbnailModel(ModelConfig.from_dict(config.model))
     for name in ("encoder", "qpm"):
         part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
         getattr(reference, name).load_state_dict(part)  # strict: the sizes must come from this architecture

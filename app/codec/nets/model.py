@@ -133,7 +133,8 @@ class HyperThumbnailModel(nn.Module):
 
     def thumbnail(self, hr: torch.Tensor, thumb_rate: torch.Tensor, autocast=None, exact: bool = False):
         """The training graph's first half: encoder -> QPM -> simulated JPEG -> estimated bits per
-        photo pixel (noisy rounding, float32). ``exact`` rounds as files do (no gradient through it)."""
+        photo pixel (noisy rounding, float32). ``exact`` rounds the coefficients as files do (the
+        decoded thumbnail is the file's; callers that want no gradient disable it themselves)."""
         lr = self._networks(autocast, self.encoder, hr, thumb_rate).float()
         luma, chroma = self.qpm(lr, thumb_rate)
         sim = simulate_jpeg(lr, luma, chroma, rounding="round" if exact else "ste")

@@ -29,7 +29,8 @@ from onnxruntime import quantization as oq
 from torch import nn
 
 from app.codec.api import Codec
-from app.codec.engine.calibration import probe_inputs
+from app.codec.engine.calibration import probe_inputs, time_runtime
+from app.codec.engine.runtime import build_runtime, unavailable_reason
 from app.codec.files.imageio import load_image
 from app.codec.nets.decoder import to_uint8_hwc
 from app.training.data import cache_dir, fetch_packages, list_images
@@ -134,6 +135,11 @@ def main() -> None:
         def get_next(self):
             return next(self.items, None)
 
+    for name in ("torch-bf16", "torch-fp32-fused"):  # the product's own CPU paths, on the same tile
+        if unavailable_reason(name, codec.weights()) is None:
+            runtime = build_runtime(name, model, codec.weights())
+            tile_ms, _ = time_runtime(runtime, probe_inputs(592, runtime.device), repeat=5)
+            print(f"{name}: 592x592 tile {tile_ms:.0f} ms", flush=True)
     report("onnx float32", _session(graph))
     for variant in args.variants:
         base, _, extra = variant.partition("-x:")

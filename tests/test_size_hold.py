@@ -11,7 +11,7 @@ from codec_fixtures import SMALL_CONFIG, SMALL_DETAIL_CONFIG
 from app.codec.nets.model import HyperThumbnailModel
 from app.synthetic import photo_like
 from app.training.size_hold import KNOTS, ThumbnailSizeHold
-from app.training.train import TrainConfig, reference_thumbnail, train
+from app.training.train import TrainConfig, check_same_thumbnail, frozen_model, train
 
 
 def small_model(seed: int = 0) -> HyperThumbnailModel:
@@ -72,8 +72,10 @@ def test_the_reference_is_the_weights_files_thumbnail_half(tmp_path):
     torch.save({"config": SMALL_DETAIL_CONFIG.to_dict(), "state_dict": source.state_dict()}, tmp_path / "ref.pt")
     config = TrainConfig(model=SMALL_DETAIL_CONFIG.to_dict())
     rng = torch.get_rng_state()
-    reference = reference_thumbnail(config, tmp_path / "ref.pt", "cpu")
+    reference = frozen_model(tmp_path / "ref.pt", "cpu")
     assert torch.equal(rng, torch.get_rng_state())  # a held run draws what an unheld one does
+    check_same_thumbnail(config, reference, "ref.pt")
+    assert not any(p.requires_grad for p in reference.parameters())
     for name in ("encoder", "qpm"):
         for key, value in getattr(source, name).state_dict().items():
             assert torch.equal(value, getattr(reference, name).state_dict()[key]), key
@@ -87,10 +89,13 @@ def test_the_reference_is_the_weights_files_thumbnail_half(tmp_path):
     assert torch.allclose(a, b) and a.item() > 0
     # a file whose thumbnail settings differ is refused, not silently a different target
     other = SMALL_DETAIL_CONFIG.to_dict()
-    other["qpm"] = {**other["qpm"], "hidden": other["qpm"]["hidden"] * 2}
+    other["qpm"] = {**other["qpm"], "quality_at_rate0": other["qpm"]["quality_at_rate0"] + 5}  # same shapes
     torch.save({"config": other, "state_dict": source.state_dict()}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="qpm"):
-        reference_thumbnail(config, tmp_path / "other.pt", "cpu")
+        check_same_thumbnail(config, frozen_model(tmp_path / "other.pt", "cpu"), "other.pt")
+    torch.save({"state_dict": source.state_dict()}, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="no architecture"):
+        frozen_model(tmp_path / "bare.pt", "cpu")
 
 
 def test_a_hold_needs_a_trainable_thumbnail_and_a_detail_model(tmp_path):
@@ -112,7 +117,7 @@ def test_a_held_run_keeps_the_thumbnails_sizes_that_a_free_one_inflates(tmp_path
     crops = np.stack([photo_like(96, 96, seed=i, detail=1.0 + (i % 3) / 2) for i in range(12)])
     weights = np.full(len(crops), 1.0 / len(crops))
     start = small_model(seed=5)
-    torch.save({"model": start.state_dict()}, tmp_path / "start.pt")
+    torch.save({"config": SMALL_DETAIL_CONFIG.to_dict(), "model": start.state_dict()}, tmp_path / "start.pt")
 
     def run(name, **overrides):
         settings = {

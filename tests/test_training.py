@@ -573,3 +573,54 @@ def test_a_context_model_fine_tunes_its_layer_under_the_context(tmp_path):
         with torch.no_grad():
             bits[name] = model(hr, rate, frozen_thumbnail=True).detail_bpp.mean().item()
     assert bits["context"] < bits["plain"], bits
+
+
+def test_a_student_decoder_learns_from_its_teachers_base(tmp_path):
+    """``distill_from``: the teacher's base on the student's own thumbnails is a second target. At
+    distill_weight 1 the student's base moves toward the teacher's and away from nothing else; a
+    teacher with another thumbnail (encoder weights) is refused, as is a trainable thumbnail."""
+    from dataclasses import replace
+
+    from codec_fixtures import SMALL_DETAIL_CONFIG, random_model
+
+    from app.training.train import frozen_model
+
+    teacher = random_model(SMALL_DETAIL_CONFIG, seed=6)
+    torch.save({"config": SMALL_DETAIL_CONFIG.to_dict(), "state_dict": teacher.state_dict()}, tmp_path / "teacher.pt")
+    student_config = replace(SMALL_DETAIL_CONFIG, decoder=replace(SMALL_DETAIL_CONFIG.decoder, channels=8, blocks=1))
+    student = HyperThumbnailModel(student_config)
+    fresh = warm_start_from(student, teacher)  # the student shares the teacher's thumbnail (and what fits)
+    assert fresh  # the narrower pixel branch starts fresh
+    torch.save({"config": student_config.to_dict(), "model": student.state_dict()}, tmp_path / "student.pt")
+    crops, weights = synthetic_pack()
+    hr = torch.from_numpy(crops[:4, :64, :64]).permute(0, 3, 1, 2).float() / 255.0
+    frozen_teacher = frozen_model(tmp_path / "teacher.pt", "cpu")
+
+    def gap_to_teacher(model) -> float:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            out = model.eval()(hr, torch.full((4,), 0.2), frozen_thumbnail=True)
+            taught = frozen_teacher(hr, torch.full((4,), 0.2), frozen_thumbnail=True).base_reconstruction
+        return F.mse_loss(out.base_reconstruction, taught).item()
+
+    config = tiny_config(
+        steps=40, lr=2e-3, loss="mse", trains="detail", model=student_config.to_dict(), detail_rate_share=0.0,
+        lambda_at_rate0=1e-3, lambda_at_rate1=1e-4, distill_from=str(tmp_path / "teacher.pt"), distill_weight=1.0,
+    )  # fmt: skip
+    taught = train(tmp_path / "taught", config, crops, weights, echo=None, init_from=tmp_path / "student.pt")
+    untaught = train(tmp_path / "untaught", replace(config, distill_weight=0.0), crops, weights, echo=None,
+                     init_from=tmp_path / "student.pt")  # fmt: skip
+    assert gap_to_teacher(taught) < 0.5 * gap_to_teacher(untaught), (gap_to_teacher(taught), gap_to_teacher(untaught))
+    with pytest.raises(ValueError, match="trains='detail'"):
+        TrainConfig(trains="all", distill_from="teacher.pt")
+    other = random_model(SMALL_DETAIL_CONFIG, seed=7)  # another encoder: other thumbnails
+    torch.save({"config": SMALL_DETAIL_CONFIG.to_dict(), "state_dict": other.state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not the student's"):
+        train(tmp_path / "other", replace(config, distill_from=str(tmp_path / "other.pt")), crops, weights,
+              echo=None, init_from=tmp_path / "student.pt")  # fmt: skip
+
+
+def warm_start_from(student: HyperThumbnailModel, teacher: HyperThumbnailModel) -> list[str]:
+    from app.training.train import warm_start
+
+    return warm_start(student, teacher.state_dict(), None)

@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--thumb-size-step", type=float, default=TrainConfig.thumb_size_step,
                    help="the size hold's dual-ascent step on its log-prices")  # fmt: skip
+    p.add_argument(
+        "--distill-from", metavar="WEIGHTS",
+        help="a leaner decoder (--trains detail): this weights file's base reconstruction is a second target for the "
+        "student's base (it must share the student's thumbnail)",
+    )  # fmt: skip
+    p.add_argument("--distill-weight", type=float, default=TrainConfig.distill_weight,
+                   help="the teacher's share of the base's distortion (0..1)")  # fmt: skip
     p.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="linear learning-rate warm-up steps")
     p.add_argument(
         "--trains",
@@ -230,6 +237,8 @@ def cmd_train(args) -> int:
             thumb_weight_per_rate=args.thumb_weight_per_rate,
             thumb_sizes_from=args.thumb_sizes_from,
             thumb_size_step=args.thumb_size_step,
+            distill_from=args.distill_from,
+            distill_weight=args.distill_weight,
             loss=args.loss,
             precision=args.precision,
             warmup=args.warmup,

@@ -134,6 +134,12 @@ class TrainConfig:
     # knob's sizes instead of buying fidelity with bits. None: no hold.
     thumb_sizes_from: str | None = None
     thumb_size_step: float = 0.01  # the hold's dual-ascent step on its log-prices
+    # a leaner decoder (``trains="detail"``): a weights file whose base reconstruction, on the same
+    # thumbnails, is a second target for the student's base: its distortion becomes
+    # (1 - distill_weight) x D(base, photo) + distill_weight x D(base, teacher's base). The teacher
+    # must share the student's thumbnail (encoder and QPM, checked). None: no teacher.
+    distill_from: str | None = None
+    distill_weight: float = 0.5
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -149,6 +155,10 @@ class TrainConfig:
             raise ValueError(f"trains must be one of {TRAINABLE}, not {self.trains!r}")
         if self.thumb_sizes_from and (self.decoder_only or self.trains == "detail"):
             raise ValueError("thumb_sizes_from holds a trainable thumbnail's sizes: this run freezes the thumbnail")
+        if self.distill_from and self.trains != "detail":
+            raise ValueError("distill_from teaches a decoder on frozen thumbnails: it needs trains='detail'")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], not {self.distill_weight}")
 
     @property
     def decoder_only(self) -> bool:
@@ -262,6 +272,7 @@ def training_loss(
     rng: random.Random,
     step: int | None = None,
     size_hold: ThumbnailSizeHold | None = None,
+    teacher: HyperThumbnailModel | None = None,
 ) -> tuple[torch.Tensor, dict]:
     autocast = config.autocast_dtype(hr.device.type)
     if config.mode == "jpeg-sr":
@@ -272,7 +283,7 @@ def training_loss(
     rate = torch.rand(hr.shape[0]).to(hr.device)  # the CPU generator: its state is in the checkpoint
     if model.config.detail is not None:
         rates = detail_rates(rate, model.config.detail, config)
-        return detail_training_loss(model, config, hr, rates, autocast, step, size_hold)
+        return detail_training_loss(model, config, hr, rates, autocast, step, size_hold, teacher)
     if config.trains == "decoder":
         reconstruction, sim = frozen_encoder_forward(model, hr, rate, autocast)
         loss = config.distortion(reconstruction, hr)
@@ -305,7 +316,7 @@ def detail_rates(uniform: torch.Tensor, detail: DetailConfig, config: TrainConfi
 
 
 def detail_training_loss(
-    model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None, size_hold=None
+    model, config: TrainConfig, hr: torch.Tensor, rate: torch.Tensor, autocast, step=None, size_hold=None, teacher=None
 ):
     """Detail models, per crop: (thumbnail bits + detail bits) + (distortion with the layer +
     ``base_weight`` x distortion without it) / lambda(rate), times lambda at the knob's middle,
@@ -318,6 +329,12 @@ def detail_training_loss(
     rate = quantized_rate(rate)
     per_crop = lambda a, b: ((a - b) ** 2 if config.loss == "mse" else (a - b).abs()).mean(dim=(1, 2, 3))
     recon, base = per_crop(out.reconstruction, hr), per_crop(out.base_reconstruction, hr)
+    if teacher is not None:  # the teacher's base on the very thumbnails the student decodes
+        with torch.no_grad():
+            tables = torch.cat([out.luma_table, out.chroma_table], dim=1)
+            taught = teacher._networks(autocast, teacher.decoder, out.thumbnail_decoded, out.dequantized, tables)
+        teacher_gap = per_crop(out.base_reconstruction, taught.float())
+        base = (1 - config.distill_weight) * base + config.distill_weight * teacher_gap
     ramp = config.rate_lambda(rate, step) / config.rate_lambda(rate)  # the rate warm-up, 0..1
     middle = config.rate_lambda(torch.tensor(0.5))
     # Files carry the layer only above the thumbnail's best rate (``Codec.encode_photo``: below it
@@ -606,8 +623,13 @@ def train(
             "thumb_sizes_from is for detail models (a thumbnail-only model trades its bits by lambda alone)"
         )
     if config.thumb_sizes_from:
-        reference = reference_thumbnail(config, config.thumb_sizes_from, device).to(memory_format=layout)
+        reference = frozen_model(config.thumb_sizes_from, device).to(memory_format=layout)
+        check_same_thumbnail(config, reference, config.thumb_sizes_from)
         size_hold = ThumbnailSizeHold(reference, config.thumb_size_step)
+    teacher = None
+    if config.distill_from:
+        teacher = frozen_model(config.distill_from, device).to(memory_format=layout)
+        check_same_thumbnail(config, teacher, config.distill_from, student=model)
     step, elapsed, rewarm_from = 0, 0.0, None
     if resume_from and not (resume and checkpoint_path.is_file()):
         state = torch.load(resume_from, map_location=device, weights_only=False)
@@ -651,7 +673,7 @@ def train(
             if rewarm_from is not None and step - rewarm_from < config.warmup:
                 group["lr"] *= (step - rewarm_from + 1) / config.warmup  # Adam's moments start from zero again
         hr = sampler.batch(config.batch).to(device).contiguous(memory_format=layout)
-        loss, stats = training_loss(model, config, hr, rng, step, size_hold)
+        loss, stats = training_loss(model, config, hr, rng, step, size_hold, teacher)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -698,24 +720,36 @@ def train(
     return model.eval()
 
 
-def reference_thumbnail(config: TrainConfig, weights: str | os.PathLike, device: str) -> HyperThumbnailModel:
-    """The run's architecture with the encoder and QPM of ``weights`` (a weights file or a
-    snapshot), for ``ThumbnailSizeHold``: only the thumbnail's half of it ever runs. Refused when
-    the file's own encoder or QPM settings differ from the run's (e.g. other quality tables would
-    load without a shape error and give other sizes)."""
+def frozen_model(weights: str | os.PathLike, device: str) -> HyperThumbnailModel:
+    """A weights file's (or a snapshot's) model with its own architecture, frozen and in eval mode:
+    a run's size reference (``ThumbnailSizeHold``) or teacher (``distill_from``). Built without
+    drawing from the run's random streams, so a run with one draws what a run without does."""
     source = torch.load(weights, map_location="cpu", weights_only=False)
     state = source.get("model") or source["state_dict"]
     saved = source.get("config") or {}
     saved = saved.get("model", saved)  # a snapshot stores the TrainConfig, a weights file the ModelConfig
+    if "encoder" not in saved:
+        raise ValueError(f"{weights}: no architecture stored with the weights")
+    with torch.random.fork_rng():
+        model = HyperThumbnailModel(ModelConfig.from_dict(saved))
+    model.load_state_dict(state)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def check_same_thumbnail(config: TrainConfig, other: HyperThumbnailModel, weights, student=None) -> None:
+    """Refuses ``other`` (loaded from ``weights``) when its thumbnail settings differ from the run's
+    (other quality tables would load without a shape error and give other sizes), and, given the
+    ``student``, when its encoder or QPM weights differ from the student's (a teacher must decode
+    the thumbnails the student decodes)."""
+    normal = lambda d: json.loads(json.dumps(d))  # noqa: E731  (tuples and lists alike)
+    mine = other.config.to_dict()
     for part in ("encoder", "qpm"):
-        if part in saved and json.loads(json.dumps(saved[part])) != json.loads(json.dumps(config.model[part])):
-            raise ValueError(f"{weights}: its {part} ({saved[part]}) is not this run's ({config.model[part]})")
-    with torch.random.fork_rng():  # a held run draws the same rates and noise as an unheld one
-        reference = HyperThumbnailModel(ModelConfig.from_dict(config.model))
-    for name in ("encoder", "qpm"):
-        part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
-        getattr(reference, name).load_state_dict(part)  # strict: the sizes must come from this architecture
-    return reference.to(device)
+        if normal(mine[part]) != normal(config.model[part]):
+            raise ValueError(f"{weights}: its {part} ({mine[part]}) is not this run's ({config.model[part]})")
+        if student is not None:
+            theirs, ours = getattr(other, part).state_dict(), getattr(student, part).state_dict()
+            if any(not torch.equal(theirs[k].cpu(), ours[k].cpu()) for k in ours):
+                raise ValueError(f"{weights}: its {part} weights are not the student's, so its thumbnails differ")
 
 
 def validation_crops(folder: str | os.PathLike, size: int = 512, limit: int | None = None) -> torch.Tensor:

@@ -73,6 +73,7 @@ class TrainOutput:
     chroma_table: torch.Tensor  # [B, 64]
     base_reconstruction: torch.Tensor | None = None  # without the detail layer (detail models)
     detail_bpp: torch.Tensor | None = None  # [B] estimated bits of the detail layer per HR pixel
+    dequantized: torch.Tensor | None = None  # the thumbnail's dequantized DCT blocks (a teacher's input)
 
 
 class HyperThumbnailModel(nn.Module):
@@ -117,7 +118,7 @@ class HyperThumbnailModel(nn.Module):
         tables = torch.cat([luma, chroma], dim=1)
         base = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables).float()
         if self.config.detail is None:
-            return TrainOutput(base, lr, sim.decoded, bpp, luma, chroma)
+            return TrainOutput(base, lr, sim.decoded, bpp, luma, chroma, dequantized=sim.dequantized)
         y = self._networks(autocast, self.analysis, hr, base.detach(), sim.decoded.detach()).float()
         scaled = y * self.gains.gain(rate)
         hidden = self.prior.hidden(sim.decoded_ycbcr, rate)
@@ -129,7 +130,9 @@ class HyperThumbnailModel(nn.Module):
         detail_bpp = bits.sum(dim=(1, 2, 3)) / (hr.shape[-2] * hr.shape[-1])
         latent = (round_ste(scaled - mean) + mean) * self.gains.inverse(rate)
         reconstruction = self._networks(autocast, self.decoder, sim.decoded, sim.dequantized, tables, None, latent)
-        return TrainOutput(reconstruction.float(), lr, sim.decoded, bpp, luma, chroma, base, detail_bpp)
+        return TrainOutput(
+            reconstruction.float(), lr, sim.decoded, bpp, luma, chroma, base, detail_bpp, sim.dequantized
+        )
 
     def thumbnail(self, hr: torch.Tensor, thumb_rate: torch.Tensor, autocast=None, exact: bool = False):
         """The training graph's first half: encoder -> QPM -> simulated JPEG -> estimated bits per

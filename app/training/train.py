@@ -257,9 +257,7 @@ def jpeg_sr_forward(model: HyperThumbnailModel, hr: torch.Tensor, qualities: lis
 def frozen_encoder_forward(model: HyperThumbnailModel, hr: torch.Tensor, rate: torch.Tensor, autocast=None):
     """The real thumbnails (encoder, QPM, exact JPEG rounding; no graph) -> decoder, for ``trains="decoder"``."""
     with torch.no_grad():
-        lr = model._networks(autocast, model.encoder, hr, rate).float()
-        luma, chroma = model.qpm(lr, rate)
-        sim = simulate_jpeg(lr, luma, chroma, rounding="round")
+        _, luma, chroma, sim, _ = model.thumbnail(hr, rate, autocast, exact=True)
     tables = torch.cat([luma, chroma], dim=1)
     reconstruction = model._networks(autocast, model.decoder, sim.decoded, sim.dequantized, tables).float()
     return reconstruction, sim

@@ -536,3 +536,15 @@ def test_eval_exports_at_the_effort_it_is_given(tmp_path, photos, capsys, monkey
     assert efforts and set(efforts) == {"fast"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["effort"] == "fast"
+
+
+def test_bd_psnr_stays_within_the_data_when_two_points_share_a_rate():
+    """A preview curve whose LOW and MEDIUM files differ by 8 bytes and 3 dB (a smooth photo, seen
+    in an eval) made the quadratic fit swing to +569 dB; the value must stay a plausible gap, and
+    a well-behaved curve keeps the cubic fit's value exactly."""
+    anchor_bpp = [0.012634, 0.01548, 0.017975, 0.020378, 0.022514, 0.026588, 0.034554, 0.058365, 0.099831]
+    anchor_psnr = [37.08, 38.72, 39.93, 41.02, 41.41, 42.65, 43.66, 45.48, 46.92]
+    test_bpp, test_psnr = [0.020309, 0.020317, 0.030891], [36.76, 39.83, 43.25]
+    gap = bd_psnr(anchor_bpp, anchor_psnr, test_bpp, test_psnr)
+    assert -6.0 < gap < 3.0, gap
+    assert bd_psnr(BPP, PSNR, BPP, [p + 1.0 for p in PSNR]) == pytest.approx(1.0, abs=1e-6)

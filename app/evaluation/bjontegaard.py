@@ -19,11 +19,28 @@ def _log_rates(bpp: Sequence[float]) -> np.ndarray:
     return np.log10(np.asarray(bpp, np.float64))
 
 
+# How far outside every PSNR a curve has its fitted mean may lie before the fit counts as a swing
+SWING_DB = 3.0
+
+
 def _mean_of_fit(log_rate: np.ndarray, psnr: np.ndarray, lo: float, hi: float) -> float:
-    """Mean over [lo, hi] of the polynomial fitted to (log_rate, psnr)."""
+    """Mean over [lo, hi] of the polynomial fitted to (log_rate, psnr).
+
+    Two points of nearly the same rate and different PSNR (seen: a smooth photo whose LOW and
+    MEDIUM files differ by 8 bytes and 3 dB) make the fit swing far outside the data, once to a
+    "BD" of +569 dB. A mean more than ``SWING_DB`` outside every PSNR the curve has is such a
+    swing, not a fit: then the mean of the points' piecewise-linear curve over [lo, hi] is used
+    instead. Any other curve keeps the classic cubic BD's value."""
     degree = min(MAX_DEGREE, len(log_rate) - 1)
     antiderivative = np.polyint(np.polyfit(log_rate, psnr, degree))
-    return float((np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo)) / (hi - lo))
+    fitted = float((np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo)) / (hi - lo))
+    if psnr.min() - SWING_DB <= fitted <= psnr.max() + SWING_DB:
+        return fitted
+    order = np.argsort(log_rate)
+    x, y = log_rate[order], psnr[order]
+    knots = np.concatenate([[lo], x[(x > lo) & (x < hi)], [hi]])
+    values = np.interp(knots, x, y)
+    return float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(knots)) / (hi - lo))
 
 
 def _usable(bpp: Sequence[float], psnr: Sequence[float]) -> bool:
